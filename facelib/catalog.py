@@ -1,0 +1,285 @@
+"""The catalog: SQLite (WAL) under the data directory, the app's record of everything indexed.
+
+Rekognition stores no media, so the catalog keeps each image's details and stored copy, every face
+(indexed or rejected, with its detail and thumbnail) and, for the local engine, the vectors.
+Boxes are relative 0-1; quality figures 0-100; pose in degrees.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CollectionExists, CollectionNotFound, FaceNotFound
+from .records import BoundingBox, FaceDetail, Landmark, Pose
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections(
+    name TEXT PRIMARY KEY, engine TEXT NOT NULL, created_at REAL NOT NULL, model_version TEXT);
+CREATE TABLE IF NOT EXISTS images(
+    collection TEXT NOT NULL, sha256 TEXT NOT NULL, original_name TEXT NOT NULL, source TEXT,
+    stored_path TEXT, width INTEGER, height INTEGER, bytes INTEGER, format TEXT,
+    added_at REAL NOT NULL, metadata TEXT,
+    PRIMARY KEY (collection, sha256));
+CREATE TABLE IF NOT EXISTS faces(
+    face_id TEXT PRIMARY KEY, collection TEXT NOT NULL, image_sha256 TEXT NOT NULL,
+    face_index INTEGER NOT NULL, status TEXT NOT NULL, reasons TEXT NOT NULL DEFAULT '[]',
+    box_left REAL, box_top REAL, box_width REAL, box_height REAL,
+    confidence REAL, brightness REAL, sharpness REAL, yaw REAL, pitch REAL, roll REAL,
+    age_low INTEGER, age_high INTEGER, size_px INTEGER, detail TEXT NOT NULL, thumb_path TEXT);
+CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection, status);
+CREATE INDEX IF NOT EXISTS faces_by_image ON faces(collection, image_sha256);
+CREATE TABLE IF NOT EXISTS local_collections(name TEXT PRIMARY KEY, created_at REAL NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS local_faces(
+    face_id TEXT PRIMARY KEY, collection TEXT NOT NULL, external_image_id TEXT NOT NULL,
+    detail TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS local_faces_by_collection ON local_faces(collection, external_image_id);
+"""
+
+INDEXED = "indexed"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image of a collection as the catalog keeps it."""
+
+    collection: str
+    sha256: str
+    original_name: str
+    source: str | None
+    stored_path: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    format: str | None
+    added_at: float
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face as the catalog keeps it: ``status`` is "indexed" or "rejected" (with ``reasons``)."""
+
+    face_id: str
+    collection: str
+    image_sha256: str
+    face_index: int
+    status: str
+    reasons: tuple[str, ...]
+    detail: FaceDetail
+    thumb_path: str | None
+    image_name: str = ""
+    stored_path: str | None = None
+
+
+def _detail_json(detail: FaceDetail) -> str:
+    return json.dumps(detail.to_dict(), separators=(",", ":"))
+
+
+def detail_from_json(text: str) -> FaceDetail:
+    return FaceDetail.from_dict(json.loads(text))
+
+
+class Catalog:
+    """Thread-safe access to the catalog database (one SQLite connection per thread)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.connect().executescript(SCHEMA)
+
+    # -- connections -------------------------------------------------------------------------
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection (WAL, 30 s busy timeout, autocommit outside transactions)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error). Nested use joins the outer one."""
+        conn = self.connect()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- collections -------------------------------------------------------------------------
+    def add_collection(self, name: str, engine: str, model_version: str | None = None) -> None:
+        with self.transaction() as db:
+            try:
+                db.execute("INSERT INTO collections(name, engine, created_at, model_version) VALUES (?,?,?,?)",
+                           (name, engine, time.time(), model_version))
+            except sqlite3.IntegrityError as exc:
+                raise CollectionExists(f"collection {name!r} exists already") from exc
+
+    def collection_engine(self, name: str) -> str:
+        row = self.connect().execute("SELECT engine FROM collections WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise CollectionNotFound(f"collection {name!r} does not exist")
+        return str(row["engine"])
+
+    def list_collections(self, engine: str | None = None) -> list[str]:
+        sql, args = "SELECT name FROM collections", ()
+        if engine:
+            sql, args = sql + " WHERE engine=?", (engine,)
+        return [r["name"] for r in self.connect().execute(sql + " ORDER BY name", args)]
+
+    def remove_collection(self, name: str) -> None:
+        """Forget a collection and all its images and faces (files are the caller's)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM faces WHERE collection=?", (name,))
+            db.execute("DELETE FROM images WHERE collection=?", (name,))
+            db.execute("DELETE FROM collections WHERE name=?", (name,))
+
+    # -- images and faces --------------------------------------------------------------------
+    def has_image(self, collection: str, sha256: str) -> bool:
+        row = self.connect().execute("SELECT 1 FROM images WHERE collection=? AND sha256=?",
+                                     (collection, sha256)).fetchone()
+        return row is not None
+
+    def record_image(self, image: StoredImage, faces: Iterable[StoredFace]) -> None:
+        """Store an image and its faces in one transaction, replacing any earlier record of it."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM faces WHERE collection=? AND image_sha256=?", (image.collection, image.sha256))
+            db.execute(
+                "INSERT OR REPLACE INTO images(collection, sha256, original_name, source, stored_path, width,"
+                " height, bytes, format, added_at, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (image.collection, image.sha256, image.original_name, image.source, image.stored_path,
+                 image.width, image.height, image.bytes, image.format, image.added_at,
+                 json.dumps(image.metadata)))
+            db.executemany(
+                "INSERT OR REPLACE INTO faces(face_id, collection, image_sha256, face_index, status, reasons,"
+                " box_left, box_top, box_width, box_height, confidence, brightness, sharpness, yaw, pitch,"
+                " roll, age_low, age_high, size_px, detail, thumb_path)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(f.face_id, f.collection, f.image_sha256, f.face_index, f.status, json.dumps(list(f.reasons)),
+                  f.detail.box.left, f.detail.box.top, f.detail.box.width, f.detail.box.height,
+                  f.detail.confidence, f.detail.brightness, f.detail.sharpness, f.detail.pose.yaw,
+                  f.detail.pose.pitch, f.detail.pose.roll, f.detail.age_low, f.detail.age_high,
+                  f.detail.size_px, _detail_json(f.detail), f.thumb_path) for f in faces])
+
+    _FACE_SELECT = ("SELECT f.*, i.original_name AS image_name, i.stored_path AS stored_path FROM faces f"
+                    " JOIN images i ON i.collection=f.collection AND i.sha256=f.image_sha256")
+
+    @staticmethod
+    def _face(row: sqlite3.Row) -> StoredFace:
+        return StoredFace(face_id=row["face_id"], collection=row["collection"], image_sha256=row["image_sha256"],
+                          face_index=row["face_index"], status=row["status"],
+                          reasons=tuple(json.loads(row["reasons"])), detail=detail_from_json(row["detail"]),
+                          thumb_path=row["thumb_path"], image_name=row["image_name"],
+                          stored_path=row["stored_path"])
+
+    def faces(self, collection: str, status: str | None = INDEXED, image_sha256: str | None = None) -> list[StoredFace]:
+        """Faces of a collection (``status`` None: indexed and rejected), in image then face order."""
+        sql, args = self._FACE_SELECT + " WHERE f.collection=?", [collection]
+        if status:
+            sql += " AND f.status=?"
+            args.append(status)
+        if image_sha256:
+            sql += " AND f.image_sha256=?"
+            args.append(image_sha256)
+        return [self._face(r) for r in self.connect().execute(sql + " ORDER BY i.added_at, f.face_index", args)]
+
+    def faces_by_id(self, face_ids: Iterable[str]) -> dict[str, StoredFace]:
+        ids = list(dict.fromkeys(face_ids))
+        out: dict[str, StoredFace] = {}
+        conn = self.connect()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in conn.execute(self._FACE_SELECT + f" WHERE f.face_id IN ({marks})", chunk):
+                out[r["face_id"]] = self._face(r)
+        return out
+
+    def face(self, face_id: str) -> StoredFace:
+        found = self.faces_by_id([face_id]).get(face_id)
+        if found is None:
+            raise FaceNotFound(f"no face {face_id!r} in the catalog")
+        return found
+
+    def sample_faces(self, collection: str, n: int, seed: int = 0, status: str = INDEXED) -> list[StoredFace]:
+        """Up to ``n`` faces drawn at random (reproducible for one ``seed``)."""
+        conn = self.connect()
+        rows = conn.execute("SELECT face_id FROM faces WHERE collection=? AND status=?", (collection, status)).fetchall()
+        import random
+
+        ids = [r[0] for r in rows]
+        random.Random(seed).shuffle(ids)
+        chosen = self.faces_by_id(ids[:n])
+        return [chosen[i] for i in ids[:n] if i in chosen]
+
+    def image(self, collection: str, sha256: str) -> StoredImage | None:
+        row = self.connect().execute("SELECT * FROM images WHERE collection=? AND sha256=?",
+                                     (collection, sha256)).fetchone()
+        return self._image(row) if row else None
+
+    @staticmethod
+    def _image(row: sqlite3.Row) -> StoredImage:
+        return StoredImage(collection=row["collection"], sha256=row["sha256"], original_name=row["original_name"],
+                           source=row["source"], stored_path=row["stored_path"], width=row["width"],
+                           height=row["height"], bytes=row["bytes"], format=row["format"],
+                           added_at=row["added_at"], metadata=json.loads(row["metadata"] or "{}"))
+
+    def images(self, collection: str) -> list[StoredImage]:
+        return [self._image(r) for r in self.connect().execute(
+            "SELECT * FROM images WHERE collection=? ORDER BY added_at", (collection,))]
+
+    def remove_image(self, collection: str, sha256: str) -> list[StoredFace]:
+        """Forget an image and its faces; returns the faces it had (for the engine and files)."""
+        faces = self.faces(collection, status=None, image_sha256=sha256)
+        with self.transaction() as db:
+            db.execute("DELETE FROM faces WHERE collection=? AND image_sha256=?", (collection, sha256))
+            db.execute("DELETE FROM images WHERE collection=? AND sha256=?", (collection, sha256))
+        return faces
+
+    def references(self, sha256: str) -> int:
+        """How many collections hold this image."""
+        return int(self.connect().execute("SELECT COUNT(*) FROM images WHERE sha256=?", (sha256,)).fetchone()[0])
+
+    def counts(self, collection: str) -> dict[str, int]:
+        """images, faces (indexed) and rejected counts of a collection."""
+        conn = self.connect()
+        images = conn.execute("SELECT COUNT(*) FROM images WHERE collection=?", (collection,)).fetchone()[0]
+        by_status = dict(conn.execute("SELECT status, COUNT(*) FROM faces WHERE collection=? GROUP BY status",
+                                      (collection,)).fetchall())
+        return {"images": int(images), "faces": int(by_status.get(INDEXED, 0)),
+                "rejected": int(by_status.get(REJECTED, 0))}
+
+
+def stored_face_from(face_id: str, collection: str, sha256: str, index: int, status: str, detail: FaceDetail,
+                     thumb_path: str | None, reasons: Iterable[str] = ()) -> StoredFace:
+    """Convenience constructor used by the pipeline."""
+    return StoredFace(face_id=face_id, collection=collection, image_sha256=sha256, face_index=index,
+                      status=status, reasons=tuple(reasons), detail=detail, thumb_path=thumb_path)
+
+
+__all__ = ["Catalog", "StoredFace", "StoredImage", "INDEXED", "REJECTED", "BoundingBox", "Landmark", "Pose",
+           "detail_from_json", "stored_face_from"]

@@ -1,0 +1,167 @@
+"""``python -m facelib``: batch jobs over the same API the app uses.
+
+Commands: index, search, faces, collections. ``--json`` prints one JSON document on stdout;
+progress bars and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .errors import FaceLibError
+from .images import load_file
+from .settings import Settings
+from .workspace import ENGINES, Workspace
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    settings = Settings().with_(data_dir=args.data_dir, engine=getattr(args, "engine", None))
+    return Workspace(settings)
+
+
+def _print_json(obj: object) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .pipeline import Indexer, expand_paths
+
+    ws = _workspace(args)
+    ws.ensure_collection(args.collection, args.engine)
+    sources = list(expand_paths(args.paths))
+    bar = tqdm(total=len(sources), unit="img", desc=f"indexing into {args.collection}", file=sys.stderr,
+               disable=args.quiet)
+
+    def progress(done: int, total: int, outcome) -> None:
+        bar.update(1)
+        if outcome.status == "error":
+            bar.write(f"error: {outcome.name}: {outcome.message}", file=sys.stderr)
+
+    report = Indexer(ws, args.collection, workers=args.workers, max_faces=args.max_faces).run(sources, progress)
+    bar.close()
+    summary = report.summary()
+    if args.json:
+        _print_json(summary)
+    else:
+        s = summary["by_status"]
+        print(f"{summary['images']} images in {summary['seconds']:.1f}s: {summary['faces_indexed']} faces indexed, "
+              f"{summary['faces_rejected']} rejected; " + ", ".join(f"{v} {k}" for k, v in sorted(s.items())))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import search_by_image
+
+    ws = _workspace(args)
+    image = load_file(args.image)
+    result = search_by_image(ws, args.collection, image, face_index=args.face_index,
+                             floor=min(args.threshold, ws.settings.search_floor), max_faces=max(args.max_faces, 1))
+    doc = result.to_json(threshold=args.threshold, max_faces=args.max_faces)
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"{len(doc['query_faces'])} face(s) in the query; searched face {doc['searched_face']}")
+        for m in doc["matches"]:
+            print(f"{m['similarity']:6.2f}%  {m['image']}  {m['face_id']}")
+    return 0
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    ws.catalog.collection_engine(args.collection)  # raises if absent
+    faces = ws.catalog.faces(args.collection, status=None if args.all else "indexed")
+    rows = [{"face_id": f.face_id, "image": f.image_name, "box": f.detail.box.to_dict(), "status": f.status,
+             "reasons": list(f.reasons), "confidence": f.detail.confidence, "brightness": f.detail.brightness,
+             "sharpness": f.detail.sharpness, "size_px": f.detail.size_px,
+             "pose": {"yaw": f.detail.pose.yaw, "pitch": f.detail.pose.pitch, "roll": f.detail.pose.roll},
+             "thumbnail": str(ws.path(f.thumb_path)) if f.thumb_path else None} for f in faces]
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            b = r["box"]
+            print(f"{r['face_id']}  {r['status']:8}  {r['image']}  box=({b['left']:.3f},{b['top']:.3f},"
+                  f"{b['width']:.3f},{b['height']:.3f})")
+    return 0
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    if args.action == "create":
+        ws.create_collection(_need_name(args), args.engine)
+        print(f"created {args.name}")
+    elif args.action == "delete":
+        ws.delete_collection(_need_name(args))
+        print(f"deleted {args.name}")
+    else:
+        names = ws.collections()
+        if args.json:
+            _print_json([{"name": n, "engine": ws.catalog.collection_engine(n), **ws.catalog.counts(n)} for n in names])
+        else:
+            for n in names:
+                c = ws.catalog.counts(n)
+                print(f"{n}\t{ws.catalog.collection_engine(n)}\t{c['images']} images\t{c['faces']} faces")
+    return 0
+
+
+def _need_name(args: argparse.Namespace) -> str:
+    if not args.name:
+        raise SystemExit(f"collections {args.action} needs a NAME")
+    return args.name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m facelib", description="Index photos and search faces.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, engine: bool = False) -> None:
+        sp.add_argument("--data-dir", help="data directory (default $FACESEARCH_DATA_DIR or ./data)")
+        sp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        if engine:
+            sp.add_argument("--engine", choices=ENGINES, default=None, help="engine for a new collection")
+
+    sp = sub.add_parser("index", help="index photos and folders into a collection")
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("--collection", required=True)
+    sp.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
+    sp.add_argument("--max-faces", type=int, default=100, help="faces indexed per image, largest first")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(sp, engine=True)
+    sp.set_defaults(func=cmd_index)
+
+    sp = sub.add_parser("search", help="search the faces like one face of a photo")
+    sp.add_argument("image")
+    sp.add_argument("--collection", required=True)
+    sp.add_argument("--threshold", type=float, default=80.0, help="similarity 0-100 (default 80)")
+    sp.add_argument("--max-faces", type=int, default=50)
+    sp.add_argument("--face-index", type=int, default=None, help="which face of the photo (default the largest)")
+    common(sp)
+    sp.set_defaults(func=cmd_search)
+
+    sp = sub.add_parser("faces", help="list the faces of a collection")
+    sp.add_argument("--collection", required=True)
+    sp.add_argument("--all", action="store_true", help="rejected faces too")
+    common(sp)
+    sp.set_defaults(func=cmd_faces)
+
+    sp = sub.add_parser("collections", help="list, create or delete collections")
+    sp.add_argument("action", nargs="?", choices=("list", "create", "delete"), default="list")
+    sp.add_argument("name", nargs="?")
+    common(sp, engine=True)
+    sp.set_defaults(func=cmd_collections)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FaceLibError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,76 @@
+"""Face quality figures computed from pixels and landmarks (used where the engine gives none).
+
+All scores are on 0-100 (higher is brighter / sharper). Pose angles are degrees.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from .records import BoundingBox, Pose
+
+#: Side in pixels the face crop is resized to before measuring, so scores do not depend on face size.
+MEASURE_SIDE = 96
+#: Laplacian variance that maps to a sharpness of 50.
+SHARPNESS_HALF = 300.0
+
+
+def face_crop_gray(rgb: Image.Image, box: BoundingBox) -> np.ndarray:
+    """The face box as a MEASURE_SIDE x MEASURE_SIDE float32 luma array (0-255)."""
+    x0, y0, x1, y1 = box.to_pixels(*rgb.size)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((MEASURE_SIDE, MEASURE_SIDE), np.float32)
+    crop = rgb.crop((x0, y0, x1, y1)).convert("L").resize((MEASURE_SIDE, MEASURE_SIDE),
+                                                          Image.Resampling.BILINEAR)
+    return np.asarray(crop, dtype=np.float32)
+
+
+def brightness(gray: np.ndarray) -> float:
+    """Mean luma of the crop as 0-100 (0 black, 100 white)."""
+    return float(gray.mean() / 255.0 * 100.0)
+
+
+def sharpness(gray: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian mapped to 0-100: ``100 * v / (v + SHARPNESS_HALF)``.
+
+    Monotone in the variance; a blurred face scores low, a crisp one high.
+    """
+    g = gray.astype(np.float32)
+    lap = (g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4.0 * g[1:-1, 1:-1])
+    v = float(lap.var())
+    return 100.0 * v / (v + SHARPNESS_HALF)
+
+
+def pose_from_five_points(points: list[tuple[float, float]]) -> Pose:
+    """Estimate head pose from dlib's 5 points, in pixels of one image.
+
+    Points are dlib's order: subject's left eye outer/inner corner (on the image's right), right eye
+    outer/inner corner, nose base.
+    Roll is the eye line's angle; yaw comes from the nose's sideways offset from the eye midpoint,
+    pitch from its drop below the eye line, both relative to the eye distance. They are estimates
+    (about +-10 degrees), good for filtering strongly turned faces.
+    """
+    (l0, l1, r0, r1, nose) = points[:5]
+    # r: the eye on the image's left (subject's right), l: the one on the image's right.
+    rx, ry = (r0[0] + r1[0]) / 2, (r0[1] + r1[1]) / 2
+    lx, ly = (l0[0] + l1[0]) / 2, (l0[1] + l1[1]) / 2
+    dx, dy = lx - rx, ly - ry
+    eye_dist = math.hypot(dx, dy)
+    if eye_dist < 1e-6:
+        return Pose()
+    roll = math.degrees(math.atan2(dy, dx))
+    # Express the nose in the eye-aligned frame.
+    mx, my = (rx + lx) / 2, (ry + ly) / 2
+    cos_r, sin_r = dx / eye_dist, dy / eye_dist
+    nx, ny = nose[0] - mx, nose[1] - my
+    along = nx * cos_r + ny * sin_r
+    across = -nx * sin_r + ny * cos_r
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, 2.0 * along / eye_dist))))
+    # On a frontal face the nose base sits about 0.78 eye distances below the eye line (measured
+    # on the frontal portraits of faces-dev).
+    ratio = across / eye_dist
+    pitch = math.degrees(math.asin(max(-1.0, min(1.0, (ratio - 0.78) / 0.78))))
+    return Pose(yaw=round(yaw, 1), pitch=round(pitch, 1), roll=round(roll, 1))

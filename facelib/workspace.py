@@ -1,0 +1,120 @@
+"""A workspace: one data directory with its catalog, stored files and engines.
+
+It is the facade the CLI and the app use: collections, engines per collection, files on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from .catalog import Catalog, StoredFace
+from .engines.base import Engine, check_collection_name
+from .errors import CollectionNotFound, InvalidParameter
+from .settings import Settings
+
+ENGINES = ("local", "rekognition")
+
+
+class Workspace:
+    """Everything under one data directory. Thread-safe; build one per process and reuse it."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(self.settings.db_path)
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    # -- engines -----------------------------------------------------------------------------
+    def engine(self, name: str | None = None) -> Engine:
+        """The engine of that name ("local" or "rekognition"), built once."""
+        name = name or self.settings.engine
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = self._build_engine(name)
+            return self._engines[name]
+
+    def _build_engine(self, name: str) -> Engine:
+        if name == "local":
+            from .engines.local import LocalEngine
+
+            return LocalEngine(self.catalog, detector=self.settings.detector)
+        if name == "rekognition":
+            from .engines.rekognition import RekognitionEngine  # type: ignore[import-not-found]
+
+            return RekognitionEngine.from_settings(self.settings, self.catalog)
+        raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+
+    def engine_for(self, collection: str) -> Engine:
+        """The engine a collection was created with."""
+        return self.engine(self.catalog.collection_engine(collection))
+
+    # -- collections -------------------------------------------------------------------------
+    def create_collection(self, name: str, engine: str | None = None) -> None:
+        """Create a collection in the engine and the catalog."""
+        check_collection_name(name)
+        engine_name = engine or self.settings.engine
+        eng = self.engine(engine_name)
+        if name not in eng.list_collections():
+            eng.create_collection(name)
+        self.catalog.add_collection(name, engine_name)
+
+    def ensure_collection(self, name: str, engine: str | None = None) -> None:
+        """Create the collection unless it exists."""
+        if name not in self.catalog.list_collections():
+            self.create_collection(name, engine)
+
+    def collections(self) -> list[str]:
+        return self.catalog.list_collections()
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection from the engine and the catalog, with its thumbnails and unshared copies."""
+        engine = self.engine_for(name)
+        images = self.catalog.images(name)
+        faces = self.catalog.faces(name, status=None)
+        try:
+            engine.delete_collection(name)
+        except CollectionNotFound:
+            pass
+        self.catalog.remove_collection(name)
+        self._remove_files(faces, [i.sha256 for i in images])
+
+    def delete_image(self, collection: str, sha256: str) -> int:
+        """Delete an image from a collection: its faces in the engine, thumbnails and stored copy.
+
+        Returns how many faces went.
+        """
+        engine = self.engine_for(collection)
+        faces = self.catalog.faces(collection, status=None, image_sha256=sha256)
+        indexed = [f.face_id for f in faces if f.status == "indexed"]
+        if indexed:
+            engine.delete_faces(collection, indexed)
+        self.catalog.remove_image(collection, sha256)
+        self._remove_files(faces, [sha256])
+        return len(faces)
+
+    def _remove_files(self, faces: list[StoredFace], shas: list[str]) -> None:
+        for f in faces:
+            if f.thumb_path:
+                _unlink(self.path(f.thumb_path))
+        for sha in shas:
+            if self.catalog.references(sha) == 0:
+                for p in (self.settings.images_dir / sha[:2]).glob(sha + ".*"):
+                    _unlink(p)
+
+    # -- files -------------------------------------------------------------------------------
+    def path(self, relative: str) -> Path:
+        """Absolute path of a file stored under the data directory."""
+        return self.settings.data_dir / relative
+
+    def relative(self, path: Path) -> str:
+        return os.path.relpath(path, self.settings.data_dir)
+
+
+def _unlink(p: Path) -> None:
+    try:
+        p.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,61 @@
+"""Shared fixtures: the shipped photos, the dev set (skipped when ../shared is absent), workspaces."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED = ROOT.parent / "shared"
+DEV = SHARED / "faces-dev"
+RECORDED = SHARED / "rekognition-responses"
+
+needs_dev = pytest.mark.skipif(not (DEV / "labels.csv").exists(),
+                               reason=f"the labelled dev photos ({DEV}) are absent on this machine")
+needs_recorded = pytest.mark.skipif(not RECORDED.exists(),
+                                    reason=f"the recorded Rekognition responses ({RECORDED}) are absent")
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def two_faces_jpeg() -> bytes:
+    """obama.jpg and biden.jpg side by side (obama on the left), as JPEG bytes."""
+    a = Image.open(FIXTURES / "obama.jpg").convert("RGB")
+    b = Image.open(FIXTURES / "biden.jpg").convert("RGB")
+    h = max(a.height, b.height)
+    out = Image.new("RGB", (a.width + b.width, h), (255, 255, 255))
+    out.paste(a, (0, 0))
+    out.paste(b, (a.width, 0))
+    buf = io.BytesIO()
+    out.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    from facelib.settings import Settings
+    from facelib.workspace import Workspace
+
+    return Workspace(Settings(data_dir=tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def indexed(tmp_path_factory):
+    """A workspace whose collection "fx" holds the four shipped photos (indexed once per session)."""
+    from facelib.pipeline import index_paths
+    from facelib.settings import Settings
+    from facelib.workspace import Workspace
+
+    ws = Workspace(Settings(data_dir=tmp_path_factory.mktemp("indexed") / "data"))
+    report = index_paths(ws, "fx", [FIXTURES], workers=1)
+    assert report.faces_indexed == 4, report.summary()
+    return ws

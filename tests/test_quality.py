@@ -1,0 +1,82 @@
+"""Pure functions: quality scores, pose, similarity mapping, thumbnails, view-time filters."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from facelib import quality, similarity, thumbnails
+from facelib.records import BoundingBox, FaceDetail, Pose
+from facelib.search import QualityFilter, filter_matches, MatchRow, matches_by_threshold
+
+
+def test_brightness_scale():
+    assert quality.brightness(np.zeros((8, 8), np.float32)) == 0
+    assert quality.brightness(np.full((8, 8), 255, np.float32)) == pytest.approx(100)
+
+
+def test_sharpness_drops_with_blur():
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray((rng.random((96, 96)) * 255).astype(np.uint8))
+    sharp = quality.sharpness(np.asarray(noise, np.float32))
+    blurred = quality.sharpness(np.asarray(noise.filter(ImageFilter.GaussianBlur(3)), np.float32))
+    flat = quality.sharpness(np.full((96, 96), 128, np.float32))
+    assert flat == 0 and 0 < blurred < sharp <= 100 and sharp > 90
+
+
+def five(roll_deg=0.0, nose_dx=0.0, nose_drop=0.78):
+    """dlib-ordered 5 points of a face with eye distance 100 px, rotated by roll_deg."""
+    pts = [(165, 100), (135, 100), (35, 100), (65, 100), (100 + nose_dx, 100 + 100 * nose_drop)]
+    c, s = math.cos(math.radians(roll_deg)), math.sin(math.radians(roll_deg))
+    return [(100 + (x - 100) * c - (y - 100) * s, 100 + (x - 100) * s + (y - 100) * c) for x, y in pts]
+
+
+def test_pose_frontal_is_near_zero():
+    p = quality.pose_from_five_points(five())
+    assert abs(p.yaw) < 1 and abs(p.pitch) < 1 and abs(p.roll) < 1
+
+
+def test_pose_roll_and_yaw():
+    assert quality.pose_from_five_points(five(roll_deg=20)).roll == pytest.approx(20, abs=0.5)
+    turned = quality.pose_from_five_points(five(nose_dx=30))
+    assert turned.yaw > 25
+    assert quality.pose_from_five_points(five(nose_dx=-30)).yaw < -25
+
+
+def test_similarity_is_monotone_and_calibrated():
+    d = np.linspace(0, 1.5, 200)
+    s = similarity.similarity(d)
+    assert np.all(np.diff(s) < 0) and s[0] > 99 and s[-1] < 1
+    assert similarity.similarity(similarity.DISTANCE_AT_80) == pytest.approx(80)
+    assert similarity.similarity(similarity.MIDPOINT) == pytest.approx(50)
+    for pct in (50, 70, 80, 90, 95):
+        assert similarity.similarity(similarity.distance_for(pct)) == pytest.approx(pct)
+
+
+def test_thumbnail_is_square_and_inside(tmp_path):
+    im = Image.new("RGB", (300, 200), (10, 20, 30))
+    box = BoundingBox(0.9, 0.8, 0.2, 0.3)  # pokes outside the image
+    t = thumbnails.thumbnail(im, box)
+    assert t.size == (thumbnails.THUMB_SIDE, thumbnails.THUMB_SIDE)
+    l, t_, r, b = thumbnails.square_crop_box(box, 300, 200)
+    assert 0 <= l < r <= 300 and 0 <= t_ < b <= 200 and r - l == b - t_
+    assert thumbnails.data_uri(thumbnails.thumbnail_jpeg(im, box)).startswith("data:image/jpeg;base64,")
+
+
+def row(sim, **detail):
+    d = FaceDetail(BoundingBox(0, 0, 0.1, 0.1), **detail)
+    return MatchRow(f"f{sim}", sim, "img", "sha", d.box, d, None, None)
+
+
+def test_filter_matches_threshold_and_quality():
+    rows = [row(95, brightness=70, sharpness=80), row(85, brightness=20, sharpness=80),
+            row(75, brightness=70, sharpness=10), row(60)]
+    assert [r.similarity for r in filter_matches(rows, 80)] == [95, 85]
+    q = QualityFilter(min_brightness=40)
+    assert [r.similarity for r in filter_matches(rows, 50, q)] == [95, 75, 60]  # unknown brightness passes
+    assert QualityFilter(max_yaw=30).reasons(FaceDetail(BoundingBox(0, 0, 1, 1), pose=Pose(yaw=-45))) == ["yaw 45 > 30"]
+    counts = matches_by_threshold(rows, 50, step=10)
+    assert counts.thresholds == [50, 60, 70, 80, 90, 100] and counts.counts == [4, 4, 3, 2, 1, 0]
