@@ -18,7 +18,8 @@ from .workspace import ENGINES, Workspace
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
-    settings = Settings().with_(data_dir=args.data_dir, engine=getattr(args, "engine", None))
+    settings = Settings().with_(data_dir=args.data_dir, engine=getattr(args, "engine", None),
+                                aws_profile=args.aws_profile, aws_region=args.aws_region)
     return Workspace(settings)
 
 
@@ -35,6 +36,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     ws.ensure_collection(args.collection, args.engine)
     sources = list(expand_paths(args.paths))
+    if ws.catalog.collection_engine(args.collection) == "rekognition":
+        from .ledger import estimate_batch
+
+        est = estimate_batch(ws.catalog, args.collection, sources, ws.settings.prices)
+        print(f"pre-flight: {est.files} files, {est.already_indexed} already indexed, {est.duplicates} repeats: "
+              f"{est.paid_calls} paid IndexFaces calls, about ${est.dollars:.3f}", file=sys.stderr)
     bar = tqdm(total=len(sources), unit="img", desc=f"indexing into {args.collection}", file=sys.stderr,
                disable=args.quiet)
 
@@ -91,6 +98,19 @@ def cmd_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_costs(args: argparse.Namespace) -> int:
+    summary = _workspace(args).costs()
+    if args.json:
+        _print_json(summary.to_json())
+        return 0
+    print(f"{'operation':<22}{'calls':>8}{'cache hits':>12}{'spent $':>10}{'saved $':>10}")
+    for o in summary.operations:
+        print(f"{o.operation:<22}{o.calls:>8}{o.cache_hits:>12}{o.spent:>10.4f}{o.saved:>10.4f}")
+    print(f"{'total':<22}{summary.calls:>8}{summary.cache_hits:>12}{summary.spent:>10.4f}{summary.saved:>10.4f}")
+    print(f"stored faces: {summary.stored_faces} (about ${summary.storage_per_month:.4f} a month)")
+    return 0
+
+
 def cmd_collections(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     if args.action == "create":
@@ -123,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser, engine: bool = False) -> None:
         sp.add_argument("--data-dir", help="data directory (default $FACESEARCH_DATA_DIR or ./data)")
         sp.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        sp.add_argument("--aws-profile", help="AWS profile for the rekognition engine (default: the AWS chain)")
+        sp.add_argument("--aws-region", help="AWS region for the rekognition engine (default: the AWS chain)")
         if engine:
             sp.add_argument("--engine", choices=ENGINES, default=None, help="engine for a new collection")
 
@@ -149,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="rejected faces too")
     common(sp)
     sp.set_defaults(func=cmd_faces)
+
+    sp = sub.add_parser("costs", help="paid Rekognition calls, cache hits, dollars spent and saved")
+    common(sp)
+    sp.set_defaults(func=cmd_costs)
 
     sp = sub.add_parser("collections", help="list, create or delete collections")
     sp.add_argument("action", nargs="?", choices=("list", "create", "delete"), default="list")

@@ -54,6 +54,7 @@ class LoadedImage:
     original_size: tuple[int, int]
     format: str
     name: str = ""
+    orientation: int = 1  # the EXIF orientation the original bytes carry (1 = stored upright)
 
     @property
     def array(self) -> np.ndarray:
@@ -134,7 +135,7 @@ def decode(data: bytes, name: str = "", max_side: int | None = WORK_MAX_SIDE) ->
     if max_side and max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return LoadedImage(data=data, sha256=sha256_hex(data), rgb=im, original_size=original,
-                       format=fmt, name=name)
+                       format=fmt, name=name, orientation=orientation)
 
 
 def load_file(path: str, max_side: int | None = WORK_MAX_SIDE) -> LoadedImage:

@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .catalog import Catalog, StoredFace
 from .engines.base import Engine, check_collection_name
 from .errors import CollectionNotFound, InvalidParameter
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .ledger import CostSummary
 
 ENGINES = ("local", "rekognition")
 
@@ -46,6 +50,11 @@ class Workspace:
 
             return RekognitionEngine.from_settings(self.settings, self.catalog)
         raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+
+    def use_engine(self, engine: Engine) -> None:
+        """Put a ready engine in place (e.g. a Rekognition client with other credentials, or stubbed)."""
+        with self._lock:
+            self._engines[engine.name] = engine
 
     def engine_for(self, collection: str) -> Engine:
         """The engine a collection was created with."""
@@ -103,6 +112,14 @@ class Workspace:
             if self.catalog.references(sha) == 0:
                 for p in (self.settings.images_dir / sha[:2]).glob(sha + ".*"):
                     _unlink(p)
+
+    # -- paid calls ----------------------------------------------------------------------------
+    def costs(self) -> "CostSummary":
+        """Calls, cache hits and estimated dollars of the Rekognition engine (zeros when unused)."""
+        from .ledger import Ledger
+
+        stored = sum(self.catalog.counts(c)["faces"] for c in self.catalog.list_collections("rekognition"))
+        return Ledger(self.catalog).summary(self.settings.prices, stored)
 
     # -- files -------------------------------------------------------------------------------
     def path(self, relative: str) -> Path:

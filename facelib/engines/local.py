@@ -291,6 +291,8 @@ class LocalEngine:
         return [Match(faces[f], round(float(similarity(dist[f])), 4)) for f in ids if f in faces]
 
     def search_faces(self, collection: str, face_id: str, threshold: float = 80.0, max_faces: int = 50) -> list[Match]:
+        check_threshold(threshold)
+        check_max_faces(max_faces)
         return self.search_vector(collection, self.vector(collection, face_id), threshold, max_faces, exclude=face_id)
 
     def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = 80.0,

@@ -1,0 +1,336 @@
+"""AWS Rekognition engine: the only module that imports boto3/botocore.
+
+Every read (DetectFaces, SearchFaces, SearchFacesByImage, CompareFaces, ListFaces pages,
+DescribeCollection) goes through :class:`facelib.cache.PaidCallCache`; writes (CreateCollection,
+IndexFaces, DeleteFaces, DeleteCollection) are never memoized and invalidate the collection's
+cached reads. Every call and cache hit is counted in the :class:`facelib.ledger.Ledger`.
+Retries are botocore's own (adaptive mode). Service errors are mapped to facelib's exceptions here.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+from PIL import Image
+
+from ..cache import PaidCallCache, make_key
+from ..catalog import Catalog
+from ..errors import (BadImage, CollectionExists, CollectionNotFound, EngineAuthError, EngineUnavailable,
+                      FaceLibError, FaceNotFound, InvalidParameter)
+from ..images import LoadedImage
+from ..ledger import Ledger
+from ..records import (BoundingBox, CollectionInfo, FaceDetail, ImageSearch, IndexedFace, IndexResult, Landmark,
+                       Match, Pose, UnindexedFace)
+from ..settings import Settings
+from ..thumbnails import square_crop_box
+from .base import check_collection_name, check_max_faces, check_threshold, external_image_id, largest_face
+
+#: Rekognition's limits on image bytes sent inline.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MIN_IMAGE_SIDE = 80
+#: Long side of an image re-encoded for Rekognition (it detects faces of 40 px and up at this size).
+SEND_MAX_SIDE = 1920
+#: Version of the image preparation; part of every cache key that holds an image.
+PREP_VERSION = "prep1"
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
+LIST_PAGE = 4096
+
+
+def prepare_image(image: LoadedImage) -> bytes:
+    """Bytes Rekognition accepts: JPEG or PNG, at most 5 MB, at least 80 px a side, stored upright.
+
+    The original bytes are sent when they already fit; otherwise the upright picture is
+    re-encoded as JPEG (downscaled to SEND_MAX_SIDE, or upscaled to 80 px). Either way relative
+    boxes in the answer hold for the original image.
+    """
+    w, h = image.original_size
+    if (image.format in ("JPEG", "PNG") and len(image.data) <= MAX_IMAGE_BYTES and image.orientation == 1
+            and min(w, h) >= MIN_IMAGE_SIDE):
+        return image.data
+    rgb = image.rgb
+    if max(rgb.size) > SEND_MAX_SIDE:
+        rgb = rgb.copy()
+        rgb.thumbnail((SEND_MAX_SIDE, SEND_MAX_SIDE), Image.Resampling.LANCZOS)
+    if min(rgb.size) < MIN_IMAGE_SIDE:
+        k = MIN_IMAGE_SIDE / min(rgb.size)
+        rgb = rgb.resize((max(MIN_IMAGE_SIDE, round(rgb.width * k)), max(MIN_IMAGE_SIDE, round(rgb.height * k))),
+                         Image.Resampling.LANCZOS)
+    for quality in (92, 85, 75, 60):
+        buf = io.BytesIO()
+        rgb.save(buf, "JPEG", quality=quality)
+        if buf.tell() <= MAX_IMAGE_BYTES:
+            return buf.getvalue()
+    raise BadImage(f"{image.name or 'image'}: cannot be made small enough for Rekognition (5 MB)")
+
+
+def crop_face(image: LoadedImage, box: BoundingBox) -> tuple[LoadedImage, tuple[int, int, int, int]]:
+    """A picture of one face (with margin) to send alone, and its pixel box in ``image.rgb``."""
+    from ..images import decode, encode_jpeg
+
+    px = square_crop_box(box, *image.rgb.size, margin=0.4)
+    data = encode_jpeg(image.rgb.crop(px), quality=92)
+    return decode(data, name=f"{image.name}#face", max_side=None), px
+
+
+# -- mapping Rekognition's shapes to records ------------------------------------------------------
+def _box(b: dict[str, float] | None) -> BoundingBox:
+    b = b or {}
+    return BoundingBox(float(b.get("Left", 0.0)), float(b.get("Top", 0.0)), float(b.get("Width", 0.0)),
+                       float(b.get("Height", 0.0)))
+
+
+def face_detail(d: dict[str, Any], image_size: tuple[int, int] | None = None) -> FaceDetail:
+    """A Rekognition FaceDetail (or Face) dict as a :class:`FaceDetail`."""
+    box = _box(d.get("BoundingBox"))
+    quality = d.get("Quality") or {}
+    pose = d.get("Pose") or {}
+    age = d.get("AgeRange") or {}
+    known = {"BoundingBox", "Quality", "Pose", "AgeRange", "Landmarks", "Confidence"}
+    size = None
+    if image_size:
+        size = int(round(min(box.width * image_size[0], box.height * image_size[1])))
+    return FaceDetail(
+        box=box,
+        confidence=d.get("Confidence"),
+        brightness=quality.get("Brightness"),
+        sharpness=quality.get("Sharpness"),
+        pose=Pose(pose.get("Yaw"), pose.get("Pitch"), pose.get("Roll")),
+        landmarks=tuple(Landmark(lm["Type"], float(lm["X"]), float(lm["Y"])) for lm in d.get("Landmarks") or ()),
+        age_low=age.get("Low"), age_high=age.get("High"), size_px=size,
+        extra={k: v for k, v in d.items() if k not in known},
+    )
+
+
+def _indexed(face: dict[str, Any], detail: FaceDetail | None = None) -> IndexedFace:
+    ext = face.get("ExternalImageId") or ""
+    return IndexedFace(face["FaceId"], ext, ext, detail or face_detail(face))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def map_error(exc: Exception, operation: str, collection: str | None = None) -> FaceLibError:
+    """The facelib exception for a boto error (to raise ``from exc``)."""
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return EngineAuthError("no AWS credentials found: set a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", ""), err.get("Message", "")
+        if code == "ResourceNotFoundException":
+            if operation == "SearchFaces" and collection and "face" in message.lower():
+                return FaceNotFound(f"{message} (collection {collection!r})")
+            return CollectionNotFound(f"collection {collection!r} does not exist in Rekognition ({message})")
+        if code == "ResourceAlreadyExistsException":
+            return CollectionExists(f"collection {collection!r} exists already in Rekognition")
+        if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+                    "ExpiredTokenException"):
+            return EngineAuthError(f"AWS refused {operation}: the credentials need the permission "
+                                   f"rekognition:{operation} ({code}: {message})")
+        if code in ("ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException",
+                    "InternalServerError", "ServiceUnavailableException"):
+            return EngineUnavailable(f"Rekognition is busy: {operation} still failed after retries ({code})")
+        if code in ("ImageTooLargeException", "InvalidImageFormatException"):
+            return BadImage(f"Rekognition refused the image in {operation}: {message or code}")
+        if code == "InvalidS3ObjectException":
+            return BadImage(f"Rekognition could not read the image: {message}")
+        return InvalidParameter(f"Rekognition {operation}: {code}: {message}")
+    if isinstance(exc, BotoCoreError):
+        return EngineUnavailable(f"cannot reach Rekognition for {operation}: {exc}")
+    return EngineUnavailable(f"Rekognition {operation} failed: {exc}")
+
+
+def _no_face(exc: ClientError) -> bool:
+    err = exc.response.get("Error", {})
+    return err.get("Code") == "InvalidParameterException" and "face" in err.get("Message", "").lower()
+
+
+class RekognitionEngine:
+    """Engine over an AWS Rekognition client (real, or wrapped in a Stubber for tests)."""
+
+    name = "rekognition"
+    parallel = "thread"
+
+    def __init__(self, client: Any, catalog: Catalog, cache: PaidCallCache, ledger: Ledger | None = None) -> None:
+        self.client = client
+        self.catalog = catalog
+        self.cache = cache
+        self.ledger = ledger or Ledger(catalog)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, catalog: Catalog) -> "RekognitionEngine":
+        """A client from the standard AWS chain (profile/region from settings, else the environment)."""
+        try:
+            session = boto3.Session(profile_name=settings.aws_profile, region_name=settings.aws_region)
+            client = session.client("rekognition", config=RETRY_CONFIG)
+        except BotoCoreError as exc:
+            raise EngineAuthError(f"cannot set up AWS: {exc}") from exc
+        return cls(client, catalog, PaidCallCache(settings.cache_dir))
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _call(self, operation: str, collection: str | None = None, **params: Any) -> dict[str, Any]:
+        """One uncached call, counted in the ledger."""
+        try:
+            response = getattr(self.client, _snake(operation))(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise map_error(exc, operation, collection) from exc
+        self.ledger.record_call(operation)
+        return response
+
+    def _cached(self, operation: str, collection: str | None, image_sha256: Any, params: dict[str, Any],
+                key_params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A memoized read: served from the cache when the same call was made before."""
+        gen = self.cache.generation(collection) if collection else None
+        key = make_key(operation, collection, gen, image_sha256, **(key_params if key_params is not None else params))
+
+        def call() -> dict[str, Any]:
+            try:
+                response = getattr(self.client, _snake(operation))(**params)
+            except (ClientError, BotoCoreError) as exc:
+                raise map_error(exc, operation, collection) from exc
+            response.pop("ResponseMetadata", None)
+            return response
+
+        return self.cache.get_or_call(key, call, tag=collection,
+                                      on_hit=lambda: self.ledger.record_hit(operation),
+                                      on_call=lambda: self.ledger.record_call(operation))
+
+    def _image_param(self, image: LoadedImage) -> dict[str, Any]:
+        return {"Bytes": prepare_image(image)}
+
+    # -- collections ---------------------------------------------------------------------------
+    def create_collection(self, collection: str) -> None:
+        check_collection_name(collection)
+        self._call("CreateCollection", collection, CollectionId=collection)
+        self.cache.invalidate(collection)
+
+    def delete_collection(self, collection: str) -> None:
+        self._call("DeleteCollection", collection, CollectionId=collection)
+        self.cache.invalidate(collection)
+
+    def list_collections(self) -> list[str]:
+        names: list[str] = []
+        kwargs: dict[str, Any] = {"MaxResults": 1000}
+        while True:
+            page = self._call("ListCollections", None, **kwargs)
+            names.extend(page.get("CollectionIds", []))
+            if not page.get("NextToken"):
+                return names
+            kwargs["NextToken"] = page["NextToken"]
+
+    def describe_collection(self, collection: str) -> CollectionInfo:
+        r = self._cached("DescribeCollection", collection, None, {"CollectionId": collection})
+        created = r.get("CreationTimestamp")
+        return CollectionInfo(collection, int(r.get("FaceCount", 0)), r.get("FaceModelVersion"),
+                              created.isoformat() if hasattr(created, "isoformat") else created)
+
+    # -- faces ---------------------------------------------------------------------------------
+    def detect_faces(self, image: LoadedImage) -> list[FaceDetail]:
+        r = self._cached("DetectFaces", None, (image.sha256, PREP_VERSION),
+                         {"Image": self._image_param(image), "Attributes": ["ALL"]}, {"Attributes": ["ALL"]})
+        return [face_detail(d, image.original_size) for d in r.get("FaceDetails", [])]
+
+    def index_faces(self, collection: str, image: LoadedImage, external_image_id_: str,
+                    max_faces: int = 100) -> IndexResult:
+        """IndexFaces with every attribute and no quality filter (the app filters at view time)."""
+        check_max_faces(max_faces, 100)
+        ext = external_image_id(external_image_id_)
+        try:
+            r = self._call("IndexFaces", collection, CollectionId=collection, Image=self._image_param(image),
+                           ExternalImageId=ext, DetectionAttributes=["ALL"], MaxFaces=max_faces,
+                           QualityFilter="NONE")
+        finally:
+            self.cache.invalidate(collection)
+        size = image.original_size
+        faces = tuple(IndexedFace(rec["Face"]["FaceId"], image.sha256, ext,
+                                  face_detail({**rec.get("FaceDetail", {}), "Confidence": rec["Face"].get("Confidence")},
+                                              size))
+                      for rec in r.get("FaceRecords", []))
+        unindexed = tuple(UnindexedFace(face_detail(u.get("FaceDetail", {}), size), tuple(u.get("Reasons", [])))
+                          for u in r.get("UnindexedFaces", []))
+        return IndexResult(faces, unindexed, r.get("FaceModelVersion"))
+
+    def list_faces(self, collection: str) -> list[str]:
+        ids: list[str] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"CollectionId": collection, "MaxResults": LIST_PAGE}
+            if token:
+                params["NextToken"] = token
+            page = self._cached("ListFaces", collection, None, params)
+            ids.extend(f["FaceId"] for f in page.get("Faces", []))
+            token = page.get("NextToken")
+            if not token:
+                return ids
+
+    def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
+        deleted: list[str] = []
+        try:
+            for start in range(0, len(face_ids), LIST_PAGE):
+                r = self._call("DeleteFaces", collection, CollectionId=collection,
+                               FaceIds=face_ids[start:start + LIST_PAGE])
+                deleted.extend(r.get("DeletedFaces", []))
+        finally:
+            self.cache.invalidate(collection)
+        return deleted
+
+    # -- search --------------------------------------------------------------------------------
+    def search_faces(self, collection: str, face_id: str, threshold: float = 80.0, max_faces: int = 50) -> list[Match]:
+        params = {"CollectionId": collection, "FaceId": face_id, "FaceMatchThreshold": check_threshold(threshold),
+                  "MaxFaces": check_max_faces(max_faces)}
+        r = self._cached("SearchFaces", collection, None, params)
+        return [Match(_indexed(m["Face"]), float(m["Similarity"])) for m in r.get("FaceMatches", [])]
+
+    def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = 80.0,
+                              max_faces: int = 50, face_index: int | None = None) -> ImageSearch:
+        """DetectFaces for every face of the query, then SearchFacesByImage on the chosen one.
+
+        Rekognition searches only the largest face of an image, so another face is cropped and
+        sent alone.
+        """
+        check_threshold(threshold)
+        check_max_faces(max_faces)
+        faces = tuple(self.detect_faces(image))
+        chosen = largest_face(faces) if face_index is None else face_index
+        if chosen is None:
+            return ImageSearch((), None, ())
+        if not 0 <= chosen < len(faces):
+            raise InvalidParameter(f"face index {chosen} is out of range: the image has {len(faces)} faces")
+        query = image if chosen == largest_face(faces) else crop_face(image, faces[chosen].box)[0]
+        try:
+            r = self._cached("SearchFacesByImage", collection, (query.sha256, PREP_VERSION),
+                             {"CollectionId": collection, "Image": self._image_param(query),
+                              "FaceMatchThreshold": threshold, "MaxFaces": max_faces},
+                             {"FaceMatchThreshold": threshold, "MaxFaces": max_faces})
+        except InvalidParameter as exc:
+            if isinstance(exc.__cause__, ClientError) and _no_face(exc.__cause__):
+                return ImageSearch(faces, chosen, ())
+            raise
+        return ImageSearch(faces, chosen, tuple(Match(_indexed(m["Face"]), float(m["Similarity"]))
+                                                for m in r.get("FaceMatches", [])))
+
+    def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = 80.0) -> list[Match]:
+        check_threshold(threshold)
+        try:
+            r = self._cached("CompareFaces", None, (source.sha256, target.sha256, PREP_VERSION),
+                             {"SourceImage": self._image_param(source), "TargetImage": self._image_param(target),
+                              "SimilarityThreshold": threshold}, {"SimilarityThreshold": threshold})
+        except InvalidParameter as exc:
+            if isinstance(exc.__cause__, ClientError) and _no_face(exc.__cause__):
+                return []
+            raise
+        out = []
+        for i, m in enumerate(r.get("FaceMatches", [])):
+            detail = face_detail(m["Face"], target.original_size)
+            out.append(Match(IndexedFace(f"target-{i}", target.sha256, target.sha256, detail), float(m["Similarity"])))
+        return sorted(out, key=lambda m: -m.similarity)
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

@@ -1,0 +1,94 @@
+"""A real boto3 Rekognition client wrapped in botocore's Stubber, and response builders.
+
+The Stubber validates every request against the real service model; responses are either the
+recorded real ones in ../shared/rekognition-responses or built here from the documented shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import boto3
+from botocore.stub import ANY, Stubber
+
+from conftest import RECORDED
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def stubbed_client():
+    from facelib.engines.rekognition import RETRY_CONFIG
+
+    client = boto3.client("rekognition", region_name="us-east-1", config=RETRY_CONFIG)
+    stub = Stubber(client)
+    stub.activate()
+    return client, stub
+
+
+def make_engine(workspace):
+    """A RekognitionEngine on a stubbed client, put in place in ``workspace``."""
+    from facelib.cache import PaidCallCache
+    from facelib.engines.rekognition import RekognitionEngine
+
+    client, stub = stubbed_client()
+    engine = RekognitionEngine(client, workspace.catalog, PaidCallCache(workspace.settings.cache_dir))
+    workspace.use_engine(engine)
+    return engine, stub
+
+
+def box(left=0.3, top=0.2, width=0.3, height=0.35):
+    return {"Width": width, "Height": height, "Left": left, "Top": top}
+
+
+def face_detail(b=None, brightness=80.0, sharpness=70.0, age=(30, 40), yaw=5.0):
+    return {"BoundingBox": b or box(), "AgeRange": {"Low": age[0], "High": age[1]},
+            "Pose": {"Roll": 1.0, "Yaw": yaw, "Pitch": -3.0},
+            "Quality": {"Brightness": brightness, "Sharpness": sharpness}, "Confidence": 99.9,
+            "Landmarks": [{"Type": "eyeLeft", "X": 0.4, "Y": 0.3}, {"Type": "nose", "X": 0.45, "Y": 0.4}],
+            "Emotions": [{"Type": "CALM", "Confidence": 90.0}]}
+
+
+def face(face_id=None, ext="img", b=None):
+    return {"FaceId": face_id or str(uuid.uuid4()), "BoundingBox": b or box(), "ImageId": str(uuid.uuid4()),
+            "ExternalImageId": ext, "Confidence": 99.9}
+
+
+def index_response(ext, boxes=(None,), unindexed=()):
+    records = []
+    for b in boxes:
+        f = face(ext=ext, b=b)
+        records.append({"Face": f, "FaceDetail": face_detail(f["BoundingBox"])})
+    return {"FaceRecords": records, "FaceModelVersion": "7.0",
+            "UnindexedFaces": [{"Reasons": list(r), "FaceDetail": face_detail(b)} for b, r in unindexed]}
+
+
+def search_response(matches, searched=None):
+    """matches: [(face dict, similarity)]"""
+    out = {"FaceMatches": [{"Similarity": s, "Face": f} for f, s in matches], "FaceModelVersion": "7.0"}
+    if searched is not None:
+        out["SearchedFaceBoundingBox"] = searched
+        out["SearchedFaceConfidence"] = 99.9
+    return out
+
+
+def recorded(kind: str, name: str) -> dict:
+    return json.loads((RECORDED / "datas" / kind / f"{name}.json").read_text())
+
+
+def recorded_search(name: str) -> tuple[str, dict]:
+    path = next((RECORDED / "searchs" / name).glob("*.json"))
+    return path.stem, json.loads(path.read_text())
+
+
+def client_error(stub: Stubber, method: str, code: str, message: str = "", status: int = 400) -> None:
+    stub.add_client_error(method, service_error_code=code, service_message=message or code,
+                          http_status_code=status)
+
+
+__all__ = ["ANY", "Stubber", "box", "client_error", "face", "face_detail", "index_response", "make_engine",
+           "recorded", "recorded_search", "search_response", "stubbed_client", "Path"]

@@ -1,0 +1,137 @@
+"""One contract, both engines: the local engine on real photos, Rekognition on a stubbed real client.
+
+For Rekognition, ``script`` queues the responses the service would give for each step (built from
+the documented shapes); for the local engine it does nothing and the real computation answers.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from conftest import fixture_bytes
+from facelib.cache import PaidCallCache, make_key
+from facelib.errors import CollectionNotFound, InvalidParameter
+from facelib.images import decode
+from rekognition_stub import ANY, face, face_detail, index_response, make_engine, search_response
+
+
+class LocalScript:
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+class RekScript:
+    def __init__(self, stub):
+        self.stub = stub
+        self.indexed: dict[str, dict] = {}
+
+    def create(self, name):
+        self.stub.add_response("create_collection", {"StatusCode": 200}, {"CollectionId": name})
+
+    def listing(self, names):
+        self.stub.add_response("list_collections", {"CollectionIds": names}, {"MaxResults": 1000})
+
+    def describe(self, name, count):
+        self.stub.add_response("describe_collection", {"FaceCount": count, "FaceModelVersion": "7.0"},
+                               {"CollectionId": name})
+
+    def delete(self, name):
+        self.stub.add_response("delete_collection", {"StatusCode": 200}, {"CollectionId": name})
+
+    def missing(self, method):
+        self.stub.add_client_error(method, "ResourceNotFoundException", "collection not found")
+
+    def index(self, ext):
+        resp = index_response(ext)
+        self.indexed[ext] = resp["FaceRecords"][0]["Face"]
+        self.stub.add_response("index_faces", resp)
+
+    def search_image(self, hits):
+        self.stub.add_response("detect_faces", {"FaceDetails": [face_detail()]})
+        self.stub.add_response("search_faces_by_image",
+                               search_response([(self.indexed[e], s) for e, s in hits], face_detail()["BoundingBox"]))
+
+    def search_face(self, hits):
+        self.stub.add_response("search_faces", search_response([(self.indexed[e], s) for e, s in hits]))
+
+
+@pytest.fixture(params=["local", "rekognition"])
+def eng(request, workspace):
+    if request.param == "local":
+        yield workspace.engine("local"), LocalScript()
+        return
+    engine, stub = make_engine(workspace)
+    yield engine, RekScript(stub)
+    stub.assert_no_pending_responses()
+
+
+def test_collection_lifecycle(eng):
+    engine, script = eng
+    script.create("c1")
+    engine.create_collection("c1")
+    script.listing(["c1"])
+    assert "c1" in engine.list_collections()
+    script.describe("c1", 0)
+    info = engine.describe_collection("c1")
+    assert info.name == "c1" and info.face_count == 0 and info.model_version
+    script.delete("c1")
+    engine.delete_collection("c1")
+    script.missing("describe_collection")
+    with pytest.raises(CollectionNotFound):
+        engine.describe_collection("c1")
+
+
+def test_index_and_search(eng):
+    engine, script = eng
+    script.create("c")
+    engine.create_collection("c")
+    ids = {}
+    for name in ("obama", "biden"):
+        script.index(name)
+        res = engine.index_faces("c", decode(fixture_bytes(f"{name}.jpg")), name)
+        assert len(res.faces) == 1 and res.faces[0].external_image_id == name
+        b = res.faces[0].detail.box
+        assert 0 <= b.left < 1 and 0 <= b.top < 1 and 0 < b.width <= 1 and 0 < b.height <= 1
+        assert 0 <= res.faces[0].detail.confidence <= 100
+        ids[name] = res.faces[0].face_id
+    script.search_image([("obama", 96.0)])
+    found = engine.search_faces_by_image("c", decode(fixture_bytes("obama2.jpg")), threshold=80, max_faces=10)
+    assert found.searched_face == 0 and len(found.query_faces) == 1
+    assert [m.face.face_id for m in found.matches] == [ids["obama"]]
+    assert all(80 <= m.similarity <= 100 for m in found.matches)
+    script.search_face([])
+    assert engine.search_faces("c", ids["obama"], threshold=80, max_faces=10) == []  # itself left out
+
+
+def test_parameters_are_checked_before_any_call(eng):
+    engine, _ = eng
+    with pytest.raises(InvalidParameter):
+        engine.search_faces("c", "f", threshold=-1)
+    with pytest.raises(InvalidParameter):
+        engine.create_collection("bad/name")
+
+
+def test_concurrent_identical_calls_pay_once(tmp_path):
+    cache = PaidCallCache(tmp_path / "cache")
+    calls = []
+    lock = threading.Lock()
+
+    def paid():
+        with lock:
+            calls.append(1)
+        threading.Event().wait(0.05)
+        return {"answer": 42}
+
+    key = make_key("SearchFaces", "c", 0, None, FaceId="f")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_call(key, paid, tag="c")))
+               for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and results == [{"answer": 42}] * 16
+    cache.invalidate("c")
+    assert cache.generation("c") == 1 and len(cache) <= 1  # the search entry was evicted

@@ -1,0 +1,314 @@
+"""The Rekognition engine on a real boto3 client wrapped in botocore's Stubber (no AWS)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from conftest import DEV, FIXTURES, fixture_bytes, needs_dev, needs_recorded, two_faces_jpeg
+from facelib.errors import (BadImage, CollectionNotFound, EngineAuthError, EngineUnavailable, InvalidParameter)
+from facelib.images import decode
+from facelib.pipeline import Indexer, bytes_source
+from facelib.search import filter_matches, search_by_face, search_by_image
+from rekognition_stub import (ANY, box, client_error, face, face_detail, index_response, make_engine, recorded,
+                              recorded_search, search_response)
+
+
+@pytest.fixture
+def rek(workspace):
+    engine, stub = make_engine(workspace)
+    stub.add_response("list_collections", {"CollectionIds": []}, {"MaxResults": 1000})
+    stub.add_response("create_collection", {"StatusCode": 200, "CollectionArn": "arn:x", "FaceModelVersion": "7.0"},
+                      {"CollectionId": "team"})
+    workspace.create_collection("team", "rekognition")
+    yield workspace, engine, stub
+    stub.assert_no_pending_responses()
+
+
+def captured_images(engine, operation):
+    """Capture the Image bytes sent with ``operation`` (the Stubber checks shapes, this checks content)."""
+    seen = []
+    engine.client.meta.events.register(f"provide-client-params.rekognition.{operation}",
+                                       lambda params, **_: seen.append(params["Image"]["Bytes"]))
+    return seen
+
+
+def index_params(sha, max_faces=100):
+    return {"CollectionId": "team", "Image": {"Bytes": ANY}, "ExternalImageId": sha,
+            "DetectionAttributes": ["ALL"], "MaxFaces": max_faces, "QualityFilter": "NONE"}
+
+
+def index_two(ws, stub):
+    shas = {}
+    for name in ("obama.jpg", "biden.jpg"):
+        data = fixture_bytes(name)
+        sha = decode(data).sha256
+        shas[name] = sha
+        unindexed = [(box(0.7, 0.7, 0.1, 0.1), ("LOW_SHARPNESS", "SMALL_BOUNDING_BOX"))] if name == "biden.jpg" else []
+        stub.add_response("index_faces", index_response(sha, unindexed=unindexed), index_params(sha))
+    report = Indexer(ws, "team", workers=1).run([bytes_source(n, fixture_bytes(n)) for n in shas])
+    return report, shas
+
+
+def test_index_a_batch_end_to_end(rek):
+    ws, engine, stub = rek
+    report, shas = index_two(ws, stub)
+    assert [o.status for o in report.outcomes] == ["indexed", "indexed"]
+    assert report.faces_indexed == 2 and report.faces_rejected == 1
+    faces = ws.catalog.faces("team")
+    assert len(faces) == 2
+    f = faces[0]
+    assert f.detail.age_low == 30 and f.detail.brightness == 80.0 and f.detail.pose.yaw == 5.0
+    assert f.detail.size_px == round(min(0.3 * 512, 0.35 * 640))  # box relative to the original size
+    assert "Emotions" in f.detail.extra
+    thumb = Image.open(ws.path(f.thumb_path))
+    assert thumb.size == (96, 96)
+    rejected = ws.catalog.faces("team", status="rejected")
+    assert len(rejected) == 1 and rejected[0].reasons == ("LOW_SHARPNESS", "SMALL_BOUNDING_BOX")
+    # Rerun: no paid call at all (the stub has nothing queued and would fail).
+    again = Indexer(ws, "team", workers=1).run([bytes_source(n, fixture_bytes(n)) for n in shas])
+    assert {o.status for o in again.outcomes} == {"skipped"}
+    ops = {o["operation"]: o for o in ws.costs().to_json()["operations"]}
+    assert ops["IndexFaces"] == {"operation": "IndexFaces", "calls": 2, "cache_hits": 0, "spent": 0.002, "saved": 0.0}
+    assert ops["CreateCollection"]["spent"] == 0.0 and ws.costs().stored_faces == 2
+
+
+def test_search_by_image_is_cached_and_thresholded_locally(rek):
+    ws, engine, stub = rek
+    _, shas = index_two(ws, stub)
+    obama_face = ws.catalog.faces("team", image_sha256=shas["obama.jpg"])[0]
+    biden_face = ws.catalog.faces("team", image_sha256=shas["biden.jpg"])[0]
+    query = decode(fixture_bytes("obama2.jpg"), "q.jpg")
+    stub.add_response("detect_faces", {"FaceDetails": [face_detail()]},
+                      {"Image": {"Bytes": ANY}, "Attributes": ["ALL"]})
+    matches = [(face(obama_face.face_id, shas["obama.jpg"]), 97.5), (face(biden_face.face_id, shas["biden.jpg"]), 61.0)]
+    stub.add_response("search_faces_by_image", search_response(matches, box()),
+                      {"CollectionId": "team", "Image": {"Bytes": ANY}, "FaceMatchThreshold": 50.0, "MaxFaces": 1000})
+    first = search_by_image(ws, "team", query)
+    assert [r.image_name for r in first.rows] == ["obama.jpg", "biden.jpg"]
+    assert first.rows[0].thumb_path and first.rows[0].detail.age_low == 30
+    # Moving the threshold filters locally; the same search again is served by the cache.
+    assert [r.image_name for r in filter_matches(first.rows, 80)] == ["obama.jpg"]
+    second = search_by_image(ws, "team", decode(fixture_bytes("obama2.jpg"), "again.jpg"))
+    assert second.rows == first.rows
+    costs = {o["operation"]: o for o in ws.costs().to_json()["operations"]}
+    assert costs["DetectFaces"]["calls"] == 1 and costs["DetectFaces"]["cache_hits"] == 1
+    assert costs["SearchFacesByImage"]["calls"] == 1 and costs["SearchFacesByImage"]["cache_hits"] == 1
+    assert ws.costs().saved == pytest.approx(0.002)
+
+
+def test_an_index_makes_cached_searches_stale(rek):
+    ws, engine, stub = rek
+    _, shas = index_two(ws, stub)
+    fid = ws.catalog.faces("team", image_sha256=shas["obama.jpg"])[0].face_id
+    params = {"CollectionId": "team", "FaceId": fid, "FaceMatchThreshold": 50.0, "MaxFaces": 1000}
+    stub.add_response("search_faces", search_response([]), params)
+    assert search_by_face(ws, "team", fid).rows == ()
+    assert search_by_face(ws, "team", fid).rows == ()  # cached
+    sha = decode(fixture_bytes("obama3.jpg")).sha256
+    stub.add_response("index_faces", index_response(sha), index_params(sha))
+    Indexer(ws, "team", workers=1).run([bytes_source("obama3.jpg", fixture_bytes("obama3.jpg"))])
+    new_face = ws.catalog.faces("team", image_sha256=sha)[0]
+    stub.add_response("search_faces", search_response([(face(new_face.face_id, sha), 95.0)]), params)
+    assert [r.image_name for r in search_by_face(ws, "team", fid).rows] == ["obama3.jpg"]
+
+
+def test_errors_are_not_cached(rek):
+    ws, engine, stub = rek
+    img = decode(fixture_bytes("obama.jpg"))
+    client_error(stub, "detect_faces", "ProvisionedThroughputExceededException", status=400)
+    with pytest.raises(EngineUnavailable, match="after retries"):
+        engine.detect_faces(img)
+    stub.add_response("detect_faces", {"FaceDetails": [face_detail()]})
+    assert len(engine.detect_faces(img)) == 1
+    assert len(engine.detect_faces(img)) == 1  # now cached
+
+
+def test_other_face_of_a_group_photo_is_cropped_and_sent_alone(rek):
+    ws, engine, stub = rek
+    pair = decode(two_faces_jpeg(), "pair.jpg")
+    left, right = box(0.1, 0.1, 0.25, 0.4), box(0.62, 0.1, 0.2, 0.3)
+    stub.add_response("detect_faces", {"FaceDetails": [face_detail(left), face_detail(right)]})
+    sent = captured_images(engine, "SearchFacesByImage")
+    stub.add_response("search_faces_by_image", search_response([], right))
+    res = engine.search_faces_by_image("team", pair, threshold=50, max_faces=10, face_index=1)
+    assert res.searched_face == 1 and len(res.query_faces) == 2
+    crop = Image.open(io.BytesIO(sent[0]))
+    assert crop.width < pair.rgb.width / 2 and abs(crop.width - crop.height) <= 1
+    # The largest face is searched from the whole image.
+    stub.add_response("search_faces_by_image", search_response([], left))
+    engine.search_faces_by_image("team", pair, threshold=50, max_faces=10)
+    assert sent[1] == pair.data
+
+
+def test_no_face_is_an_empty_result(rek):
+    ws, engine, stub = rek
+    sky = Image.new("RGB", (200, 200), (90, 140, 200))
+    buf = io.BytesIO()
+    sky.save(buf, "JPEG")
+    stub.add_response("detect_faces", {"FaceDetails": []})
+    res = engine.search_faces_by_image("team", decode(buf.getvalue()))
+    assert res.query_faces == () and res.matches == ()
+    img = decode(fixture_bytes("obama.jpg"))
+    stub.add_response("detect_faces", {"FaceDetails": [face_detail()]})
+    client_error(stub, "search_faces_by_image", "InvalidParameterException",
+                 "There are no faces in the image. Should be at least 1.")
+    res = engine.search_faces_by_image("team", img)
+    assert len(res.query_faces) == 1 and res.matches == ()
+
+
+def test_list_faces_paginates(rek):
+    ws, engine, stub = rek
+    stub.add_response("list_faces", {"Faces": [face("a"), face("b")], "NextToken": "t1"},
+                      {"CollectionId": "team", "MaxResults": 4096})
+    stub.add_response("list_faces", {"Faces": [face("c")]}, {"CollectionId": "team", "MaxResults": 4096,
+                                                              "NextToken": "t1"})
+    assert engine.list_faces("team") == ["a", "b", "c"]
+    assert engine.list_faces("team") == ["a", "b", "c"]  # cached pages
+
+
+def test_delete_faces(rek):
+    ws, engine, stub = rek
+    stub.add_response("delete_faces", {"DeletedFaces": ["a"]}, {"CollectionId": "team", "FaceIds": ["a", "b"]})
+    assert engine.delete_faces("team", ["a", "b"]) == ["a"]
+
+
+@pytest.mark.parametrize("code,exc,words", [
+    ("InvalidParameterException", InvalidParameter, "InvalidParameterException"),
+    ("ResourceNotFoundException", CollectionNotFound, "does not exist"),
+    ("AccessDeniedException", EngineAuthError, "rekognition:DetectFaces"),
+    ("ProvisionedThroughputExceededException", EngineUnavailable, "busy"),
+    ("ThrottlingException", EngineUnavailable, "busy"),
+    ("ImageTooLargeException", BadImage, "refused the image"),
+    ("InvalidImageFormatException", BadImage, "refused the image"),
+])
+def test_error_codes_map_to_facelib_errors(rek, code, exc, words):
+    ws, engine, stub = rek
+    client_error(stub, "detect_faces", code, "message from AWS")
+    with pytest.raises(exc, match=words) as info:
+        engine.detect_faces(decode(fixture_bytes("obama.jpg")))
+    assert info.value.__cause__ is not None  # chained from the boto error
+
+
+def test_missing_collection_on_search(rek):
+    ws, engine, stub = rek
+    client_error(stub, "search_faces", "ResourceNotFoundException", "The collection id: gone does not exist")
+    with pytest.raises(CollectionNotFound):
+        engine.search_faces("gone", "f", 80, 10)
+
+
+def test_limits_are_enforced_before_any_call(rek):
+    ws, engine, stub = rek
+    img = decode(fixture_bytes("obama.jpg"))
+    with pytest.raises(InvalidParameter):
+        engine.search_faces("team", "f", threshold=150)
+    with pytest.raises(InvalidParameter):
+        engine.search_faces("team", "f", max_faces=0)
+    with pytest.raises(InvalidParameter):
+        engine.index_faces("team", img, "has spaces in it")
+    with pytest.raises(InvalidParameter):
+        engine.index_faces("team", img, "ok", max_faces=101)
+    with pytest.raises(InvalidParameter):
+        engine.create_collection("no spaces allowed")
+
+
+def test_large_png_and_tiny_image_are_prepared(rek):
+    from facelib.engines.rekognition import MAX_IMAGE_BYTES, prepare_image
+
+    rng = __import__("numpy").random.default_rng(0)
+    noisy = Image.fromarray(rng.integers(0, 255, (1800, 1800, 3), dtype="uint8"))
+    buf = io.BytesIO()
+    noisy.save(buf, "PNG")
+    assert len(buf.getvalue()) > MAX_IMAGE_BYTES
+    big = decode(buf.getvalue(), max_side=None)
+    sent = prepare_image(big)
+    assert len(sent) <= MAX_IMAGE_BYTES and Image.open(io.BytesIO(sent)).format == "JPEG"
+    out = Image.open(io.BytesIO(sent))
+    assert out.width / out.height == pytest.approx(1.0)  # same aspect: relative boxes still hold
+    small = Image.new("RGB", (60, 40), (200, 150, 120))
+    buf = io.BytesIO()
+    small.save(buf, "PNG")
+    tiny = Image.open(io.BytesIO(prepare_image(decode(buf.getvalue()))))
+    assert min(tiny.size) >= 80 and tiny.width / tiny.height == pytest.approx(1.5, rel=0.02)
+    ok = decode(fixture_bytes("obama.jpg"))
+    assert prepare_image(ok) == ok.data  # a fitting JPEG is sent as it is
+    webp = io.BytesIO()
+    Image.open(FIXTURES / "obama.jpg").save(webp, "WEBP")
+    assert Image.open(io.BytesIO(prepare_image(decode(webp.getvalue())))).format == "JPEG"
+
+
+def test_no_credentials_is_an_auth_error(monkeypatch, workspace):
+    from botocore.exceptions import NoCredentialsError
+
+    from facelib.engines.rekognition import map_error
+
+    assert isinstance(map_error(NoCredentialsError(), "DetectFaces"), EngineAuthError)
+
+
+# -- replaying the recorded real responses ------------------------------------------------------
+@needs_recorded
+@needs_dev
+def test_recorded_detect_faces_maps_every_face(rek):
+    ws, engine, stub = rek
+    resp = recorded("detect-faces", "alice3")
+    stub.add_response("detect_faces", resp, {"Image": {"Bytes": ANY}, "Attributes": ["ALL"]})
+    img = decode((DEV / "images" / "alice3.jpg").read_bytes(), "alice3.jpg")
+    faces = engine.detect_faces(img)
+    assert len(faces) == len(resp["FaceDetails"]) == 2
+    for d, raw in zip(faces, resp["FaceDetails"]):
+        assert d.box.left == pytest.approx(raw["BoundingBox"]["Left"])
+        assert d.brightness == pytest.approx(raw["Quality"]["Brightness"])
+        assert d.age_low == raw["AgeRange"]["Low"] and len(d.landmarks) == len(raw["Landmarks"])
+
+
+@needs_recorded
+@needs_dev
+def test_recorded_index_and_search_through_the_pipeline(rek):
+    ws, engine, stub = rek
+    names = ["alice1", "alice2", "alice3"]
+    for n in names:
+        sha = decode((DEV / "images" / f"{n}.jpg").read_bytes()).sha256
+        stub.add_response("index_faces", recorded("index-faces", n), index_params(sha))
+    report = Indexer(ws, "team", workers=1).run(
+        [bytes_source(f"{n}.jpg", (DEV / "images" / f"{n}.jpg").read_bytes()) for n in names])
+    expected = sum(len(recorded("index-faces", n)["FaceRecords"]) for n in names)
+    assert report.faces_indexed == expected
+    face_id, resp = recorded_search("alice1")
+    ids = {f.face_id for f in ws.catalog.faces("team")}
+    assert face_id in ids  # the recorded search was made for a face of alice1
+    stub.add_response("search_faces", resp, {"CollectionId": "team", "FaceId": face_id,
+                                             "FaceMatchThreshold": 50.0, "MaxFaces": 1000})
+    rows = search_by_face(ws, "team", face_id).rows
+    assert len(rows) == len(resp["FaceMatches"])
+    known = [r for r in rows if r.thumb_path]
+    assert {r.image_name for r in known} <= {"alice2.jpg", "alice3.jpg"} and known
+    assert all(r.similarity >= 80 for r in rows)
+
+
+def test_preflight_estimate(rek):
+    from facelib.ledger import estimate_batch
+
+    ws, engine, stub = rek
+    index_two(ws, stub)
+    sources = [bytes_source(n, fixture_bytes(n)) for n in ("obama.jpg", "biden.jpg", "obama2.jpg", "obama3.jpg")]
+    sources.append(bytes_source("copy.jpg", fixture_bytes("obama3.jpg")))
+    est = estimate_batch(ws.catalog, "team", sources, ws.settings.prices)
+    assert (est.files, est.already_indexed, est.duplicates, est.paid_calls) == (5, 2, 1, 2)
+    assert est.dollars == pytest.approx(0.002)
+
+
+def test_costs_cli_reads_the_ledger(rek):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    ws, engine, stub = rek
+    index_two(ws, stub)
+    out = subprocess.run([sys.executable, "-m", "facelib", "costs", "--json", "--data-dir", str(ws.settings.data_dir)],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    doc = json.loads(out)
+    assert doc["paid_calls"] == 2 and doc["spent_usd"] == pytest.approx(0.002) and doc["stored_faces"] == 2
