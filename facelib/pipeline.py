@@ -22,22 +22,11 @@ from .engines.base import external_image_id
 from .errors import FaceLibError
 from .images import WORK_MAX_SIDE, LoadedImage, decode, sha256_hex
 from .records import BoundingBox, FaceDetail, IndexResult
+from .sources import Source, bytes_source, expand_paths, file_source  # noqa: F401 - re-exported
 from .thumbnails import thumbnail_jpeg
 from .workspace import Workspace
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
-
 INDEXED_STATUS, NO_FACE, SKIPPED, ERROR = "indexed", "no_face", "skipped", "error"
-
-
-@dataclass(frozen=True)
-class Source:
-    """One photo to index: ``name`` is its original path as given (shown to people and in results)."""
-
-    name: str
-    read: Callable[[], bytes]
-    origin: str = "file"
-    metadata: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -82,29 +71,6 @@ class BatchReport:
                 "files": [asdict(o) for o in self.outcomes]}
 
 
-def file_source(path: str | Path, name: str | None = None) -> Source:
-    p = Path(path)
-    return Source(name or str(path), p.read_bytes, "file")
-
-
-def bytes_source(name: str, data: bytes, origin: str = "upload") -> Source:
-    return Source(name, lambda: data, origin)
-
-
-def expand_paths(paths: Iterable[str | Path]) -> Iterator[Source]:
-    """Files as given, and image files found recursively in folders (sorted, symlinks to dirs not followed)."""
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for fn in sorted(files):
-                    if Path(fn).suffix.lower() in IMAGE_SUFFIXES:
-                        yield file_source(Path(root) / fn)
-        else:
-            yield file_source(p, str(raw))
-
-
 # -- work done in a worker ------------------------------------------------------------------
 @dataclass
 class _Prepared:
@@ -130,6 +96,13 @@ def _init_worker(detector: str) -> None:
     from .engines.local import LocalEngine
 
     _WORKER_ENGINE = LocalEngine(None, detector=detector)  # type: ignore[arg-type]
+
+
+def _warm_models(detector: str) -> None:
+    """Load the models in this process before forking, so workers inherit them."""
+    if _WORKER_ENGINE is None:
+        _init_worker(detector)
+    _WORKER_ENGINE.warm()  # type: ignore[union-attr]
 
 
 def _analyze_job(data: bytes, name: str, detector: str) -> _Prepared:
@@ -214,6 +187,7 @@ class Indexer:
             return
         pool: cf.Executor
         if local:
+            _warm_models(detector)
             pool = cf.ProcessPoolExecutor(self.workers, mp_context=_mp_context(),
                                           initializer=_init_worker, initargs=(detector,))
 
@@ -294,15 +268,16 @@ class Indexer:
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
-    """"spawn" (safe beside threads, as in Streamlit); "fork" when ``__main__`` cannot be re-imported."""
-    import sys
+    """"fork" where the platform has it, else "spawn".
 
-    main = sys.modules.get("__main__")
-    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
-    main_file = getattr(main, "__file__", None)
-    if spec_name or (main_file and os.path.isfile(main_file)) or main_file is None:
-        return multiprocessing.get_context("spawn")
-    return multiprocessing.get_context("fork")
+    Fork (Linux's default in Python 3.11) never re-runs the caller's ``__main__``: under Streamlit
+    ``__main__`` is the page script, which "spawn" would execute again in every worker. Forked
+    workers also share the models the parent loaded (copy-on-write). The workers only decode,
+    run dlib and pickle results; they touch no lock, database or thread of the parent.
+    """
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _call(fn, *args):

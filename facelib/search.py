@@ -114,6 +114,7 @@ def search_by_image(ws: Workspace, collection: str, image: LoadedImage, face_ind
     floor = ws.settings.search_floor if floor is None else floor
     max_faces = max_faces or ws.settings.search_max_faces
     found = ws.engine_for(collection).search_faces_by_image(collection, image, floor, max_faces, face_index)
+    ws.search_calls += 1
     return SearchResult(found.query_faces, found.searched_face, _rows(ws, found.matches), floor)
 
 
@@ -124,6 +125,7 @@ def search_by_face(ws: Workspace, collection: str, face_id: str, floor: float | 
     max_faces = max_faces or ws.settings.search_max_faces
     face = ws.catalog.face(face_id)
     matches = ws.engine_for(collection).search_faces(collection, face_id, floor, max_faces)
+    ws.search_calls += 1
     return SearchResult((face.detail,), 0, _rows(ws, matches), floor, query_face_id=face_id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 import io
 
 from PIL import Image, ImageDraw, ImageFont
@@ -62,3 +63,13 @@ def draw_boxes(rgb: Image.Image, boxes: list[BoundingBox], labels: list[str] | N
         draw.rectangle(bbox, fill=colour)
         draw.text((tx, ty), text, fill=(0, 0, 0), font=font)
     return out
+
+
+@lru_cache(maxsize=50_000)
+def cached_data_uri(path: str) -> str | None:
+    """Data URI of a thumbnail file, remembered by path (thumbnail files never change in place)."""
+    try:
+        with open(path, "rb") as f:
+            return data_uri(f.read())
+    except OSError:
+        return None

@@ -30,6 +30,8 @@ class Workspace:
         self.catalog = Catalog(self.settings.db_path)
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
+        #: Engine searches made through :mod:`facelib.search` by this process (for the UI's counter).
+        self.search_calls = 0
 
     # -- engines -----------------------------------------------------------------------------
     def engine(self, name: str | None = None) -> Engine:

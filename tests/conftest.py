@@ -59,3 +59,10 @@ def indexed(tmp_path_factory):
     report = index_paths(ws, "fx", [FIXTURES], workers=1)
     assert report.faces_indexed == 4, report.summary()
     return ws
+
+
+import logging  # noqa: E402
+
+# AppTest reads elements outside a script run; Streamlit logs a harmless warning for each.
+logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
+logging.getLogger("streamlit.runtime.state.session_state_proxy").setLevel(logging.ERROR)

@@ -120,6 +120,11 @@ class LocalEngine:
         self._matrices = MatrixCache(self._load_matrix, self._generation)
 
     # -- analysis (runs in worker processes) -------------------------------------------------
+    def warm(self) -> None:
+        """Load the detector, aligner and descriptor models now (they load lazily otherwise)."""
+        for name in (self.detector, "shape5", "resnet"):
+            _Models.get(name)
+
     def _detect(self, arr: np.ndarray) -> list[tuple[object, float]]:
         h, w = arr.shape[:2]
         upsample = 1 if h * w <= UPSAMPLE_MAX_PIXELS else 0

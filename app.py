@@ -1,0 +1,61 @@
+"""facesearch: Home. What the collection holds, what was spent, and a one-click start."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from facelib.pipeline import expand_paths
+from facelib.settings import PROJECT_ROOT
+from pages.ui.common import put, setup
+from pages.ui.indexing import run_batch, show_report
+from pages.ui.tables import thumb
+
+SAMPLES = PROJECT_ROOT / "data" / "samples"
+SAMPLE_COLLECTION = "samples"
+
+ws, collection = setup("Home", ":material/home:")
+st.title("facesearch")
+st.caption("Index the faces in your photos, then find people by photo, camera snapshot or a click on any face.")
+
+if collection:
+    counts = ws.catalog.counts(collection)
+    c = st.columns(4)
+    c[0].metric("Images", counts["images"])
+    c[1].metric("Faces", counts["faces"])
+    c[2].metric("People", 0, help="Grouping faces into people comes with the People page.")
+    c[3].metric("Rejected faces", counts["rejected"])
+
+costs = ws.costs()
+st.subheader("Paid calls (AWS Rekognition)")
+c = st.columns(4)
+c[0].metric("Paid calls", costs.paid_calls)
+c[1].metric("Cache hits", costs.cache_hits, help="Calls answered from the local cache instead of AWS.")
+c[2].metric("Spent (est.)", f"${costs.spent:.3f}")
+c[3].metric("Saved by the cache (est.)", f"${costs.saved:.3f}")
+
+st.subheader("Start here")
+samples = sorted(p for p in SAMPLES.glob("*.jpg"))
+left, right = st.columns([1, 2])
+with left:
+    st.write(f"Index the {len(samples)} sample photos into a collection named **{SAMPLE_COLLECTION}** "
+             "with the offline engine, then try the Search page.")
+    if st.button("Index the sample photos", type="primary", key="index_samples"):
+        ws.ensure_collection(SAMPLE_COLLECTION, "local")
+        put("collection", SAMPLE_COLLECTION)
+        report = run_batch(ws, SAMPLE_COLLECTION, list(expand_paths(samples)))
+        st.session_state["home_report"] = report
+        st.rerun()
+with right:
+    st.image([str(p) for p in samples], width=110, caption=[p.name for p in samples])
+
+if "home_report" in st.session_state and collection:
+    show_report(ws, collection, st.session_state["home_report"])
+    st.page_link("pages/2_Search.py", label="Now search a face", icon=":material/person_search:")
+
+if collection:
+    recent = ws.catalog.sample_faces(collection, 12, seed=1)
+    if recent:
+        st.subheader(f"Some faces in {collection}")
+        cols = st.columns(12)
+        for col, f in zip(cols, recent):
+            col.image(thumb(ws, f.thumb_path) or "", width=72)

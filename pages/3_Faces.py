@@ -1,0 +1,59 @@
+"""Faces: a random sample of the collection's faces; click one to search it. Rejected faces and why."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from facelib.search import QualityFilter
+from pages.ui.common import durable, need_collection, put, setup
+from pages.ui.tables import FACE_COLUMNS, faces_frame, quality_controls, thumb
+
+ws, collection = setup("Faces", ":material/face:")
+collection = need_collection(collection)
+engine_name = ws.catalog.collection_engine(collection)
+st.title("Faces")
+
+view = st.segmented_control("View", ["Sample", "Rejected and filtered out"], default="Sample", key="faces_view")
+quality: QualityFilter = quality_controls("faces", with_age=engine_name == "rekognition")
+
+if view == "Rejected and filtered out":
+    rejected = ws.catalog.faces(collection, status="rejected")
+    st.subheader(f"Rejected by the engine ({len(rejected)})")
+    if rejected:
+        st.dataframe(faces_frame(ws, rejected), column_config=FACE_COLUMNS, hide_index=True, width="stretch",
+                     row_height=64, key="rejected_table")
+    else:
+        st.caption("The engine indexed every face it found.")
+    dropped = [f for f in ws.catalog.faces(collection) if not quality.passes(f.detail)]
+    st.subheader(f"Hidden by the quality filters ({len(dropped)})")
+    if dropped:
+        frame = faces_frame(ws, dropped)
+        frame["reasons"] = ["; ".join(quality.reasons(f.detail)) for f in dropped]
+        st.dataframe(frame, column_config=FACE_COLUMNS, hide_index=True, width="stretch", row_height=64,
+                     key="filtered_table")
+        st.caption("These faces are indexed; the filters only hide them. Loosen the sliders to show them again.")
+    else:
+        st.caption("No indexed face fails the current filters.")
+    st.stop()
+
+n = durable(st.select_slider, "Faces to show", "faces_n", 50, options=[25, 50, 100, 200])
+if st.button(":material/shuffle: Reshuffle", key="faces_reshuffle"):
+    st.session_state["faces_seed"] = st.session_state.get("faces_seed", 0) + 1
+seed = st.session_state.get("faces_seed", 0)
+faces = [f for f in ws.catalog.sample_faces(collection, 4 * n, seed=seed) if quality.passes(f.detail)][:n]
+total = ws.catalog.counts(collection)["faces"]
+st.caption(f"{len(faces)} of {total} indexed faces, drawn at random. Click **Search** under a face to find "
+           "its person.")
+if not faces:
+    st.info("No face to show: index photos first, or loosen the quality filters.")
+    st.stop()
+per_row = 8
+for start in range(0, len(faces), per_row):
+    cols = st.columns(per_row)
+    for col, f in zip(cols, faces[start:start + per_row]):
+        with col:
+            st.image(thumb(ws, f.thumb_path) or "", width="stretch")
+            st.caption(f.image_name.rsplit("/", 1)[-1])
+            if st.button("Search", key=f"face_{f.face_id}", width="stretch"):
+                put("query", {"kind": "face", "source": "face", "face_id": f.face_id})
+                st.switch_page("pages/2_Search.py")

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by app.py and every page (this folder is a package, not a page)."""

@@ -1,0 +1,97 @@
+"""Tables and filters shared by pages: quality sliders, face tables with thumbnail columns."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from facelib.catalog import StoredFace
+from facelib.search import MatchRow, QualityFilter
+from facelib.thumbnails import cached_data_uri
+from facelib.workspace import Workspace
+
+from .common import durable
+
+
+def quality_controls(prefix: str, with_age: bool = False) -> QualityFilter:
+    """Sliders for the view-time quality filters (values survive page switches)."""
+    with st.expander("Quality filters", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            b = durable(st.slider, "Min brightness", f"{prefix}_min_brightness", 0, min_value=0, max_value=100,
+                        help="Mean brightness of the face crop, 0-100.")
+            s = durable(st.slider, "Min sharpness", f"{prefix}_min_sharpness", 0, min_value=0, max_value=100,
+                        help="Sharpness of the face crop, 0-100.")
+        with c2:
+            size = durable(st.slider, "Min face size (px)", f"{prefix}_min_size", 0, min_value=0, max_value=400,
+                           step=10, help="Shorter side of the face box in the original photo.")
+            conf = durable(st.slider, "Min detector confidence", f"{prefix}_min_conf", 0, min_value=0,
+                           max_value=100)
+        with c3:
+            yaw = durable(st.slider, "Max head turn (yaw °)", f"{prefix}_max_yaw", 90, min_value=0, max_value=90)
+            pitch = durable(st.slider, "Max head tilt (pitch °)", f"{prefix}_max_pitch", 90, min_value=0,
+                            max_value=90)
+            age = (durable(st.slider, "Min age (Rekognition)", f"{prefix}_min_age", 0, min_value=0, max_value=80)
+                   if with_age else 0)
+    return QualityFilter(min_brightness=b or None, min_sharpness=s or None, min_confidence=conf or None,
+                         min_size_px=size or None, max_yaw=yaw if yaw < 90 else None,
+                         max_pitch=pitch if pitch < 90 else None, min_age=age or None)
+
+
+def thumb(ws: Workspace, rel: str | None) -> str | None:
+    return cached_data_uri(str(ws.path(rel))) if rel else None
+
+
+def matches_frame(ws: Workspace, rows: list[MatchRow]) -> pd.DataFrame:
+    """One row per match: thumbnail (data URI), similarity, image, quality figures, face id."""
+    return pd.DataFrame({
+        "face": [thumb(ws, r.thumb_path) for r in rows],
+        "similarity": [round(r.similarity, 1) for r in rows],
+        "image": [r.image_name.rsplit("/", 1)[-1] for r in rows],
+        "brightness": [r.detail.brightness for r in rows],
+        "sharpness": [r.detail.sharpness for r in rows],
+        "size_px": [r.detail.size_px for r in rows],
+        "yaw": [r.detail.pose.yaw for r in rows],
+        "confidence": [r.detail.confidence for r in rows],
+        "path": [r.image_name for r in rows],
+        "face_id": [r.face_id for r in rows],
+    })
+
+
+MATCH_COLUMNS = {
+    "face": st.column_config.ImageColumn("Face", width="small"),
+    "similarity": st.column_config.ProgressColumn("Similarity", min_value=0, max_value=100, format="%.1f%%"),
+    "image": st.column_config.TextColumn("Image"),
+    "brightness": st.column_config.NumberColumn("Brightness", format="%.0f"),
+    "sharpness": st.column_config.NumberColumn("Sharpness", format="%.0f"),
+    "size_px": st.column_config.NumberColumn("Size px", format="%d"),
+    "yaw": st.column_config.NumberColumn("Yaw °", format="%.0f"),
+    "confidence": st.column_config.NumberColumn("Confidence", format="%.0f"),
+    "path": None,
+    "face_id": st.column_config.TextColumn("Face id", width="small"),
+}
+
+
+def faces_frame(ws: Workspace, faces: list[StoredFace]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "face": [thumb(ws, f.thumb_path) for f in faces],
+        "image": [f.image_name.rsplit("/", 1)[-1] for f in faces],
+        "status": [f.status for f in faces],
+        "reasons": [", ".join(f.reasons) for f in faces],
+        "brightness": [f.detail.brightness for f in faces],
+        "sharpness": [f.detail.sharpness for f in faces],
+        "size_px": [f.detail.size_px for f in faces],
+        "face_id": [f.face_id for f in faces],
+    })
+
+
+FACE_COLUMNS = {
+    "face": st.column_config.ImageColumn("Face", width="small"),
+    "image": st.column_config.TextColumn("Image"),
+    "status": st.column_config.TextColumn("Outcome"),
+    "reasons": st.column_config.TextColumn("Reasons"),
+    "brightness": st.column_config.NumberColumn("Brightness", format="%.0f"),
+    "sharpness": st.column_config.NumberColumn("Sharpness", format="%.0f"),
+    "size_px": st.column_config.NumberColumn("Size px", format="%d"),
+    "face_id": st.column_config.TextColumn("Face id", width="small"),
+}

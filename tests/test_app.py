@@ -1,0 +1,215 @@
+"""AppTest for every page: real engine, real catalog, a temporary data directory per test."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, fixture_bytes
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACESEARCH_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def fresh() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def frame_with(at, column: str):
+    """The first table showing ``column`` (AppTest exposes keys only of selectable tables)."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def ok(at) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def with_samples(data_dir):
+    at = fresh()
+    at.button(key="index_samples").click().run()
+    return ok(at)
+
+
+def test_home_for_a_new_user_indexes_the_samples(data_dir):
+    at = ok(fresh())
+    assert any("No collection yet" in i.value for i in at.sidebar.info)
+    assert metrics(at)["Paid calls"] == "0"
+    at.button(key="index_samples").click().run()
+    ok(at)
+    m = metrics(at)
+    assert (m["Images"], m["Faces"], m["Faces indexed"], m["Errors"]) == ("4", "4", "4", "0")
+    table = frame_with(at, "outcome")
+    assert list(table["outcome"]) == ["indexed"] * 4
+    assert all(str(u).startswith("data:image/jpeg;base64,") for u in table["face"])
+    assert at.sidebar.selectbox(key="collection_select").value == "samples"
+
+
+def test_index_page_upload_with_a_bad_file_and_a_zip(with_samples):
+    at = with_samples
+    at.switch_page("pages/1_Index.py").run()
+    ok(at)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("trip/obama2.jpg", mirrored("obama2.jpg"))  # new bytes: not indexed yet
+        zf.writestr("trip/notes.txt", "not a photo")
+        zf.writestr("../evil.jpg", fixture_bytes("biden.jpg"))
+    at.file_uploader(key="index_upload").set_value([
+        ("again.jpg", fixture_bytes("obama.jpg"), "image/jpeg"),
+        ("broken.jpg", b"\xff\xd8\xff\xe0 this is not really a jpeg", "image/jpeg"),
+        ("album.zip", buf.getvalue(), "application/zip"),
+    ]).run()
+    ok(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "notes.txt: skipped (not an image file)" in warnings and "unsafe path" in warnings
+    at.button(key="index_go").click().run()
+    ok(at)
+    m = metrics(at)
+    assert (m["Photos"], m["Already indexed"], m["Errors"]) == ("3", "1", "1")
+    assert any("broken.jpg" in e.value for e in at.error)
+    table = frame_with(at, "outcome")
+    assert set(table["outcome"]) == {"indexed", "already indexed", "error"}
+    assert "album.zip/trip/obama2.jpg" in set(table["image"])
+
+
+def mirrored(name: str) -> bytes:
+    from PIL import Image, ImageOps
+
+    buf = io.BytesIO()
+    ImageOps.mirror(Image.open(io.BytesIO(fixture_bytes(name)))).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def images_on(at) -> int:
+    """How many st.image elements the page shows."""
+    def walk(node):
+        n = int(type(node).__name__ == "Image")
+        return n + sum(walk(c) for c in getattr(node, "children", {}).values())
+    return walk(at._tree)
+
+
+def upload_query(at, name="obama3.jpg"):
+    at.switch_page("pages/2_Search.py").run()
+    at.file_uploader(key="search_upload").set_value([(name, fixture_bytes(name), "image/jpeg")]).run()
+    return ok(at)
+
+
+def test_search_by_upload_then_sliders_filter_without_engine_calls(with_samples):
+    at = upload_query(with_samples)
+    table = at.dataframe(key="results_table").value
+    assert list(table["image"][:3].sort_values()) == ["obama.jpg", "obama2.jpg", "obama3.jpg"]
+    assert table["similarity"].iloc[0] >= table["similarity"].iloc[-1] >= 80
+    assert all(str(u).startswith("data:image/jpeg") for u in table["face"])
+    calls = metrics(at)["Engine searches"]
+    assert len(table) == 3 and metrics(at)["Matches"] == "3"
+    at.slider(key="threshold").set_value(99).run()
+    ok(at)
+    fewer = at.dataframe(key="results_table").value
+    assert 1 <= len(fewer) < len(table) and metrics(at)["Engine searches"] == calls
+    at.slider(key="threshold").set_value(80).run()
+    assert len(at.dataframe(key="results_table").value) == 3 and metrics(at)["Engine searches"] == calls
+    at.slider(key="search_min_size").set_value(400).run()
+    assert metrics(at)["Matches"] == "0" and metrics(at)["Engine searches"] == calls
+
+
+def test_threshold_survives_a_visit_to_another_page(with_samples):
+    at = upload_query(with_samples)
+    at.slider(key="threshold").set_value(93).run()
+    at.switch_page("pages/3_Faces.py").run()
+    at.switch_page("pages/2_Search.py").run()
+    ok(at)
+    assert at.slider(key="threshold").value == 93
+
+
+def test_search_by_camera_snapshot_of_two_people(with_samples):
+    from conftest import two_faces_jpeg
+
+    at = with_samples
+    at.switch_page("pages/2_Search.py").run()
+    at.camera_input(key="search_camera").set_value(("snap.jpg", two_faces_jpeg(), "image/jpeg")).run()
+    ok(at)
+    radio = next(r for r in at.radio if r.label == "Face to search")
+    assert radio.options == ["Face 1", "Face 2"]
+    first = set(at.dataframe(key="results_table").value["image"])
+    radio.set_value(1 - radio.value).run()
+    ok(at)
+    second = set(at.dataframe(key="results_table").value["image"])
+    assert {first == {"obama.jpg", "obama2.jpg", "obama3.jpg"}, second == {"obama.jpg", "obama2.jpg", "obama3.jpg"}} \
+        == {True, False}
+    assert "biden.jpg" in first | second
+
+
+def test_selecting_a_row_offers_search_this_face(with_samples):
+    at = upload_query(with_samples)
+    table = at.dataframe(key="results_table").value
+    at.session_state["results_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    ok(at)
+    assert any(table["image"].iloc[1] in h.value for h in at.subheader)
+    at.button(key="search_selected").click().run()
+    ok(at)
+    assert table["face_id"].iloc[1] in at.session_state["_keep_query"]["face_id"]
+    after = at.dataframe(key="results_table").value
+    assert table["face_id"].iloc[1] not in set(after["face_id"])  # a face is not its own match
+
+
+def test_faces_page_grid_and_click_to_search(with_samples):
+    at = with_samples
+    at.switch_page("pages/3_Faces.py").run()
+    ok(at)
+    buttons = [b for b in at.button if b.key and b.key.startswith("face_")]
+    assert len(buttons) == 4
+    assert images_on(at) >= 4
+    buttons[0].click().run()
+    ok(at)
+    assert at.session_state["_keep_query"]["kind"] == "face"
+    assert at.title[0].value == "Search"  # the click opened Search by face
+    assert len(at.dataframe(key="results_table").value) >= 1 or metrics(at)["Matches"] == "0"
+    at.switch_page("pages/3_Faces.py").run()
+    at.segmented_control(key="faces_view").set_value("Rejected and filtered out").run()
+    ok(at)
+    assert any("Rejected by the engine (0)" in s.value for s in at.subheader)
+    at.slider(key="faces_min_size").set_value(400).run()
+    assert any("Hidden by the quality filters (4)" in s.value for s in at.subheader)
+
+
+def test_collections_page_delete_image_and_collection(with_samples, data_dir):
+    at = with_samples
+    at.switch_page("pages/4_Collections.py").run()
+    ok(at)
+    assert list(frame_with(at, "collection")["faces"]) == [4]
+    at.button(key="describe").click().run()
+    assert any("holds **4** face(s)" in s.value for s in at.success)
+    at.button(key="delete_image_go").click().run()
+    ok(at)
+    assert any("and its 1 face(s)" in s.value for s in at.success)
+    assert list(frame_with(at, "collection")["faces"]) == [3]
+    assert at.button(key="delete_collection_go").disabled
+    at.text_input(key="delete_confirm").input("samples").run()
+    at.button(key="delete_collection_go").click().run()
+    ok(at)
+    assert not (data_dir / "thumbs").exists() or not list((data_dir / "thumbs").rglob("*.jpg"))
+
+
+def test_every_page_without_a_collection_says_what_to_do(data_dir):
+    at = fresh()
+    for page in ("pages/1_Index.py", "pages/2_Search.py", "pages/3_Faces.py", "pages/4_Collections.py"):
+        at.switch_page(page).run()
+        ok(at)
+        assert any("Create a collection" in w.value for w in at.warning), page

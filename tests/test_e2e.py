@@ -1,0 +1,191 @@
+"""End to end in Debian's chromium (Playwright) against `streamlit run app.py` on 127.0.0.1.
+
+A new user creates a collection, indexes photos by upload, searches with the fake camera playing a
+photo of a person already indexed and sees that person in the first row, then moves the threshold
+slider: rows disappear and reappear while the engine's search counter stays the same.
+Screenshots of each page go to test-output/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import FIXTURES, ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+OUT = ROOT / "test-output"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("e2e") / "data"
+    port = free_port()
+    env = {**os.environ, "FACESEARCH_DATA_DIR": str(data)}
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not become healthy")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def fake_camera_file(photo: Path, path: Path) -> Path:
+    """A .y4m video that shows ``photo`` (letterboxed in 640x480) for one second."""
+    w, h = 640, 480
+    frame = Image.new("RGB", (w, h), (235, 235, 235))
+    im = Image.open(photo).convert("RGB")
+    im.thumbnail((w, h))
+    frame.paste(im, ((w - im.width) // 2, (h - im.height) // 2))
+    ycc = np.asarray(frame.convert("YCbCr"))
+    y = ycc[:, :, 0].tobytes()
+    cb = np.asarray(Image.fromarray(ycc[:, :, 1]).resize((w // 2, h // 2))).tobytes()
+    cr = np.asarray(Image.fromarray(ycc[:, :, 2]).resize((w // 2, h // 2))).tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(30):
+            f.write(b"FRAME\n" + y + cb + cr)
+    return path
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    video = fake_camera_file(FIXTURES / "obama2.jpg", tmp_path_factory.mktemp("cam") / "obama2.y4m")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS + [
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"])
+        context = browser.new_context(viewport={"width": 1400, "height": 2000}, permissions=["camera"])
+        yield context.new_page()
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    OUT.mkdir(exist_ok=True)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+
+
+def metric(page, label: str) -> str:
+    box = page.locator("[data-testid=stMetric]", has_text=label).first
+    return box.locator("[data-testid=stMetricValue]").inner_text().strip()
+
+
+def table_cells(page) -> list[str]:
+    return page.locator("[data-testid=stDataFrame] [role=gridcell]").all_inner_texts()
+
+
+def wait_running_done(page) -> None:
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=120_000)
+
+
+def test_index_search_with_camera_and_threshold(server, page):
+    page.goto(server)
+    page.get_by_role("heading", name="facesearch").first.wait_for(timeout=60_000)
+    shot(page, "1-home-empty")
+
+    # Create a collection in the sidebar.
+    page.get_by_placeholder("family-2024").fill("team")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_text("team · local engine").first.wait_for(timeout=30_000)
+
+    # Index three photos by upload.
+    page.get_by_role("link", name="Index photos").click()
+    page.get_by_role("heading", name="Index photos").wait_for(timeout=30_000)
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+        [str(FIXTURES / n) for n in ("obama.jpg", "biden.jpg", "obama3.jpg")])
+    page.get_by_role("button", name="Index 3 photo(s)").click()
+    page.get_by_text("Outcome per face").wait_for(timeout=120_000)
+    wait_running_done(page)
+    assert metric(page, "Faces indexed") == "3"
+    shot(page, "2-index")
+
+    # Search with the fake camera playing a photo of Obama (obama2.jpg is not indexed).
+    page.get_by_role("link", name="Search").click()
+    page.get_by_role("heading", name="Search").first.wait_for(timeout=30_000)
+    page.get_by_role("tab", name=re.compile("Camera snapshot")).click()
+    take = page.get_by_role("button", name="Take Photo")
+    take.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # let the fake video run
+    take.click()
+    page.get_by_text(re.compile(r"match\(es\) at ≥80%")).wait_for(timeout=120_000)
+    wait_running_done(page)
+    cells = table_cells(page)
+    assert cells, "the results table is empty"
+    first_image = next(c for c in cells if c.endswith(".jpg"))
+    assert first_image.startswith("obama"), cells[:12]
+    assert "biden.jpg" not in cells
+    matches = int(metric(page, "Matches"))
+    searches = metric(page, "Engine searches")
+    assert matches == 2
+    shot(page, "3-search-camera")
+
+    # Move the threshold slider: rows go and come back, no new engine search.
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("End")
+    wait_running_done(page)
+    page.wait_for_timeout(500)
+    assert int(metric(page, "Matches")) < matches
+    assert metric(page, "Engine searches") == searches
+    shot(page, "4-search-threshold-100")
+    slider.focus()
+    slider.press("Home")
+    wait_running_done(page)
+    page.wait_for_timeout(500)
+    assert int(metric(page, "Matches")) >= matches
+    assert metric(page, "Engine searches") == searches
+
+    # The other pages render.
+    page.get_by_role("link", name="Faces").click()
+    page.get_by_role("heading", name="Faces").first.wait_for(timeout=30_000)
+    wait_running_done(page)
+    shot(page, "5-faces")
+    page.get_by_role("link", name="Collections").click()
+    page.get_by_role("heading", name="Collections").first.wait_for(timeout=30_000)
+    wait_running_done(page)
+    shot(page, "6-collections")
+    page.get_by_role("link", name="Home").click()
+    page.get_by_role("heading", name="facesearch").first.wait_for(timeout=30_000)
+    wait_running_done(page)
+    shot(page, "7-home")
