@@ -252,6 +252,14 @@ class Catalog:
         return [self._image(r) for r in self.connect().execute(
             "SELECT * FROM images WHERE collection=? ORDER BY added_at", (collection,))]
 
+    def promote_face(self, old_face_id: str, new_face_id: str, detail: FaceDetail, thumb_path: str | None) -> None:
+        """A rejected face was indexed after all: give it its engine id and mark it indexed."""
+        with self.transaction() as db:
+            db.execute("UPDATE faces SET face_id=?, status=?, reasons='[]', thumb_path=?, detail=?,"
+                       " box_left=?, box_top=?, box_width=?, box_height=? WHERE face_id=?",
+                       (new_face_id, INDEXED, thumb_path, _detail_json(detail), detail.box.left, detail.box.top,
+                        detail.box.width, detail.box.height, old_face_id))
+
     def remove_image(self, collection: str, sha256: str) -> list[StoredFace]:
         """Forget an image and its faces; returns the faces it had (for the engine and files)."""
         faces = self.faces(collection, status=None, image_sha256=sha256)

@@ -298,3 +298,30 @@ def index_paths(workspace: Workspace, collection: str, paths: Iterable[str | Pat
     """Index files and folders (recursively) into ``collection``, creating it if needed."""
     workspace.ensure_collection(collection)
     return Indexer(workspace, collection, workers).run(expand_paths(paths), progress)
+
+
+def index_anyway(ws: Workspace, collection: str, face_id: str) -> StoredFace:
+    """Index a face the engine rejected (e.g. EXCEEDS_MAX_FACES, LOW_SHARPNESS) from the stored copy.
+
+    Only that face is indexed; the image's other faces stay as they are. Returns the face as now stored.
+    """
+    from .errors import InvalidParameter
+    from .images import load_file
+
+    face = ws.catalog.face(face_id)
+    if face.collection != collection or face.status != REJECTED:
+        raise InvalidParameter(f"face {face_id!r} is not a rejected face of {collection!r}")
+    if not face.stored_path or not ws.path(face.stored_path).exists():
+        raise InvalidParameter("the stored copy of this image is missing: index the photo again instead")
+    image = load_file(str(ws.path(face.stored_path)))
+    new = ws.engine_for(collection).index_face_region(collection, image, face.detail.box,
+                                                      external_image_id(face.image_sha256))
+    thumb = None
+    if face.thumb_path:
+        old_path = ws.path(face.thumb_path)
+        new_path = old_path.with_name(f"{new.face_id}.jpg")
+        if old_path.exists():
+            os.replace(old_path, new_path)
+        thumb = ws.relative(new_path)
+    ws.catalog.promote_face(face_id, new.face_id, face.detail, thumb)
+    return ws.catalog.face(new.face_id)

@@ -56,6 +56,7 @@ if sources:
                 f"${est.dollars:.3f}**, plus about ${est.storage_per_month:.4f}/month to store the faces.")
     if st.button(f"Index {len(sources)} photo(s)", type="primary", key="index_go"):
         st.session_state["index_report"] = run_batch(ws, collection, sources)
+        st.rerun()  # so the sidebar's counts include the new faces
 else:
     st.info("Drop photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC) or zip archives of them above.")
 

@@ -13,7 +13,7 @@ from facelib.thumbnails import draw_boxes
 from pages.ui.common import durable, keep, need_collection, put, setup
 from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, thumb
 
-PAGE_SIZE = 200
+PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 KiB each)
 
 ws, collection = setup("Search", ":material/person_search:")
 collection = need_collection(collection)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from facelib import FaceLibError
+from facelib.pipeline import index_anyway
 from facelib.search import QualityFilter
 from pages.ui.common import durable, need_collection, put, setup
 from pages.ui.tables import FACE_COLUMNS, faces_frame, quality_controls, thumb
@@ -20,8 +22,17 @@ if view == "Rejected and filtered out":
     rejected = ws.catalog.faces(collection, status="rejected")
     st.subheader(f"Rejected by the engine ({len(rejected)})")
     if rejected:
-        st.dataframe(faces_frame(ws, rejected), column_config=FACE_COLUMNS, hide_index=True, width="stretch",
-                     row_height=64, key="rejected_table")
+        event = st.dataframe(faces_frame(ws, rejected), column_config=FACE_COLUMNS, hide_index=True,
+                             width="stretch", row_height=64, key="rejected_table", on_select="rerun",
+                             selection_mode="multi-row")
+        chosen = [rejected[i] for i in event.selection.rows]
+        if st.button(f"Index anyway ({len(chosen)} selected)", disabled=not chosen, key="index_anyway"):
+            for face in chosen:
+                try:
+                    index_anyway(ws, collection, face.face_id)
+                except FaceLibError as exc:
+                    st.error(f"{face.image_name}: {exc}")
+            st.rerun()
     else:
         st.caption("The engine indexed every face it found.")
     dropped = [f for f in ws.catalog.faces(collection) if not quality.passes(f.detail)]

@@ -213,3 +213,27 @@ def test_every_page_without_a_collection_says_what_to_do(data_dir):
         at.switch_page(page).run()
         ok(at)
         assert any("Create a collection" in w.value for w in at.warning), page
+
+
+def test_rejected_faces_can_be_indexed_anyway(data_dir):
+    from facelib.pipeline import Indexer, bytes_source
+    from facelib.settings import Settings
+    from facelib.workspace import Workspace
+    from conftest import two_faces_jpeg
+
+    ws = Workspace(Settings(data_dir=data_dir))
+    ws.create_collection("pairs", "local")
+    Indexer(ws, "pairs", max_faces=1).run([bytes_source("pair.jpg", two_faces_jpeg())])
+    ws.catalog.close()
+    at = fresh()
+    at.switch_page("pages/3_Faces.py").run()
+    at.segmented_control(key="faces_view").set_value("Rejected and filtered out").run()
+    ok(at)
+    assert any("Rejected by the engine (1)" in s.value for s in at.subheader)
+    assert at.dataframe(key="rejected_table").value["reasons"].iloc[0] == "EXCEEDS_MAX_FACES"
+    at.session_state["rejected_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="index_anyway").click().run()
+    ok(at)
+    assert any("Rejected by the engine (0)" in s.value for s in at.subheader)
+    assert at.sidebar.caption[0].value.endswith("2 faces")

@@ -96,3 +96,22 @@ def test_delete_image_removes_faces_files_and_vectors(workspace):
 def _new(ws, name):
     ws.create_collection(name)
     return name
+
+
+def test_index_anyway_a_face_left_out(workspace):
+    from facelib.pipeline import index_anyway
+
+    workspace.create_collection("m")
+    report = Indexer(workspace, "m", max_faces=1).run([bytes_source("pair.jpg", two_faces_jpeg())])
+    assert report.faces_indexed == 1 and report.faces_rejected == 1
+    rejected = workspace.catalog.faces("m", status="rejected")[0]
+    assert rejected.reasons == ("EXCEEDS_MAX_FACES",)
+    promoted = index_anyway(workspace, "m", rejected.face_id)
+    assert promoted.status == "indexed" and promoted.reasons == ()
+    assert workspace.path(promoted.thumb_path).exists()
+    assert workspace.catalog.counts("m") == {"images": 1, "faces": 2, "rejected": 0}
+    engine = workspace.engine_for("m")
+    assert set(engine.list_faces("m")) == {f.face_id for f in workspace.catalog.faces("m")}
+    # The promoted face is searchable: the other face of the pair is not it.
+    res = search_by_face(workspace, "m", promoted.face_id)
+    assert promoted.face_id not in {r.face_id for r in res.rows}

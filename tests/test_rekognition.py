@@ -312,3 +312,41 @@ def test_costs_cli_reads_the_ledger(rek):
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     doc = json.loads(out)
     assert doc["paid_calls"] == 2 and doc["spent_usd"] == pytest.approx(0.002) and doc["stored_faces"] == 2
+
+
+def test_index_anyway_crops_the_face_and_maps_the_box_back(rek):
+    from facelib.pipeline import index_anyway
+
+    ws, engine, stub = rek
+    data = two_faces_jpeg()
+    sha = decode(data).sha256
+    right = box(0.62, 0.1, 0.2, 0.3)
+    stub.add_response("index_faces", index_response(sha, unindexed=[(right, ("EXCEEDS_MAX_FACES",))]),
+                      index_params(sha, max_faces=1))
+    Indexer(ws, "team", workers=1, max_faces=1).run([bytes_source("pair.jpg", data)])
+    rejected = ws.catalog.faces("team", status="rejected")[0]
+    sent = captured_images(engine, "IndexFaces")
+    stub.add_response("index_faces", index_response(sha, boxes=[box(0.2, 0.2, 0.6, 0.6)]), index_params(sha, 1))
+    promoted = index_anyway(ws, "team", rejected.face_id)
+    crop = Image.open(io.BytesIO(sent[0]))
+    assert crop.width < decode(data).rgb.width / 2
+    assert promoted.status == "indexed" and promoted.detail.box == rejected.detail.box
+    assert ws.catalog.counts("team")["rejected"] == 0
+
+
+def test_index_face_region_maps_the_crop_box_to_the_image(rek):
+    ws, engine, stub = rek
+    pair = decode(two_faces_jpeg(), "pair.jpg")
+    right = box(0.62, 0.1, 0.2, 0.3)
+    stub.add_response("index_faces", index_response(pair.sha256, boxes=[box(0.25, 0.25, 0.5, 0.5)]))
+    face = engine.index_face_region("team", pair, _record_box(right), pair.sha256)
+    b = face.detail.box
+    # The crop is centred on the right face, and the returned box its middle half: so is the mapped one.
+    assert abs((b.left + b.width / 2) - 0.72) < 0.02 and abs((b.top + b.height / 2) - 0.25) < 0.03
+    assert 0 < b.width < 0.3 and face.face_id
+
+
+def _record_box(d):
+    from facelib.records import BoundingBox
+
+    return BoundingBox(d["Left"], d["Top"], d["Width"], d["Height"])

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import InvalidParameter
 from ..images import LoadedImage
-from ..records import CollectionInfo, FaceDetail, ImageSearch, IndexResult, Match
+from ..records import BoundingBox, CollectionInfo, FaceDetail, ImageSearch, IndexedFace, IndexResult, Match
 
 #: Collection names both engines accept (Rekognition's pattern, 255 characters at most).
 COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
@@ -89,6 +89,20 @@ class Engine(Protocol):
     def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = 80.0) -> list[Match]:
         """Faces of ``target`` like the largest face of ``source``."""
         ...
+
+    def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
+                          external_image_id: str) -> IndexedFace:
+        """Index the single face inside ``box`` (relative 0-1), leaving the image's other faces alone."""
+        ...
+
+
+def overlap(a: BoundingBox, b: BoundingBox) -> float:
+    """Intersection over union of two relative boxes, 0-1."""
+    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
 
 
 def largest_face(faces: list[FaceDetail] | tuple[FaceDetail, ...]) -> int | None:

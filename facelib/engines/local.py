@@ -20,14 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..catalog import Catalog, detail_from_json
-from ..errors import CollectionExists, CollectionNotFound, EngineUnavailable, FaceNotFound
+from ..errors import CollectionExists, CollectionNotFound, EngineUnavailable, FaceNotFound, NoFaceFound
 from ..images import LoadedImage
 from ..quality import brightness, face_crop_gray, pose_from_five_points, sharpness
 from ..records import (BoundingBox, CollectionInfo, FaceDetail, ImageSearch, IndexedFace, IndexResult,
                        Landmark, Match, UnindexedFace)
 from ..similarity import distance_for, similarity
 from ..vectors import DIM, MatrixCache
-from .base import check_collection_name, check_max_faces, check_threshold, largest_face
+from .base import check_collection_name, check_max_faces, check_threshold, largest_face, overlap
 
 MODEL_VERSION = "dlib-resnet-v1"
 #: dlib's 5 points, in its order (the subject's left eye is on the image's right).
@@ -243,6 +243,26 @@ class LocalEngine:
                            " VALUES (?,?,?,?,?)", rows)
             db.execute("UPDATE local_collections SET generation=generation+1 WHERE name=?", (collection,))
         return IndexResult(tuple(indexed), tuple(unindexed), MODEL_VERSION)
+
+    def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
+                          external_image_id: str) -> IndexedFace:
+        """Index the one face of ``image`` that best overlaps ``box`` (relative), leaving others as they are.
+
+        Used to index a face the engine left out ("index anyway").
+        """
+        faces = [f for f in self.analyze(image) if f.vector is not None]
+        best = max(faces, key=lambda f: overlap(f.detail.box, box), default=None)
+        if best is None or overlap(best.detail.box, box) < 0.3:
+            raise NoFaceFound("no face found in that part of the image any more")
+        face = IndexedFace(str(uuid.uuid4()), image.sha256, external_image_id, best.detail)
+        with self.catalog.transaction() as db:
+            self._require(collection)
+            db.execute("INSERT INTO local_faces(face_id, collection, external_image_id, detail, vector) VALUES (?,?,?,?,?)",
+                       (face.face_id, collection, external_image_id,
+                        json.dumps({"image_id": image.sha256, "detail": best.detail.to_dict()}),
+                        np.asarray(best.vector, np.float32).tobytes()))
+            db.execute("UPDATE local_collections SET generation=generation+1 WHERE name=?", (collection,))
+        return face
 
     def list_faces(self, collection: str) -> list[str]:
         self._require(collection)

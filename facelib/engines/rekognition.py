@@ -10,6 +10,7 @@ Retries are botocore's own (adaptive mode). Service errors are mapped to facelib
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -20,7 +21,7 @@ from PIL import Image
 from ..cache import PaidCallCache, make_key
 from ..catalog import Catalog
 from ..errors import (BadImage, CollectionExists, CollectionNotFound, EngineAuthError, EngineUnavailable,
-                      FaceLibError, FaceNotFound, InvalidParameter)
+                      FaceLibError, FaceNotFound, InvalidParameter, NoFaceFound)
 from ..images import LoadedImage
 from ..ledger import Ledger
 from ..records import (BoundingBox, CollectionInfo, FaceDetail, ImageSearch, IndexedFace, IndexResult, Landmark,
@@ -250,6 +251,31 @@ class RekognitionEngine:
         unindexed = tuple(UnindexedFace(face_detail(u.get("FaceDetail", {}), size), tuple(u.get("Reasons", [])))
                           for u in r.get("UnindexedFaces", []))
         return IndexResult(faces, unindexed, r.get("FaceModelVersion"))
+
+    def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
+                          external_image_id_: str) -> IndexedFace:
+        """IndexFaces on a crop of that one face (MaxFaces=1); the box is mapped back to the full image."""
+        ext = external_image_id(external_image_id_)
+        crop, (x0, y0, x1, y1) = crop_face(image, box)
+        try:
+            r = self._call("IndexFaces", collection, CollectionId=collection, Image=self._image_param(crop),
+                           ExternalImageId=ext, DetectionAttributes=["ALL"], MaxFaces=1, QualityFilter="NONE")
+        finally:
+            self.cache.invalidate(collection)
+        records = r.get("FaceRecords", [])
+        if not records:
+            raise NoFaceFound("Rekognition found no face to index in that part of the image")
+        rec = records[0]
+        d = face_detail({**rec.get("FaceDetail", {}), "Confidence": rec["Face"].get("Confidence")})
+        w, h = image.rgb.size
+        cw, ch = x1 - x0, y1 - y0
+        mapped = BoundingBox((x0 + d.box.left * cw) / w, (y0 + d.box.top * ch) / h, d.box.width * cw / w,
+                             d.box.height * ch / h)
+        ow, oh = image.original_size
+        detail = replace(d, box=mapped, landmarks=tuple(replace(lm, x=(x0 + lm.x * cw) / w, y=(y0 + lm.y * ch) / h)
+                                                        for lm in d.landmarks),
+                         size_px=int(round(min(mapped.width * ow, mapped.height * oh))))
+        return IndexedFace(rec["Face"]["FaceId"], image.sha256, ext, detail)
 
     def list_faces(self, collection: str) -> list[str]:
         ids: list[str] = []

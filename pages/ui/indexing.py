@@ -66,6 +66,9 @@ def show_report(ws: Workspace, collection: str, report: BatchReport) -> None:
     for o in report.errors:
         st.error(f"**{o.name}**: {o.message}")
     st.dataframe(outcome_frame(ws, collection, report), hide_index=True, width="stretch", key="outcome_table",
+                 row_height=64,
                  column_config={"face": st.column_config.ImageColumn("Face", width="small"),
+                                "image": st.column_config.TextColumn("Image"),
                                 "outcome": st.column_config.TextColumn("Outcome"),
-                                "details": st.column_config.TextColumn("Details", width="large")})
+                                "details": st.column_config.TextColumn("Details", width="large"),
+                                "face_id": st.column_config.TextColumn("Face id", width="small")})
