@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from facelib.people_catalog import People
 from facelib.pipeline import expand_paths
 from facelib.settings import PROJECT_ROOT
 from pages.ui.common import put, setup
@@ -22,7 +23,7 @@ if collection:
     c = st.columns(4)
     c[0].metric("Images", counts["images"])
     c[1].metric("Faces", counts["faces"])
-    c[2].metric("People", 0, help="Grouping faces into people comes with the People page.")
+    c[2].metric("People", len(People(ws, collection).list()), help="Open the People page to name and correct them.")
     c[3].metric("Rejected faces", counts["rejected"])
 
 costs = ws.costs()

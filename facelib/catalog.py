@@ -41,7 +41,25 @@ CREATE TABLE IF NOT EXISTS local_faces(
     face_id TEXT PRIMARY KEY, collection TEXT NOT NULL, external_image_id TEXT NOT NULL,
     detail TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS local_faces_by_collection ON local_faces(collection, external_image_id);
+CREATE TABLE IF NOT EXISTS people(
+    person_id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, name TEXT,
+    hidden INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS face_person(
+    face_id TEXT PRIMARY KEY, person_id INTEGER NOT NULL, collection TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS face_person_by_person ON face_person(person_id);
+CREATE TABLE IF NOT EXISTS decisions(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, kind TEXT NOT NULL,
+    a TEXT NOT NULL, b TEXT, created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS decisions_by_collection ON decisions(collection);
+CREATE TABLE IF NOT EXISTS match_edges(
+    collection TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, similarity REAL NOT NULL,
+    PRIMARY KEY (collection, a, b));
+CREATE TABLE IF NOT EXISTS edges_done(face_id TEXT PRIMARY KEY, collection TEXT NOT NULL);
 """
+
+#: Tables keyed by face id that must forget a face when it goes.
+FACE_TABLES = (("face_person", "face_id"), ("edges_done", "face_id"), ("match_edges", "a"), ("match_edges", "b"),
+               ("decisions", "a"), ("decisions", "b"))
 
 INDEXED = "indexed"
 REJECTED = "rejected"
@@ -158,6 +176,8 @@ class Catalog:
             db.execute("DELETE FROM faces WHERE collection=?", (name,))
             db.execute("DELETE FROM images WHERE collection=?", (name,))
             db.execute("DELETE FROM collections WHERE name=?", (name,))
+            for table in ("people", "face_person", "decisions", "match_edges", "edges_done"):
+                db.execute(f"DELETE FROM {table} WHERE collection=?", (name,))
 
     # -- images and faces --------------------------------------------------------------------
     def has_image(self, collection: str, sha256: str) -> bool:
@@ -168,6 +188,9 @@ class Catalog:
     def record_image(self, image: StoredImage, faces: Iterable[StoredFace]) -> None:
         """Store an image and its faces in one transaction, replacing any earlier record of it."""
         with self.transaction() as db:
+            old = [r[0] for r in db.execute("SELECT face_id FROM faces WHERE collection=? AND image_sha256=?",
+                                            (image.collection, image.sha256))]
+            self._forget_faces(db, old)
             db.execute("DELETE FROM faces WHERE collection=? AND image_sha256=?", (image.collection, image.sha256))
             db.execute(
                 "INSERT OR REPLACE INTO images(collection, sha256, original_name, source, stored_path, width,"
@@ -255,6 +278,7 @@ class Catalog:
     def promote_face(self, old_face_id: str, new_face_id: str, detail: FaceDetail, thumb_path: str | None) -> None:
         """A rejected face was indexed after all: give it its engine id and mark it indexed."""
         with self.transaction() as db:
+            self._forget_faces(db, [old_face_id])
             db.execute("UPDATE faces SET face_id=?, status=?, reasons='[]', thumb_path=?, detail=?,"
                        " box_left=?, box_top=?, box_width=?, box_height=? WHERE face_id=?",
                        (new_face_id, INDEXED, thumb_path, _detail_json(detail), detail.box.left, detail.box.top,
@@ -266,7 +290,15 @@ class Catalog:
         with self.transaction() as db:
             db.execute("DELETE FROM faces WHERE collection=? AND image_sha256=?", (collection, sha256))
             db.execute("DELETE FROM images WHERE collection=? AND sha256=?", (collection, sha256))
+            self._forget_faces(db, [f.face_id for f in faces])
+            db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
+                       " (SELECT person_id FROM face_person WHERE collection=?)", (collection, collection))
         return faces
+
+    @staticmethod
+    def _forget_faces(db: sqlite3.Connection, face_ids: list[str]) -> None:
+        for table, column in FACE_TABLES:
+            db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(f,) for f in face_ids])
 
     def references(self, sha256: str) -> int:
         """How many collections hold this image."""

@@ -52,6 +52,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     report = Indexer(ws, args.collection, workers=args.workers, max_faces=args.max_faces).run(sources, progress)
     bar.close()
+    if report.faces_indexed and (args.group or (ws.catalog.collection_engine(args.collection) == "local"
+                                                and not args.no_group)):
+        from .people_catalog import People
+
+        People(ws, args.collection).update()
     summary = report.summary()
     if args.json:
         _print_json(summary)
@@ -95,6 +100,46 @@ def cmd_faces(args: argparse.Namespace) -> int:
             b = r["box"]
             print(f"{r['face_id']}  {r['status']:8}  {r['image']}  box=({b['left']:.3f},{b['top']:.3f},"
                   f"{b['width']:.3f},{b['height']:.3f})")
+    return 0
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    from .people_catalog import People
+
+    ws = _workspace(args)
+    ws.catalog.collection_engine(args.collection)
+    people = People(ws, args.collection, threshold=args.threshold)
+    if args.regroup:
+        people.regroup()
+    else:
+        people.update()
+    faces = {f.face_id: f for f in ws.catalog.faces(args.collection)}
+    doc = [{"person_id": p.person_id, "name": p.name, "hidden": p.hidden,
+            "faces": [{"face_id": f, "image": faces[f].image_name} for f in p.face_ids]}
+           for p in people.list(include_hidden=True)]
+    if args.json:
+        _print_json(doc)
+    else:
+        for d in doc:
+            print(f"{d['person_id']:>5}  {d['name'] or '(unnamed)':<24} {len(d['faces'])} face(s)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .people_catalog import People
+
+    ws = _workspace(args)
+    ws.catalog.collection_engine(args.collection)
+    People(ws, args.collection).regroup()
+    result = evaluate(ws, args.collection, args.labels, threshold=args.threshold)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"identification: {result['identification_correct']}/{result['identification_total']} "
+              f"({result['identification_accuracy']:.1%})")
+        print(f"grouping: precision {result['precision']:.3f}, recall {result['recall']:.3f}, F1 {result['f1']:.3f}; "
+              f"{result['people']} people; same-photo merges: {result['same_photo_merges']}")
     return 0
 
 
@@ -154,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     sp.add_argument("--max-faces", type=int, default=100, help="faces indexed per image, largest first")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--no-group", action="store_true", help="do not group the new faces into people (local)")
+    sp.add_argument("--group", action="store_true",
+                    help="group the new faces into people with Rekognition too (one paid SearchFaces per face)")
     common(sp, engine=True)
     sp.set_defaults(func=cmd_index)
 
@@ -171,6 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="rejected faces too")
     common(sp)
     sp.set_defaults(func=cmd_faces)
+
+    sp = sub.add_parser("people", help="group faces into people (incremental; --regroup for all)")
+    sp.add_argument("--collection", required=True)
+    sp.add_argument("--regroup", action="store_true", help="regroup the whole collection")
+    sp.add_argument("--threshold", type=float, default=None, help="grouping similarity 0-100 (default 80)")
+    common(sp)
+    sp.set_defaults(func=cmd_people)
+
+    sp = sub.add_parser("evaluate", help="identification and grouping scores against labelled photos")
+    sp.add_argument("labels", metavar="LABELS.csv")
+    sp.add_argument("--collection", required=True)
+    sp.add_argument("--threshold", type=float, default=80.0)
+    common(sp)
+    sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser("costs", help="paid Rekognition calls, cache hits, dollars spent and saved")
     common(sp)

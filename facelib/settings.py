@@ -37,9 +37,13 @@ class Settings:
     search_floor: float = 50.0       # searches fetch everything above this, thresholds filter locally
     search_max_faces: int = 1000     # MaxFaces of a search made at the floor
     default_threshold: float = 80.0
+    people_threshold: float = 80.0   # similarity at which faces are grouped into one person
     aws_region: str | None = None
     aws_profile: str | None = None
     prices: Prices = field(default_factory=Prices)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
 
     @property
     def db_path(self) -> Path:
@@ -59,6 +63,4 @@ class Settings:
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with some fields changed (``data_dir`` may be a str)."""
-        if "data_dir" in changes and changes["data_dir"] is not None:
-            changes["data_dir"] = Path(str(changes["data_dir"])).expanduser().resolve()
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

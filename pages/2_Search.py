@@ -8,6 +8,7 @@ import streamlit as st
 
 from facelib import FaceLibError
 from facelib.images import decode, load_file, sha256_hex
+from facelib.people_catalog import People
 from facelib.search import SearchResult, filter_matches, matches_by_threshold, search_by_face, search_by_image
 from facelib.thumbnails import draw_boxes
 from pages.ui.common import durable, keep, need_collection, put, setup
@@ -127,7 +128,7 @@ if not rows:
 pages = max(1, -(-len(rows) // PAGE_SIZE))
 page = st.number_input("Page", 1, pages, 1, key="results_page") if pages > 1 else 1
 shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-frame = matches_frame(ws, shown)
+frame = matches_frame(ws, shown, People(ws, collection).names())
 event = st.dataframe(frame, column_config=MATCH_COLUMNS, hide_index=True, width="stretch", key="results_table",
                      on_select="rerun", selection_mode="single-row", row_height=64)
 st.download_button("Download CSV", frame.drop(columns=["face"]).to_csv(index=False).encode(),

@@ -237,3 +237,50 @@ def test_rejected_faces_can_be_indexed_anyway(data_dir):
     ok(at)
     assert any("Rejected by the engine (0)" in s.value for s in at.subheader)
     assert at.sidebar.caption[0].value.endswith("2 faces")
+
+
+def test_people_and_person_pages(with_samples):
+    at = with_samples
+    assert metrics(at)["People"] == "2"
+    at.switch_page("pages/5_People.py").run()
+    ok(at)
+    assert any("2 people · 4 faces" in c.value for c in at.caption)
+    # Open the largest person, name her, and see the name in search results.
+    open_buttons = [b for b in at.button if b.key and b.key.startswith("open_")]
+    open_buttons[0].click().run()
+    ok(at)
+    assert at.title[0].value == "Person"
+    # AppTest keeps running the page it was last switched to: follow st.switch_page explicitly.
+    at.switch_page("pages/6_Person.py").run()
+    pid = at.session_state["_keep_person"]
+    at.text_input(key=f"name_{pid}").input("Barack").run()
+    at.button(key="rename").click().run()
+    ok(at)
+    assert any("Renamed to Barack" in s.value for s in at.success)
+    faces = at.dataframe(key="person_faces").value
+    assert len(faces) == 3
+    # Split one face off, then merge the two back from the People page.
+    at.session_state["person_faces"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="split").click().run()
+    ok(at)
+    split_off = at.session_state["_keep_person"]
+    assert split_off != pid
+    at.switch_page("pages/5_People.py").run()
+    assert any("3 people" in c.value for c in at.caption)
+    # The split is a decision: the two are not suggested for merging any more.
+    assert not [b for b in at.button if b.key == f"suggest_{min(pid, split_off)}_{max(pid, split_off)}"]
+    at.checkbox(key=f"pick_{pid}_0").check()
+    at.checkbox(key=f"pick_{split_off}_0").check().run()
+    at.button(key="merge_selected").click().run()
+    ok(at)
+    assert any("2 people" in c.value for c in at.caption)
+    assert any("Merged into Barack" in s.value for s in at.success)
+    upload_query(at, "obama2.jpg")
+    assert "Barack" in set(at.dataframe(key="results_table").value["person"])
+    # Photos together: Barack with Biden (none in the samples), Barack without Biden (three).
+    at.switch_page("pages/5_People.py").run()
+    assert any("Barack" in o for o in at.multiselect(key="together_all").options)
+    at.multiselect(key="together_all").set_value([pid]).run()
+    ok(at)
+    assert any(c.value == "3 photo(s)" for c in at.caption)

@@ -111,7 +111,9 @@ def metric(page, label: str) -> str:
 
 
 def table_cells(page) -> list[str]:
-    return page.locator("[data-testid=stDataFrame] [role=gridcell]").all_inner_texts()
+    cells = page.locator("[data-testid=stDataFrame] [role=gridcell]")
+    cells.first.wait_for(state="attached", timeout=30_000)
+    return cells.all_inner_texts()
 
 
 def wait_running_done(page) -> None:
@@ -189,3 +191,36 @@ def test_index_search_with_camera_and_threshold(server, page):
     page.get_by_role("heading", name="facesearch").first.wait_for(timeout=30_000)
     wait_running_done(page)
     shot(page, "7-home")
+
+
+def test_merge_two_people_and_name_one(server, page):
+    """Runs after the test above (same server): the collection holds Obama twice and Biden once."""
+    page.goto(server)
+    page.get_by_role("link", name="People").click()
+    page.get_by_role("heading", name="People").first.wait_for(timeout=30_000)
+    wait_running_done(page)
+    page.get_by_text("2 people · 3 faces").wait_for(timeout=60_000)
+    shot(page, "8-people")
+    boxes = page.locator("[data-testid=stCheckbox]", has_text="Select")
+    assert boxes.count() == 2
+    boxes.nth(0).click()
+    wait_running_done(page)
+    boxes.nth(1).click()
+    wait_running_done(page)
+    page.get_by_role("button", name="Merge the 2 selected people").click()
+    page.get_by_text("1 people · 3 faces").wait_for(timeout=60_000)
+    page.locator("[data-testid=stButton] button", has_text="Open").first.click()
+    try:
+        page.get_by_role("button", name="Save name").wait_for(timeout=30_000)
+    finally:
+        shot(page, "9-person-open")
+    wait_running_done(page)
+    page.get_by_placeholder("Mom").fill("Mom")
+    page.get_by_role("button", name="Save name").click()
+    page.get_by_text("Renamed to Mom").wait_for(timeout=30_000)
+    wait_running_done(page)
+    shot(page, "9-person")
+    page.get_by_role("link", name="People").click()
+    page.get_by_role("heading", name="People").first.wait_for(timeout=30_000)
+    wait_running_done(page)
+    assert page.locator("[data-testid=stMarkdownContainer]", has_text="Mom").count() >= 1

@@ -350,3 +350,31 @@ def _record_box(d):
     from facelib.records import BoundingBox
 
     return BoundingBox(d["Left"], d["Top"], d["Width"], d["Height"])
+
+
+def test_people_graph_costs_one_search_per_face_and_users_mirror(rek):
+    from facelib.people_catalog import People
+
+    ws, engine, stub = rek
+    _, shas = index_two(ws, stub)
+    faces = sorted(ws.catalog.faces("team"), key=lambda f: f.face_id)  # searched in id order
+    people = People(ws, "team")
+    assert people.pending_searches() == 2
+    for f in faces:
+        other = next(o for o in faces if o.face_id != f.face_id)
+        stub.add_response("search_faces", search_response([(face(other.face_id, other.image_sha256), 60.0)]),
+                          {"CollectionId": "team", "FaceId": f.face_id, "FaceMatchThreshold": 50.0, "MaxFaces": 1000})
+    assert people.update() == 2
+    assert len(people.list()) == 2 and people.pending_searches() == 0
+    people.regroup()  # no stubbed response left: a paid call here would fail the test
+    person = people.list()[0]
+    stub.add_response("create_user", {}, {"CollectionId": "team", "UserId": f"facesearch-person-{person.person_id}"})
+    stub.add_response("associate_faces", {"AssociatedFaces": [{"FaceId": person.face_ids[0]}],
+                                          "UnsuccessfulFaceAssociations": [], "UserStatus": "UPDATING"},
+                      {"CollectionId": "team", "UserId": f"facesearch-person-{person.person_id}",
+                       "FaceIds": list(person.face_ids)})
+    assert people.mirror_to_rekognition(person.person_id) == f"facesearch-person-{person.person_id}"
+    # An existing user is reused.
+    client_error(stub, "create_user", "ConflictException", "exists")
+    stub.add_response("associate_faces", {"AssociatedFaces": [], "UnsuccessfulFaceAssociations": []})
+    people.mirror_to_rekognition(person.person_id)

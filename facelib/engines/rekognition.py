@@ -277,6 +277,19 @@ class RekognitionEngine:
                          size_px=int(round(min(mapped.width * ow, mapped.height * oh))))
         return IndexedFace(rec["Face"]["FaceId"], image.sha256, ext, detail)
 
+    def associate_user_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]:
+        """CreateUser (unless it exists) and AssociateFaces (at most 100 faces a user); returns those associated."""
+        if not 1 <= len(face_ids) <= 100:
+            raise InvalidParameter("a Rekognition User takes 1 to 100 faces")
+        try:
+            self._call("CreateUser", collection, CollectionId=collection, UserId=user_id)
+        except InvalidParameter as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == "ConflictException"):
+                raise
+        r = self._call("AssociateFaces", collection, CollectionId=collection, UserId=user_id, FaceIds=face_ids)
+        return [f["FaceId"] for f in r.get("AssociatedFaces", [])]
+
     def list_faces(self, collection: str) -> list[str]:
         ids: list[str] = []
         token: str | None = None

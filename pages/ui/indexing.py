@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from facelib.people_catalog import People
 from facelib.pipeline import BatchReport, FileOutcome, Indexer, Source
 from facelib.workspace import Workspace
 
@@ -28,6 +29,9 @@ def run_batch(ws: Workspace, collection: str, sources: list[Source], label: str 
                               f"{elapsed:.0f}s elapsed, about {eta:.0f}s left")
 
         report = Indexer(ws, collection).run(sources, progress)
+        if report.faces_indexed and ws.catalog.collection_engine(collection) == "local":
+            bar.progress(1.0, text="Grouping the new faces into people…")
+            People(ws, collection).update()
         errors = len(report.errors)
         status.update(label=f"Indexed {report.faces_indexed} face(s) from {len(report.outcomes)} photo(s) in "
                             f"{report.seconds:.1f}s" + (f" · {errors} error(s)" if errors else ""),

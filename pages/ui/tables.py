@@ -42,12 +42,13 @@ def thumb(ws: Workspace, rel: str | None) -> str | None:
     return cached_data_uri(str(ws.path(rel))) if rel else None
 
 
-def matches_frame(ws: Workspace, rows: list[MatchRow]) -> pd.DataFrame:
-    """One row per match: thumbnail (data URI), similarity, image, quality figures, face id."""
-    return pd.DataFrame({
+def matches_frame(ws: Workspace, rows: list[MatchRow], names: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per match: thumbnail (data URI), similarity, image, person, quality figures, face id."""
+    frame = pd.DataFrame({
         "face": [thumb(ws, r.thumb_path) for r in rows],
         "similarity": [round(r.similarity, 1) for r in rows],
         "image": [r.image_name.rsplit("/", 1)[-1] for r in rows],
+        "person": [(names or {}).get(r.face_id) for r in rows],
         "brightness": [r.detail.brightness for r in rows],
         "sharpness": [r.detail.sharpness for r in rows],
         "size_px": [r.detail.size_px for r in rows],
@@ -56,12 +57,14 @@ def matches_frame(ws: Workspace, rows: list[MatchRow]) -> pd.DataFrame:
         "path": [r.image_name for r in rows],
         "face_id": [r.face_id for r in rows],
     })
+    return frame if names else frame.drop(columns=["person"])
 
 
 MATCH_COLUMNS = {
     "face": st.column_config.ImageColumn("Face", width="small"),
     "similarity": st.column_config.ProgressColumn("Similarity", min_value=0, max_value=100, format="%.1f%%"),
     "image": st.column_config.TextColumn("Image"),
+    "person": st.column_config.TextColumn("Person"),
     "brightness": st.column_config.NumberColumn("Brightness", format="%.0f"),
     "sharpness": st.column_config.NumberColumn("Sharpness", format="%.0f"),
     "size_px": st.column_config.NumberColumn("Size px", format="%d"),

@@ -1,0 +1,348 @@
+"""People in a collection: the match graph, grouping, and the analyst's corrections, in the catalog.
+
+Similarities are percentages 0-100. The graph's edges come from the engine's SearchFaces, made
+once per face and kept in the catalog (table ``match_edges``), so with Rekognition a regroup costs
+paid calls only for faces never searched before. Every correction is stored as a decision
+(must-link, cannot-link, not-a-face) and honoured by later regroups; names survive regroups.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .catalog import StoredFace
+from .errors import FaceLibError, InvalidParameter
+from .people import Decisions, Edge, choose_person, group_faces, inherit, pair
+from .workspace import Workspace
+
+MUST, CANNOT, NOT_FACE = "must", "cannot", "not_face"
+#: Faces a Rekognition User can hold.
+USER_MAX_FACES = 100
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person: their faces (indexed, not marked not-a-face), photos and a cover face."""
+
+    person_id: int
+    collection: str
+    name: str | None
+    hidden: bool
+    face_ids: tuple[str, ...]
+    photos: int
+    cover: StoredFace | None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"Person {self.person_id}"
+
+
+class People:
+    """The people of one collection."""
+
+    def __init__(self, ws: Workspace, collection: str, threshold: float | None = None) -> None:
+        self.ws = ws
+        self.collection = collection
+        self.catalog = ws.catalog
+        self.threshold = ws.settings.people_threshold if threshold is None else threshold
+
+    # -- the graph ---------------------------------------------------------------------------
+    def pending_searches(self) -> int:
+        """Indexed faces whose matches were never fetched (each is one engine search)."""
+        return int(self.catalog.connect().execute(
+            "SELECT COUNT(*) FROM faces WHERE collection=? AND status='indexed' AND face_id NOT IN"
+            " (SELECT face_id FROM edges_done WHERE collection=?)", (self.collection, self.collection)).fetchone()[0])
+
+    def ensure_edges(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Search every face not searched yet (at the settings' floor); returns how many were searched."""
+        todo = [r[0] for r in self.catalog.connect().execute(
+            "SELECT face_id FROM faces WHERE collection=? AND status='indexed' AND face_id NOT IN"
+            " (SELECT face_id FROM edges_done WHERE collection=?) ORDER BY face_id", (self.collection, self.collection))]
+        engine = self.ws.engine_for(self.collection)
+        floor = self.ws.settings.search_floor
+        for i, face_id in enumerate(todo):
+            matches = engine.search_faces(self.collection, face_id, floor, self.ws.settings.search_max_faces)
+            with self.catalog.transaction() as db:
+                db.executemany(
+                    "INSERT INTO match_edges(collection, a, b, similarity) VALUES (?,?,?,?) "
+                    "ON CONFLICT(collection, a, b) DO UPDATE SET similarity=MAX(similarity, excluded.similarity)",
+                    [(self.collection, *pair(face_id, m.face.face_id), m.similarity) for m in matches])
+                db.execute("INSERT OR IGNORE INTO edges_done(face_id, collection) VALUES (?,?)", (face_id, self.collection))
+            if progress:
+                progress(i + 1, len(todo))
+        return len(todo)
+
+    def edges(self) -> list[Edge]:
+        return [Edge(a, b, s) for a, b, s in self.catalog.connect().execute(
+            "SELECT a, b, similarity FROM match_edges WHERE collection=?", (self.collection,))]
+
+    # -- decisions ---------------------------------------------------------------------------
+    def decisions(self) -> Decisions:
+        must, cannot, not_faces = set(), set(), set()
+        for kind, a, b in self.catalog.connect().execute(
+                "SELECT kind, a, b FROM decisions WHERE collection=?", (self.collection,)):
+            if kind == MUST:
+                must.add(pair(a, b))
+            elif kind == CANNOT:
+                cannot.add(pair(a, b))
+            elif kind == NOT_FACE:
+                not_faces.add(a)
+        return Decisions(frozenset(must), frozenset(cannot), frozenset(not_faces))
+
+    def _supersede(self, db, kind: str, left: Iterable[str], right: Iterable[str]) -> None:
+        """Forget earlier ``kind`` decisions between the two sets: the newest decision wins."""
+        a, b = set(left), set(right)
+        rows = db.execute("SELECT id, a, b FROM decisions WHERE collection=? AND kind=?", (self.collection, kind))
+        stale = [(i,) for i, x, y in rows.fetchall() if (x in a and y in b) or (x in b and y in a)]
+        db.executemany("DELETE FROM decisions WHERE id=?", stale)
+
+    def _decide(self, db, kind: str, pairs: Iterable[tuple[str, str | None]]) -> None:
+        now = time.time()
+        db.executemany("INSERT INTO decisions(collection, kind, a, b, created_at) VALUES (?,?,?,?,?)",
+                       [(self.collection, kind, a, b, now) for a, b in pairs])
+
+    # -- reading -----------------------------------------------------------------------------
+    def _faces(self) -> dict[str, StoredFace]:
+        return {f.face_id: f for f in self.catalog.faces(self.collection)}
+
+    def person_of(self) -> dict[str, int]:
+        """face id -> person id for every grouped face."""
+        return dict(self.catalog.connect().execute(
+            "SELECT face_id, person_id FROM face_person WHERE collection=?", (self.collection,)).fetchall())
+
+    def list(self, include_hidden: bool = False, name_filter: str = "") -> list[Person]:
+        """People, largest first; hidden ones only when asked."""
+        faces = self._faces()
+        members: dict[int, list[str]] = defaultdict(list)
+        for face_id, pid in self.person_of().items():
+            if face_id in faces:
+                members[pid].append(face_id)
+        out = []
+        for pid, name, hidden in self.catalog.connect().execute(
+                "SELECT person_id, name, hidden FROM people WHERE collection=?", (self.collection,)):
+            ids = sorted(members.get(pid, []))
+            if not ids or (hidden and not include_hidden):
+                continue
+            if name_filter and name_filter.lower() not in (name or f"person {pid}").lower():
+                continue
+            group = [faces[i] for i in ids]
+            cover = max(group, key=lambda f: ((f.detail.size_px or 0) * ((f.detail.sharpness or 50) + 10)))
+            out.append(Person(pid, self.collection, name, bool(hidden), tuple(ids),
+                              len({f.image_sha256 for f in group}), cover))
+        return sorted(out, key=lambda p: (-len(p.face_ids), p.person_id))
+
+    def get(self, person_id: int) -> Person:
+        for p in self.list(include_hidden=True):
+            if p.person_id == person_id:
+                return p
+        raise InvalidParameter(f"no person {person_id} in {self.collection!r}")
+
+    def names(self) -> dict[str, str]:
+        """face id -> person label, for tables."""
+        people = {p.person_id: p.label for p in self.list(include_hidden=True)}
+        return {f: people[p] for f, p in self.person_of().items() if p in people}
+
+    # -- grouping ----------------------------------------------------------------------------
+    def _photo_of(self, faces: dict[str, StoredFace]) -> dict[str, str]:
+        return {f.face_id: f.image_sha256 for f in faces.values()}
+
+    def update(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """After indexing: fetch the new faces' matches, then place each ungrouped face (the incremental rule).
+
+        A new face joins a person when it matches enough of that person's faces above the
+        threshold (see :func:`facelib.people.choose_person`), otherwise it starts a new person.
+        Returns how many faces were placed.
+        """
+        self.ensure_edges(progress)
+        faces = self._faces()
+        decisions = self.decisions()
+        person_of = self.person_of()
+        todo = sorted(f for f in faces if f not in person_of and f not in decisions.not_faces)
+        if not todo:
+            return 0
+        neighbours: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for e in self.edges():
+            neighbours[e.a].append((e.b, e.similarity))
+            neighbours[e.b].append((e.a, e.similarity))
+        size: dict[int, int] = defaultdict(int)
+        for pid in person_of.values():
+            size[pid] += 1
+        photo = self._photo_of(faces)
+        with self.catalog.transaction() as db:
+            for face_id in todo:
+                blocked = {pid for other, pid in person_of.items()
+                           if other in faces and photo.get(other) == photo[face_id] or
+                           pair(face_id, other) in decisions.cannot_link}
+                pid = choose_person(neighbours[face_id], person_of, size, blocked, self.threshold)
+                if pid is None:
+                    pid = self._new_person(db)
+                db.execute("INSERT OR REPLACE INTO face_person(face_id, person_id, collection) VALUES (?,?,?)",
+                           (face_id, pid, self.collection))
+                person_of[face_id] = pid
+                size[pid] += 1
+        return len(todo)
+
+    def regroup(self, progress: Callable[[int, int], None] | None = None) -> list[Person]:
+        """Group the whole collection again from the graph, honouring every decision; names survive."""
+        self.ensure_edges(progress)
+        faces = self._faces()
+        groups = group_faces(faces, self.edges(), self._photo_of(faces), self.threshold, self.decisions())
+        old: dict[int, set[str]] = defaultdict(set)
+        for face_id, pid in self.person_of().items():
+            old[pid].add(face_id)
+        heirs = inherit(old, groups)
+        with self.catalog.transaction() as db:
+            db.execute("DELETE FROM face_person WHERE collection=?", (self.collection,))
+            for gi, group in enumerate(groups):
+                pid = heirs[gi] if heirs[gi] is not None else self._new_person(db)
+                db.executemany("INSERT INTO face_person(face_id, person_id, collection) VALUES (?,?,?)",
+                               [(f, pid, self.collection) for f in group])
+            db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
+                       " (SELECT person_id FROM face_person WHERE collection=?)", (self.collection, self.collection))
+        return self.list(include_hidden=True)
+
+    def _new_person(self, db, name: str | None = None) -> int:
+        cur = db.execute("INSERT INTO people(collection, name, hidden, created_at) VALUES (?,?,0,?)",
+                         (self.collection, name, time.time()))
+        return int(cur.lastrowid)
+
+    # -- corrections -------------------------------------------------------------------------
+    def rename(self, person_id: int, name: str) -> None:
+        with self.catalog.transaction() as db:
+            db.execute("UPDATE people SET name=? WHERE person_id=? AND collection=?",
+                       (name.strip() or None, person_id, self.collection))
+
+    def hide(self, person_id: int, hidden: bool = True) -> None:
+        with self.catalog.transaction() as db:
+            db.execute("UPDATE people SET hidden=? WHERE person_id=? AND collection=?",
+                       (int(hidden), person_id, self.collection))
+
+    def merge(self, person_ids: list[int], into: int | None = None) -> int:
+        """Merge people into one (``into``, default the largest); remembered as must-links."""
+        people = [self.get(p) for p in dict.fromkeys(person_ids)]
+        if len(people) < 2:
+            raise InvalidParameter("choose at least two people to merge")
+        target = self.get(into) if into is not None else max(people, key=lambda p: len(p.face_ids))
+        name = target.name or next((p.name for p in people if p.name), None)
+        anchor = target.face_ids[0]
+        with self.catalog.transaction() as db:
+            for p in people:
+                if p.person_id == target.person_id:
+                    continue
+                self._supersede(db, CANNOT, target.face_ids, p.face_ids)
+                self._decide(db, MUST, [(anchor, p.face_ids[0])])
+                db.execute("UPDATE face_person SET person_id=? WHERE person_id=?", (target.person_id, p.person_id))
+                db.execute("DELETE FROM people WHERE person_id=?", (p.person_id,))
+            db.execute("UPDATE people SET name=? WHERE person_id=?", (name, target.person_id))
+        return target.person_id
+
+    def split(self, face_ids: list[str], name: str | None = None) -> int:
+        """Make the chosen faces a new person; remembered as must-links among them and cannot-links
+        between them and the faces they leave."""
+        chosen = sorted(set(face_ids))
+        if not chosen:
+            raise InvalidParameter("choose the faces to split off")
+        person_of = self.person_of()
+        left = sorted({f for f, p in person_of.items() if p in {person_of.get(c) for c in chosen}} - set(chosen))
+        with self.catalog.transaction() as db:
+            pid = self._new_person(db, name)
+            self._supersede(db, MUST, chosen, left)
+            self._supersede(db, CANNOT, chosen, chosen)
+            self._decide(db, MUST, zip(chosen, chosen[1:]))
+            self._decide(db, CANNOT, [(chosen[0], f) for f in left])
+            db.executemany("INSERT OR REPLACE INTO face_person(face_id, person_id, collection) VALUES (?,?,?)",
+                           [(f, pid, self.collection) for f in chosen])
+            self._drop_empty(db)
+        return pid
+
+    def move(self, face_id: str, to_person: int) -> None:
+        """Move a face to another person: cannot-links to its old person, a must-link to the new one."""
+        target = self.get(to_person)
+        person_of = self.person_of()
+        old = person_of.get(face_id)
+        with self.catalog.transaction() as db:
+            if old is not None and old != to_person:
+                old_faces = [f for f, p in person_of.items() if p == old and f != face_id]
+                self._supersede(db, MUST, [face_id], old_faces)
+                self._decide(db, CANNOT, [(face_id, f) for f in old_faces])
+            self._supersede(db, CANNOT, [face_id], target.face_ids)
+            self._decide(db, MUST, [(face_id, target.face_ids[0])])
+            db.execute("INSERT OR REPLACE INTO face_person(face_id, person_id, collection) VALUES (?,?,?)",
+                       (face_id, to_person, self.collection))
+            self._drop_empty(db)
+
+    def not_this_person(self, face_id: str) -> int:
+        """The face is not who it was grouped with: it becomes a person of its own."""
+        person_of = self.person_of()
+        old = person_of.get(face_id)
+        old_faces = [f for f, p in person_of.items() if p == old and f != face_id]
+        with self.catalog.transaction() as db:
+            self._supersede(db, MUST, [face_id], old_faces)
+            self._decide(db, CANNOT, [(face_id, f) for f in old_faces])
+            pid = self._new_person(db)
+            db.execute("INSERT OR REPLACE INTO face_person(face_id, person_id, collection) VALUES (?,?,?)",
+                       (face_id, pid, self.collection))
+            self._drop_empty(db)
+        return pid
+
+    def not_a_face(self, face_id: str) -> None:
+        """Not a face at all (a poster, a pattern): left out of every person from now on."""
+        with self.catalog.transaction() as db:
+            self._decide(db, NOT_FACE, [(face_id, None)])
+            db.execute("DELETE FROM face_person WHERE face_id=?", (face_id,))
+            self._drop_empty(db)
+
+    def _drop_empty(self, db) -> None:
+        db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
+                   " (SELECT person_id FROM face_person WHERE collection=?)", (self.collection, self.collection))
+
+    # -- questions ---------------------------------------------------------------------------
+    def photos_with(self, all_of: list[int], none_of: list[int] = ()) -> list[str]:
+        """sha256 of the photos where every person of ``all_of`` appears and none of ``none_of``."""
+        faces = self._faces()
+        people_in: dict[str, set[int]] = defaultdict(set)
+        for f, p in self.person_of().items():
+            if f in faces:
+                people_in[faces[f].image_sha256].add(p)
+        want, avoid = set(all_of), set(none_of)
+        return sorted(sha for sha, ps in people_in.items() if want <= ps and not (avoid & ps))
+
+    def merge_suggestions(self, limit: int = 5) -> list[tuple[Person, Person, float]]:
+        """Pairs of visible people whose closest faces are most alike (and may be merged)."""
+        people = {p.person_id: p for p in self.list()}
+        person_of = self.person_of()
+        decisions = self.decisions()
+        faces = self._faces()
+        photos = {pid: {faces[f].image_sha256 for f in p.face_ids} for pid, p in people.items()}
+        best: dict[tuple[int, int], float] = {}
+        for e in self.edges():
+            pa, pb = person_of.get(e.a), person_of.get(e.b)
+            if pa is None or pb is None or pa == pb or pa not in people or pb not in people:
+                continue
+            key = (min(pa, pb), max(pa, pb))
+            best[key] = max(best.get(key, 0.0), e.similarity)
+        out = []
+        for (pa, pb), sim in sorted(best.items(), key=lambda kv: -kv[1]):
+            if photos[pa] & photos[pb]:
+                continue
+            if any(pair(a, b) in decisions.cannot_link for a in people[pa].face_ids for b in people[pb].face_ids):
+                continue
+            out.append((people[pa], people[pb], sim))
+            if len(out) >= limit:
+                break
+        return out
+
+    def mirror_to_rekognition(self, person_id: int) -> str:
+        """Create (or reuse) a Rekognition User for a person and associate up to 100 of its faces."""
+        engine = self.ws.engine_for(self.collection)
+        if not hasattr(engine, "associate_user_faces"):
+            raise FaceLibError("only Rekognition collections have Users")
+        person = self.get(person_id)
+        faces = self._faces()
+        best = sorted(person.face_ids, key=lambda f: -((faces[f].detail.sharpness or 0) + (faces[f].detail.size_px or 0)))
+        user_id = f"facesearch-person-{person.person_id}"
+        engine.associate_user_faces(self.collection, user_id, best[:USER_MAX_FACES])
+        return user_id

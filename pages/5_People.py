@@ -1,0 +1,99 @@
+"""People: one card per person, merge suggestions, and photos where chosen people appear together."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from facelib import FaceLibError
+from facelib.people_catalog import People
+from facelib.thumbnails import draw_boxes
+from pages.ui.common import need_collection, put, setup
+from pages.ui.people import group_new_faces, person_card_label
+from pages.ui.tables import thumb
+
+ws, collection = setup("People", ":material/groups:")
+collection = need_collection(collection)
+engine_name = ws.catalog.collection_engine(collection)
+people = People(ws, collection)
+st.title("People")
+
+if "people_msg" in st.session_state:
+    st.success(st.session_state.pop("people_msg"))
+
+group_new_faces(ws, people, engine_name)
+
+c1, c2, c3 = st.columns([2, 1, 1])
+name_filter = c1.text_input("Filter by name", key="people_filter", placeholder="Mom")
+show_hidden = c2.toggle("Show hidden people", key="people_hidden")
+if c3.button("Regroup everyone", key="people_regroup", help="Cluster the whole collection again. Names and your "
+                                                           "corrections are kept."):
+    with st.spinner("Regrouping…"):
+        people.regroup()
+    st.session_state["people_msg"] = "Regrouped. Names and corrections were kept."
+    st.rerun()
+
+everyone = people.list(include_hidden=show_hidden, name_filter=name_filter)
+st.caption(f"{len(everyone)} people · {sum(len(p.face_ids) for p in everyone)} faces")
+if not everyone:
+    st.info("No people yet: index photos, then group the faces above.")
+    st.stop()
+
+selected: list[int] = []
+per_row = 6
+for start in range(0, len(everyone), per_row):
+    cols = st.columns(per_row)
+    for col, p in zip(cols, everyone[start:start + per_row]):
+        with col.container(border=True):
+            st.image(thumb(ws, p.cover.thumb_path) if p.cover else "", width="stretch")
+            st.markdown(f"**{p.label}**" + (" · _hidden_" if p.hidden else ""))
+            st.caption(person_card_label(p))
+            if st.checkbox("Select", key=f"pick_{p.person_id}_{st.session_state.get('people_gen', 0)}"):
+                selected.append(p.person_id)
+            if st.button("Open", key=f"open_{p.person_id}", width="stretch"):
+                put("person", p.person_id)
+                st.switch_page("pages/6_Person.py")
+
+if len(selected) >= 2 and st.button(f"Merge the {len(selected)} selected people", type="primary", key="merge_selected"):
+    try:
+        pid = people.merge(selected)
+    except FaceLibError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["people_gen"] = st.session_state.get("people_gen", 0) + 1  # fresh, unticked boxes
+        st.session_state["people_msg"] = f"Merged into {people.get(pid).label}."
+        st.rerun()
+
+suggestions = people.merge_suggestions()
+if suggestions:
+    st.subheader("Maybe the same person?")
+    for i, (a, b, sim) in enumerate(suggestions):
+        cols = st.columns([1, 1, 3, 1])
+        cols[0].image(thumb(ws, a.cover.thumb_path) or "", width=72, caption=a.label)
+        cols[1].image(thumb(ws, b.cover.thumb_path) or "", width=72, caption=b.label)
+        cols[2].write(f"Closest faces {sim:.1f}% alike")
+        if cols[3].button("Merge", key=f"suggest_{a.person_id}_{b.person_id}"):
+            people.merge([a.person_id, b.person_id])
+            st.session_state["people_msg"] = f"Merged {a.label} and {b.label}."
+            st.rerun()
+
+st.subheader("Photos where people appear together")
+everyone_all = people.list(include_hidden=True)
+labels = {p.person_id: p.label for p in everyone_all}
+c1, c2 = st.columns(2)
+together = c1.multiselect("With all of", list(labels), format_func=labels.get, key="together_all")
+without = c2.multiselect("But none of", list(labels), format_func=labels.get, key="together_none")
+if together:
+    shas = people.photos_with(together, without)
+    st.caption(f"{len(shas)} photo(s)")
+    person_of = people.person_of()
+    cols = st.columns(4)
+    for i, sha in enumerate(shas[:40]):
+        image = ws.catalog.image(collection, sha)
+        faces = [f for f in ws.catalog.faces(collection, image_sha256=sha) if person_of.get(f.face_id) in together]
+        if image and image.stored_path and ws.path(image.stored_path).exists():
+            from facelib.images import load_file
+
+            photo = load_file(str(ws.path(image.stored_path)), max_side=800)
+            cols[i % 4].image(draw_boxes(photo.rgb, [f.detail.box for f in faces],
+                                         labels=[labels[person_of[f.face_id]] for f in faces]),
+                              caption=image.original_name.rsplit("/", 1)[-1], width="stretch")

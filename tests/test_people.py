@@ -1,0 +1,196 @@
+"""Grouping faces into people: pure functions on constructed graphs, then every catalog action."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from conftest import fixture_bytes, two_faces_jpeg
+from facelib.people import Decisions, Edge, choose_person, group_faces, inherit, pair
+
+
+def clique(ids, sim):
+    return [Edge(a, b, sim) for i, a in enumerate(ids) for b in ids[i + 1:]]
+
+
+TWO_PEOPLE = clique(["a1", "a2", "a3"], 95) + clique(["b1", "b2"], 92) + [Edge("a1", "b1", 55)]
+PHOTO = {f: f for f in ["a1", "a2", "a3", "b1", "b2"]}
+
+
+def test_two_clear_groups():
+    assert group_faces(PHOTO, TWO_PEOPLE, PHOTO, 80) == [["a1", "a2", "a3"], ["b1", "b2"]]
+
+
+def test_threshold_controls_merging():
+    cross = [Edge(a, b, 62) for a in ("a1", "a2", "a3") for b in ("b1", "b2")]
+    assert group_faces(PHOTO, TWO_PEOPLE + cross, PHOTO, 60) == [["a1", "a2", "a3", "b1", "b2"]]
+    assert len(group_faces(PHOTO, TWO_PEOPLE + cross, PHOTO, 80)) == 2
+    assert len(group_faces(PHOTO, TWO_PEOPLE, PHOTO, 99)) == 5
+
+
+def test_two_faces_of_one_photo_are_never_one_person():
+    photo = dict(PHOTO, a3="p", b2="p")
+    edges = TWO_PEOPLE + [Edge("a3", "b2", 99.0)]
+    groups = group_faces(photo, edges, photo, 50)
+    assert not any({"a3", "b2"} <= set(g) for g in groups)
+
+
+def test_cannot_and_must_links_are_honoured():
+    d = Decisions(cannot_link=frozenset({pair("a1", "a3")}))
+    groups = group_faces(PHOTO, TWO_PEOPLE, PHOTO, 80, d)
+    assert not any({"a1", "a3"} <= set(g) for g in groups)
+    d = Decisions(must_link=frozenset({pair("a2", "b2")}))
+    groups = group_faces(PHOTO, TWO_PEOPLE, PHOTO, 80, d)
+    assert any({"a2", "b2"} <= set(g) for g in groups)
+
+
+def test_not_faces_are_left_out():
+    groups = group_faces(PHOTO, TWO_PEOPLE, PHOTO, 80, Decisions(not_faces=frozenset({"b2"})))
+    assert groups == [["a1", "a2", "a3"], ["b1"]]
+
+
+def test_order_independence():
+    rng = random.Random(3)
+    ids = [f"f{i:02d}" for i in range(30)]
+    truth = {f: i % 4 for i, f in enumerate(ids)}
+    # As the engine gives it: every pair above the 50% floor, nothing below.
+    edges = [Edge(a, b, s) for i, a in enumerate(ids) for b in ids[i + 1:]
+             for s in [rng.uniform(78, 99) if truth[a] == truth[b] else rng.uniform(20, 70)] if s >= 50]
+    photo = {f: f for f in ids}
+    expected = group_faces(ids, edges, photo, 80)
+    assert len(expected) == 4
+    for _ in range(5):
+        shuffled_ids = ids[:]
+        rng.shuffle(shuffled_ids)
+        shuffled_edges = [Edge(e.b, e.a, e.similarity) if rng.random() < 0.5 else e for e in edges]
+        rng.shuffle(shuffled_edges)
+        assert group_faces(shuffled_ids, shuffled_edges, photo, 80) == expected
+
+
+def test_names_are_inherited_by_overlap():
+    old = {7: {"a1", "a2", "a3"}, 9: {"b1"}}
+    groups = [["a1", "a2"], ["a3", "x"], ["b1", "b2"], ["y"]]
+    assert inherit(old, groups) == {0: 7, 1: None, 2: 9, 3: None}
+
+
+def test_incremental_rule():
+    person_of = {"a1": 1, "a2": 1, "a3": 1, "b1": 2}
+    size = {1: 3, 2: 1}
+    assert choose_person([("a1", 90), ("a2", 85)], person_of, size, set(), 80) == 1
+    assert choose_person([("a1", 90)], person_of, size, set(), 80) is None  # 1 of 3 is not enough
+    assert choose_person([("b1", 81)], person_of, size, set(), 80) == 2
+    assert choose_person([("b1", 81)], person_of, size, {2}, 80) is None  # blocked
+    assert choose_person([("a1", 79), ("a2", 79)], person_of, size, set(), 80) is None
+
+
+# -- the catalog, with the real local engine ------------------------------------------------------
+@pytest.fixture
+def grouped(workspace):
+    from facelib.people_catalog import People
+    from facelib.pipeline import Indexer, bytes_source
+
+    workspace.create_collection("fam")
+    names = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
+    Indexer(workspace, "fam").run([bytes_source(n, fixture_bytes(n)) for n in names] +
+                                  [bytes_source("pair.jpg", two_faces_jpeg())])
+    people = People(workspace, "fam")
+    assert people.update() == 6
+    return workspace, people
+
+
+def labels_of(ws, people):
+    """{frozenset of image names: person label}"""
+    faces = {f.face_id: f.image_name for f in ws.catalog.faces("fam")}
+    return {frozenset(faces[f] for f in p.face_ids): p.label for p in people.list(include_hidden=True)}
+
+
+def test_update_groups_each_person_once(grouped):
+    ws, people = grouped
+    groups = set(labels_of(ws, people))
+    assert frozenset({"obama.jpg", "obama2.jpg", "obama3.jpg", "pair.jpg"}) in groups
+    assert frozenset({"biden.jpg", "pair.jpg"}) in groups
+    assert len(groups) == 2
+    regrouped = people.regroup()
+    assert {frozenset(p.face_ids) for p in regrouped} == {frozenset(p.face_ids) for p in people.list()}
+
+
+def test_name_survives_regroup_and_search_shows_it(grouped):
+    ws, people = grouped
+    obama = people.list()[0]
+    people.rename(obama.person_id, "Barack")
+    people.regroup()
+    assert people.list()[0].name == "Barack" and people.list()[0].person_id == obama.person_id
+    assert set(people.names().values()) >= {"Barack"}
+
+
+def test_split_merge_move_and_not_a_face_survive_regroup(grouped):
+    ws, people = grouped
+    obama, biden = people.list()
+    people.rename(obama.person_id, "Barack")
+    # Split two faces off Obama.
+    gone = list(obama.face_ids[:2])
+    new = people.split(gone, name="Not Barack")
+    people.regroup()
+    split = people.get(new)
+    assert set(gone) <= set(split.face_ids) and split.name == "Not Barack"
+    assert not set(gone) & set(people.get(obama.person_id).face_ids)
+    # Merge them back: remembered too.
+    people.merge([obama.person_id, new], into=obama.person_id)
+    people.regroup()
+    assert set(obama.face_ids) <= set(people.get(obama.person_id).face_ids)
+    # Move one Biden face into Obama (the analyst is always right).
+    moved = biden.face_ids[0]
+    people.move(moved, obama.person_id)
+    people.regroup()
+    assert moved in people.get(obama.person_id).face_ids
+    # "Not a face" drops it from every person.
+    people.not_a_face(moved)
+    people.regroup()
+    assert all(moved not in p.face_ids for p in people.list(include_hidden=True))
+
+
+def test_not_this_person_and_hide(grouped):
+    ws, people = grouped
+    obama = people.list()[0]
+    face = obama.face_ids[-1]
+    alone = people.not_this_person(face)
+    people.regroup()
+    assert face not in people.get(obama.person_id).face_ids
+    assert any(p.face_ids == (face,) for p in people.list())
+    people.hide(obama.person_id)
+    assert obama.person_id not in {p.person_id for p in people.list()}
+    assert obama.person_id in {p.person_id for p in people.list(include_hidden=True)}
+    assert alone
+
+
+def test_photos_together_and_merge_suggestions(grouped):
+    ws, people = grouped
+    obama, biden = people.list()
+    both = people.photos_with([obama.person_id, biden.person_id])
+    names = {ws.catalog.image("fam", sha).original_name for sha in both}
+    assert names == {"pair.jpg"}
+    assert {ws.catalog.image("fam", s).original_name for s in people.photos_with([obama.person_id],
+                                                                                   [biden.person_id])} == \
+        {"obama.jpg", "obama2.jpg", "obama3.jpg"}
+    # Grouping at 99.99% leaves Obama's faces apart: the closest two are suggested first.
+    strict = type(people)(ws, "fam", threshold=99.99)
+    strict.regroup()
+    suggestions = strict.merge_suggestions()
+    assert len(suggestions) >= 2 and suggestions[0][2] >= suggestions[1][2] >= 80
+    faces = {f.face_id: f.image_name for f in ws.catalog.faces("fam")}
+    first = {faces[f] for p in suggestions[0][:2] for f in p.face_ids}
+    assert "biden.jpg" not in first or "obama.jpg" not in first
+    # A person holding a face of the pair photo is never suggested with one holding its other face.
+    for a, b, _ in suggestions:
+        assert not ({ws.catalog.face(f).image_sha256 for f in a.face_ids}
+                    & {ws.catalog.face(f).image_sha256 for f in b.face_ids})
+
+
+def test_deleting_an_image_cleans_people(grouped):
+    ws, people = grouped
+    biden = people.list()[1]
+    for sha in {ws.catalog.face(f).image_sha256 for f in biden.face_ids}:
+        ws.delete_image("fam", sha)
+    assert len(people.list()) == 1
+    assert people.person_of().keys() <= {f.face_id for f in ws.catalog.faces("fam")}
