@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS match_edges(
     collection TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, similarity REAL NOT NULL,
     PRIMARY KEY (collection, a, b));
 CREATE TABLE IF NOT EXISTS edges_done(face_id TEXT PRIMARY KEY, collection TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending(
+    collection TEXT NOT NULL, sha256 TEXT NOT NULL, started_at REAL NOT NULL, PRIMARY KEY (collection, sha256));
 """
 
 #: Tables keyed by face id that must forget a face when it goes.
@@ -176,10 +178,23 @@ class Catalog:
             db.execute("DELETE FROM faces WHERE collection=?", (name,))
             db.execute("DELETE FROM images WHERE collection=?", (name,))
             db.execute("DELETE FROM collections WHERE name=?", (name,))
-            for table in ("people", "face_person", "decisions", "match_edges", "edges_done"):
+            for table in ("people", "face_person", "decisions", "match_edges", "edges_done", "pending"):
                 db.execute(f"DELETE FROM {table} WHERE collection=?", (name,))
 
     # -- images and faces --------------------------------------------------------------------
+    def mark_pending(self, collection: str, sha256: str) -> None:
+        """An engine write for this image is about to start."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO pending(collection, sha256, started_at) VALUES (?,?,?)",
+                       (collection, sha256, time.time()))
+
+    def clear_pending(self, collection: str, sha256: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM pending WHERE collection=? AND sha256=?", (collection, sha256))
+
+    def pending(self, collection: str) -> list[str]:
+        return [r[0] for r in self.connect().execute("SELECT sha256 FROM pending WHERE collection=?", (collection,))]
+
     def has_image(self, collection: str, sha256: str) -> bool:
         row = self.connect().execute("SELECT 1 FROM images WHERE collection=? AND sha256=?",
                                      (collection, sha256)).fetchone()

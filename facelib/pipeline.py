@@ -114,8 +114,9 @@ def _analyze_job(data: bytes, name: str, detector: str) -> _Prepared:
                      thumbs=_thumbs(image, [a.detail for a in analysis]))
 
 
-def _index_job(engine, collection: str, data: bytes, name: str, max_faces: int) -> _Prepared:
+def _index_job(ws: Workspace, engine, collection: str, data: bytes, name: str, max_faces: int) -> _Prepared:
     image = decode(data, name=name, max_side=WORK_MAX_SIDE)
+    ws.catalog.mark_pending(collection, image.sha256)  # cleaned up on the next run if we die mid-call
     result = engine.index_faces(collection, image, external_image_id(image.sha256), max_faces)
     details = [f.detail for f in result.faces] + [u.detail for u in result.unindexed]
     return _Prepared(image.sha256, image.original_size, image.format, result=result,
@@ -138,6 +139,7 @@ class Indexer:
         """Index every source; ``progress(done, total, outcome)`` is called after each file."""
         sources = list(sources)
         total = len(sources)
+        self._recover()
         report = BatchReport()
         start = time.perf_counter()
         seen: set[str] = set()
@@ -175,6 +177,14 @@ class Indexer:
         report.seconds = time.perf_counter() - start
         return report
 
+    def _recover(self) -> None:
+        """Images whose engine call started but whose record never landed (the process died):
+        remove what the engine may hold for them, so the rerun indexes each face once."""
+        for sha in self.ws.catalog.pending(self.collection):
+            if not self.ws.catalog.has_image(self.collection, sha) and hasattr(self.engine, "delete_by_external_id"):
+                self.engine.delete_by_external_id(self.collection, external_image_id(sha))
+            self.ws.catalog.clear_pending(self.collection, sha)
+
     # -- stages --------------------------------------------------------------------------------
     def _prepare_all(self, items: Iterator[tuple[Source, bytes]],
                      small: bool) -> Iterator[tuple[Source, bytes, object]]:
@@ -206,7 +216,7 @@ class Indexer:
             pool = cf.ThreadPoolExecutor(self.workers)
 
             def submit(src: Source, data: bytes) -> cf.Future:
-                return pool.submit(_index_job, self.engine, self.collection, data, src.name, self.max_faces)
+                return pool.submit(_index_job, self.ws, self.engine, self.collection, data, src.name, self.max_faces)
         window: deque[tuple[Source, bytes, cf.Future]] = deque()
         with pool:
             for src, data in items:
@@ -225,34 +235,46 @@ class Indexer:
             return src, data, exc
 
     def _commit(self, src: Source, data: bytes, prep: _Prepared) -> FileOutcome:
+        """Files first (content-addressed or deterministic names, so a rerun rewrites the same ones),
+        then the engine's local index and the catalog in one SQLite transaction: a crash leaves
+        either the whole image or nothing."""
         ws, coll = self.ws, self.collection
-        result = prep.result
-        if result is None:
-            result = self.engine.index_analyzed(coll, prep.sha256, external_image_id(prep.sha256),  # type: ignore[attr-defined]
-                                                prep.analysis or [], self.max_faces)
         stored = self._store_copy(data, prep)
-        thumbs_dir = ws.settings.thumbs_dir / prep.sha256[:2]
-        thumbs_dir.mkdir(parents=True, exist_ok=True)
-        faces: list[StoredFace] = []
-        entries = [(f.face_id, INDEXED, f.detail, ()) for f in result.faces]
-        entries += [(f"u-{prep.sha256[:16]}-{i}", REJECTED, u.detail, u.reasons) for i, u in enumerate(result.unindexed)]
-        entries.sort(key=lambda e: (e[2].box.left, e[2].box.top))
-        for index, (face_id, status, detail, reasons) in enumerate(entries):
-            thumb = prep.thumbs.get(detail.box)
-            rel = None
-            if thumb is not None:
-                path = thumbs_dir / f"{face_id}.jpg"
-                path.write_bytes(thumb)
-                rel = ws.relative(path)
-            faces.append(StoredFace(face_id, coll, prep.sha256, index, status, tuple(reasons), detail, rel))
-        ws.catalog.record_image(
-            StoredImage(coll, prep.sha256, src.name, src.origin, stored, prep.size[0], prep.size[1],
-                        len(data), prep.format, time.time(), dict(src.metadata)), faces)
+        thumb_of = self._write_thumbs(prep)
+        with ws.catalog.transaction():
+            result = prep.result
+            if result is None:  # the local engine: its vectors live in the same database
+                result = self.engine.index_analyzed(coll, prep.sha256, external_image_id(prep.sha256),  # type: ignore[attr-defined]
+                                                    prep.analysis or [], self.max_faces)
+            entries = [(f.face_id, INDEXED, f.detail, ()) for f in result.faces]
+            entries += [(f"u-{prep.sha256[:16]}-{i}", REJECTED, u.detail, u.reasons)
+                        for i, u in enumerate(result.unindexed)]
+            entries.sort(key=lambda e: (e[2].box.left, e[2].box.top))
+            faces = [StoredFace(face_id, coll, prep.sha256, index, status, tuple(reasons), detail,
+                                thumb_of.get(detail.box))
+                     for index, (face_id, status, detail, reasons) in enumerate(entries)]
+            ws.catalog.record_image(
+                StoredImage(coll, prep.sha256, src.name, src.origin, stored, prep.size[0], prep.size[1],
+                            len(data), prep.format, time.time(), dict(src.metadata)), faces)
+            ws.catalog.clear_pending(coll, prep.sha256)
         n_idx = len(result.faces)
         status = INDEXED_STATUS if n_idx else NO_FACE
         message = "" if n_idx else ("no face found" if not result.unindexed else "faces found, none indexed")
         return FileOutcome(src.name, status, prep.sha256, n_idx, len(result.unindexed), message,
                            [f.face_id for f in result.faces])
+
+    def _write_thumbs(self, prep: _Prepared) -> dict[BoundingBox, str]:
+        """Thumbnails named by collection, image and box order: the same detection gives the same files."""
+        out: dict[BoundingBox, str] = {}
+        boxes = sorted(prep.thumbs, key=lambda b: (b.left, b.top, b.width, b.height))
+        for k, box in enumerate(boxes):
+            path = self.ws.thumb_path(self.collection, prep.sha256, k)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(prep.thumbs[box])
+            os.replace(tmp, path)
+            out[box] = self.ws.relative(path)
+        return out
 
     def _store_copy(self, data: bytes, prep: _Prepared) -> str:
         ext = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif",
@@ -316,12 +338,5 @@ def index_anyway(ws: Workspace, collection: str, face_id: str) -> StoredFace:
     image = load_file(str(ws.path(face.stored_path)))
     new = ws.engine_for(collection).index_face_region(collection, image, face.detail.box,
                                                       external_image_id(face.image_sha256))
-    thumb = None
-    if face.thumb_path:
-        old_path = ws.path(face.thumb_path)
-        new_path = old_path.with_name(f"{new.face_id}.jpg")
-        if old_path.exists():
-            os.replace(old_path, new_path)
-        thumb = ws.relative(new_path)
-    ws.catalog.promote_face(face_id, new.face_id, face.detail, thumb)
+    ws.catalog.promote_face(face_id, new.face_id, face.detail, face.thumb_path)
     return ws.catalog.face(new.face_id)

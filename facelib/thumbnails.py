@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from functools import lru_cache
 import io
 
@@ -65,9 +66,17 @@ def draw_boxes(rgb: Image.Image, boxes: list[BoundingBox], labels: list[str] | N
     return out
 
 
-@lru_cache(maxsize=50_000)
 def cached_data_uri(path: str) -> str | None:
-    """Data URI of a thumbnail file, remembered by path (thumbnail files never change in place)."""
+    """Data URI of a thumbnail file (None when it is missing), remembered by path and mtime."""
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    return _data_uri_of(path, stamp)
+
+
+@lru_cache(maxsize=50_000)
+def _data_uri_of(path: str, stamp: int) -> str | None:
     try:
         with open(path, "rb") as f:
             return data_uri(f.read())

@@ -6,13 +6,14 @@ It is the facade the CLI and the app use: collections, engines per collection, f
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .catalog import Catalog, StoredFace
 from .engines.base import Engine, check_collection_name
-from .errors import CollectionNotFound, InvalidParameter
+from .errors import CollectionExists, CollectionNotFound, InvalidParameter
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -69,13 +70,19 @@ class Workspace:
         engine_name = engine or self.settings.engine
         eng = self.engine(engine_name)
         if name not in eng.list_collections():
-            eng.create_collection(name)
+            try:
+                eng.create_collection(name)
+            except CollectionExists:
+                pass
         self.catalog.add_collection(name, engine_name)
 
     def ensure_collection(self, name: str, engine: str | None = None) -> None:
         """Create the collection unless it exists."""
         if name not in self.catalog.list_collections():
-            self.create_collection(name, engine)
+            try:
+                self.create_collection(name, engine)
+            except CollectionExists:  # another process created it meanwhile
+                pass
 
     def collections(self) -> list[str]:
         return self.catalog.list_collections()
@@ -91,6 +98,7 @@ class Workspace:
             pass
         self.catalog.remove_collection(name)
         self._remove_files(faces, [i.sha256 for i in images])
+        shutil.rmtree(self.settings.thumbs_dir / name, ignore_errors=True)
 
     def delete_image(self, collection: str, sha256: str) -> int:
         """Delete an image from a collection: its faces in the engine, thumbnails and stored copy.
@@ -127,6 +135,10 @@ class Workspace:
     def path(self, relative: str) -> Path:
         """Absolute path of a file stored under the data directory."""
         return self.settings.data_dir / relative
+
+    def thumb_path(self, collection: str, sha256: str, k: int) -> Path:
+        """Where the k-th face (in box order) of an image's thumbnail lives."""
+        return self.settings.thumbs_dir / collection / sha256[:2] / f"{sha256}-{k}.jpg"
 
     def relative(self, path: Path) -> str:
         return os.path.relpath(path, self.settings.data_dir)

@@ -20,7 +20,7 @@ EXTERNAL_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
 
 def check_collection_name(name: str) -> str:
     """Return ``name`` or raise :class:`InvalidParameter` when it does not fit Rekognition's pattern."""
-    if not isinstance(name, str) or not COLLECTION_NAME.match(name):
+    if not isinstance(name, str) or not COLLECTION_NAME.match(name) or name in (".", ".."):
         raise InvalidParameter(
             f"collection name {name!r} must be 1-255 characters of letters, digits, '_', '.' or '-'")
     return name

@@ -290,6 +290,18 @@ class RekognitionEngine:
         r = self._call("AssociateFaces", collection, CollectionId=collection, UserId=user_id, FaceIds=face_ids)
         return [f["FaceId"] for f in r.get("AssociatedFaces", [])]
 
+    def delete_by_external_id(self, collection: str, external_id: str) -> list[str]:
+        """Delete every face indexed with that ExternalImageId (uncached listing: it must be current)."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {"CollectionId": collection, "MaxResults": LIST_PAGE}
+        while True:
+            page = self._call("ListFaces", collection, **kwargs)
+            ids.extend(f["FaceId"] for f in page.get("Faces", []) if f.get("ExternalImageId") == external_id)
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return self.delete_faces(collection, ids) if ids else []
+
     def list_faces(self, collection: str) -> list[str]:
         ids: list[str] = []
         token: str | None = None
