@@ -310,6 +310,16 @@ class Catalog:
                        " (SELECT person_id FROM face_person WHERE collection=?)", (collection, collection))
         return faces
 
+    def remove_faces(self, collection: str, face_ids: list[str]) -> list[StoredFace]:
+        """Forget some faces (not their images); returns them as they were."""
+        faces = [f for f in self.faces_by_id(face_ids).values() if f.collection == collection]
+        with self.transaction() as db:
+            db.executemany("DELETE FROM faces WHERE face_id=?", [(f.face_id,) for f in faces])
+            self._forget_faces(db, [f.face_id for f in faces])
+            db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
+                       " (SELECT person_id FROM face_person WHERE collection=?)", (collection, collection))
+        return faces
+
     @staticmethod
     def _forget_faces(db: sqlite3.Connection, face_ids: list[str]) -> None:
         for table, column in FACE_TABLES:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
-from .errors import FaceLibError
+from .errors import FaceLibError, FaceNotFound
 from .images import load_file
 from .settings import Settings
 from .workspace import ENGINES, Workspace
@@ -143,6 +144,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Erase an image, a person or a whole collection (engine, catalog, files, cache)."""
+    from .images import sha256_hex
+    from .people_catalog import People
+
+    ws = _workspace(args)
+    ws.catalog.collection_engine(args.collection)
+    if args.all:
+        ws.delete_collection(args.collection)
+        doc = {"deleted": "collection", "collection": args.collection}
+    elif args.image:
+        sha = args.image
+        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            matches = [i.sha256 for i in ws.catalog.images(args.collection) if i.original_name == args.image]
+            if not matches and os.path.isfile(args.image):
+                matches = [sha256_hex(open(args.image, "rb").read())]
+            if not matches:
+                raise FaceNotFound(f"no image {args.image!r} in {args.collection!r}")
+            sha = matches[0]
+        if not ws.catalog.has_image(args.collection, sha):
+            raise FaceNotFound(f"no image {args.image!r} in {args.collection!r}")
+        doc = {"deleted": "image", "sha256": sha, "faces": ws.delete_image(args.collection, sha)}
+    elif args.person is not None:
+        n = People(ws, args.collection).delete_person(args.person, with_photos=args.with_photos)
+        doc = {"deleted": "person", "person_id": args.person, "faces": n}
+    else:
+        raise SystemExit("delete needs --image, --person or --all")
+    if args.json:
+        _print_json(doc)
+    else:
+        print(", ".join(f"{k}: {v}" for k, v in doc.items()))
+    return 0
+
+
 def cmd_costs(args: argparse.Namespace) -> int:
     summary = _workspace(args).costs()
     if args.json:
@@ -233,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threshold", type=float, default=80.0)
     common(sp)
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("delete", help="erase an image, a person or a collection (faces are biometric data)")
+    sp.add_argument("--collection", required=True)
+    what = sp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", help="original path as indexed, a file, or its sha256")
+    what.add_argument("--person", type=int, help="person id (see `people`)")
+    what.add_argument("--all", action="store_true", help="the whole collection")
+    sp.add_argument("--with-photos", action="store_true", help="with --person: also every photo they are in")
+    common(sp)
+    sp.set_defaults(func=cmd_delete)
 
     sp = sub.add_parser("costs", help="paid Rekognition calls, cache hits, dollars spent and saved")
     common(sp)

@@ -335,6 +335,22 @@ class People:
                 break
         return out
 
+    def delete_person(self, person_id: int, with_photos: bool = False) -> int:
+        """Erase a person: their faces from the engine, catalog and disk, their Rekognition User,
+        and with ``with_photos`` every photo they appear in. Returns how many faces went."""
+        person = self.get(person_id)
+        engine = self.ws.engine_for(self.collection)
+        if hasattr(engine, "delete_user"):
+            engine.delete_user(self.collection, f"facesearch-person-{person_id}")
+        if with_photos:
+            shas = {self.catalog.face(f).image_sha256 for f in person.face_ids}
+            n = sum(self.ws.delete_image(self.collection, sha) for sha in sorted(shas))
+        else:
+            n = self.ws.delete_faces(self.collection, list(person.face_ids))
+        with self.catalog.transaction() as db:
+            db.execute("DELETE FROM people WHERE person_id=?", (person_id,))
+        return n
+
     def mirror_to_rekognition(self, person_id: int) -> str:
         """Create (or reuse) a Rekognition User for a person and associate up to 100 of its faces."""
         engine = self.ws.engine_for(self.collection)

@@ -114,6 +114,16 @@ class Workspace:
         self._remove_files(faces, [sha256])
         return len(faces)
 
+    def delete_faces(self, collection: str, face_ids: list[str]) -> int:
+        """Erase faces: from the engine, the catalog (and people), and their thumbnails. Images stay."""
+        faces = self.catalog.faces_by_id(face_ids)
+        indexed = [f for f, s in faces.items() if s.status == "indexed" and s.collection == collection]
+        if indexed:
+            self.engine_for(collection).delete_faces(collection, indexed)
+        gone = self.catalog.remove_faces(collection, list(faces))
+        self._remove_files(gone, [])
+        return len(gone)
+
     def _remove_files(self, faces: list[StoredFace], shas: list[str]) -> None:
         for f in faces:
             if f.thumb_path:

@@ -290,6 +290,14 @@ class RekognitionEngine:
         r = self._call("AssociateFaces", collection, CollectionId=collection, UserId=user_id, FaceIds=face_ids)
         return [f["FaceId"] for f in r.get("AssociatedFaces", [])]
 
+    def delete_user(self, collection: str, user_id: str) -> bool:
+        """DeleteUser (disassociates its faces); False when there was no such user."""
+        try:
+            self._call("DeleteUser", collection, CollectionId=collection, UserId=user_id)
+        except (CollectionNotFound, FaceNotFound):
+            return False
+        return True
+
     def delete_by_external_id(self, collection: str, external_id: str) -> list[str]:
         """Delete every face indexed with that ExternalImageId (uncached listing: it must be current)."""
         ids: list[str] = []

@@ -1,0 +1,124 @@
+"""Erasure: deleting an image, a person or a collection leaves nothing of it on disk or in the catalog."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, ROOT, fixture_bytes, two_faces_jpeg
+
+
+def traces(db_path, needles: set[str]) -> list[tuple[str, str]]:
+    """(table, needle) for every needle found anywhere in any table of the database."""
+    found = []
+    with sqlite3.connect(db_path) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for t in tables:
+            text = " ".join(repr(row) for row in db.execute(f"SELECT * FROM {t}"))
+            found += [(t, n) for n in needles if n in text]
+    return found
+
+
+def files_mentioning(root, needles: set[str]) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and any(n in p.name for n in needles)]
+
+
+@pytest.fixture
+def indexed_people(workspace, tmp_path):
+    from facelib.people_catalog import People
+    from facelib.pipeline import index_paths
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama.jpg", "obama2.jpg", "biden.jpg"):
+        (folder / name).write_bytes(fixture_bytes(name))
+    (folder / "pair.jpg").write_bytes(two_faces_jpeg())
+    index_paths(workspace, "e", [folder])
+    People(workspace, "e").update()
+    return workspace, folder
+
+
+def cli(ws, *args):
+    out = subprocess.run([sys.executable, "-m", "facelib", "delete", "--collection", "e", "--data-dir",
+                          str(ws.settings.data_dir), "--json", *args], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_delete_an_image_leaves_no_trace(indexed_people):
+    ws, folder = indexed_people
+    image = next(i for i in ws.catalog.images("e") if i.original_name.endswith("obama2.jpg"))
+    face_ids = {f.face_id for f in ws.catalog.faces("e", status=None, image_sha256=image.sha256)}
+    assert cli(ws, "--image", image.original_name) == {"deleted": "image", "sha256": image.sha256, "faces": 1}
+    assert traces(ws.settings.db_path, face_ids | {image.sha256}) == []
+    assert files_mentioning(ws.settings.data_dir, {image.sha256} | face_ids) == []
+    assert ws.catalog.counts("e")["images"] == 3
+
+
+def test_delete_a_person_leaves_no_trace_of_their_faces(indexed_people):
+    from facelib.people_catalog import People
+
+    ws, folder = indexed_people
+    people = People(ws, "e")
+    biden = min(people.list(), key=lambda p: len(p.face_ids))
+    face_ids = set(biden.face_ids)
+    thumbs = {ws.catalog.face(f).thumb_path for f in face_ids}
+    assert cli(ws, "--person", str(biden.person_id))["faces"] == 2
+    assert traces(ws.settings.db_path, face_ids) == []
+    assert not any(ws.path(t).exists() for t in thumbs)
+    assert biden.person_id not in {p.person_id for p in people.list(include_hidden=True)}
+    # The photos stay (without --with-photos); Obama is untouched.
+    assert ws.catalog.counts("e") == {"images": 4, "faces": 3, "rejected": 0}
+
+
+def test_delete_a_person_with_photos(indexed_people):
+    from facelib.people_catalog import People
+
+    ws, folder = indexed_people
+    biden = min(People(ws, "e").list(), key=lambda p: len(p.face_ids))
+    shas = {ws.catalog.face(f).image_sha256 for f in biden.face_ids}
+    cli(ws, "--person", str(biden.person_id), "--with-photos")
+    assert traces(ws.settings.db_path, shas) == []
+    assert files_mentioning(ws.settings.data_dir, shas) == []
+    assert ws.catalog.counts("e")["images"] == 2  # the pair photo went with Biden
+
+
+def test_delete_a_collection_leaves_nothing(indexed_people):
+    ws, folder = indexed_people
+    shas = {i.sha256 for i in ws.catalog.images("e")}
+    face_ids = {f.face_id for f in ws.catalog.faces("e", status=None)}
+    cli(ws, "--all")
+    assert traces(ws.settings.db_path, shas | face_ids) == []
+    assert not [p for p in (ws.settings.data_dir / "thumbs").rglob("*") if p.is_file()]
+    assert not [p for p in (ws.settings.data_dir / "images").rglob("*") if p.is_file()]
+
+
+def test_rekognition_erasure_deletes_faces_users_and_cache(workspace):
+    from rekognition_stub import index_response, make_engine, search_response
+    from facelib.images import decode
+    from facelib.people_catalog import People
+    from facelib.pipeline import Indexer, bytes_source
+
+    engine, stub = make_engine(workspace)
+    stub.add_response("list_collections", {"CollectionIds": []})
+    stub.add_response("create_collection", {"StatusCode": 200})
+    workspace.create_collection("e", "rekognition")
+    sha = decode(fixture_bytes("obama.jpg")).sha256
+    stub.add_response("index_faces", index_response(sha))
+    Indexer(workspace, "e", workers=1).run([bytes_source("obama.jpg", fixture_bytes("obama.jpg"))])
+    face_id = workspace.catalog.faces("e")[0].face_id
+    stub.add_response("search_faces", search_response([]))
+    people = People(workspace, "e")
+    people.update()
+    pid = people.list()[0].person_id
+    stub.add_response("delete_user", {}, {"CollectionId": "e", "UserId": f"facesearch-person-{pid}"})
+    stub.add_response("delete_faces", {"DeletedFaces": [face_id]}, {"CollectionId": "e", "FaceIds": [face_id]})
+    assert people.delete_person(pid) == 1
+    stub.assert_no_pending_responses()
+    assert traces(workspace.settings.db_path, {face_id}) == []
+    cache = engine.cache.cache
+    assert [k for k in cache.iterkeys() if "SearchFaces" in str(k)] == []  # cached searches evicted
