@@ -108,6 +108,23 @@ def detail_from_json(text: str) -> FaceDetail:
     return FaceDetail.from_dict(json.loads(text))
 
 
+def _enable_wal(conn: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """Switch the database to WAL (persistent in the file). Switching needs a moment alone with the
+    file, which SQLite's busy timeout does not wait for, so retry while another process holds it."""
+    deadline = time.monotonic() + seconds
+    delay = 0.01
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 class Catalog:
     """Thread-safe access to the catalog database (one SQLite connection per thread)."""
 
@@ -124,7 +141,7 @@ class Catalog:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn

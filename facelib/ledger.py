@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from .catalog import Catalog
+from .errors import FaceLibError
 from .settings import Prices
 
 #: Operations Rekognition bills per image processed.
@@ -124,7 +125,7 @@ def estimate_batch(catalog: Catalog, collection: str, sources: list, prices: Pri
     for src in sources:
         try:
             sha = sha256_hex(src.read())
-        except OSError:
+        except (OSError, FaceLibError):
             bad += 1
             continue
         if sha in seen:

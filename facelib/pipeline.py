@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -174,6 +175,8 @@ class Indexer:
                 finish(self._commit(src, data, prepared))
             except FaceLibError as exc:
                 finish(FileOutcome(src.name, ERROR, prepared.sha256, message=_message(exc)))
+            except OSError as exc:  # the disk, not the photo: say so, and go on
+                finish(FileOutcome(src.name, ERROR, prepared.sha256, message=f"could not be stored: {exc}"))
         report.seconds = time.perf_counter() - start
         return report
 
@@ -270,9 +273,7 @@ class Indexer:
         for k, box in enumerate(boxes):
             path = self.ws.thumb_path(self.collection, prep.sha256, k)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(prep.thumbs[box])
-            os.replace(tmp, path)
+            _atomic_write(path, prep.thumbs[box])
             out[box] = self.ws.relative(path)
         return out
 
@@ -283,10 +284,16 @@ class Indexer:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{prep.sha256}{ext}"
         if not path.exists():
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            _atomic_write(path, data)
         return self.ws.relative(path)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file unique to this process and thread, then rename over ``path``
+    (two processes writing the same file both succeed, and no reader sees half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:

@@ -12,6 +12,13 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_DATA_DIR = "FACESEARCH_DATA_DIR"
+ENV_ALLOWED_ROOTS = "FACESEARCH_ALLOWED_ROOTS"
+
+
+def allowed_roots() -> list[Path]:
+    """Folders of this server the app may index from (``$FACESEARCH_ALLOWED_ROOTS``, os.pathsep-separated)."""
+    raw = os.environ.get(ENV_ALLOWED_ROOTS, "")
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
 def default_data_dir() -> Path:

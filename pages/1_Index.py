@@ -1,14 +1,16 @@
-"""Index: upload photos or zip archives into the collection; see every face's outcome."""
+"""Index: upload photos, zip archives or an Instagram export; or a server folder; or an S3 prefix."""
 
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 
 import streamlit as st
 
 from facelib import FaceLibError
 from facelib.ledger import estimate_batch
-from facelib.sources import IMAGE_SUFFIXES, Source, bytes_source, zip_sources
+from facelib.settings import ENV_ALLOWED_ROOTS, allowed_roots
+from facelib.sources import IMAGE_SUFFIXES, Source, bytes_source, walk_folder, zip_sources
 from pages.ui.common import need_collection, setup
 from pages.ui.indexing import run_batch, show_report
 
@@ -17,45 +19,65 @@ collection = need_collection(collection)
 engine_name = ws.catalog.collection_engine(collection)
 st.title("Index photos")
 st.caption(f"Into **{collection}** with the **{engine_name}** engine. Photos already in the collection "
-           "(same bytes) are skipped, so uploading a batch again costs nothing.")
-
-uploads = st.file_uploader("Photos or .zip archives", accept_multiple_files=True, key="index_upload",
-                           type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES) + ["zip"])
+           "(same bytes) are skipped, so indexing a batch again costs nothing.")
 
 
-def sources_of(files) -> tuple[list[Source], list[str]]:
+def uploaded_sources(files) -> list[Source]:
     """Uploaded files as sources; zip archives are spooled to disk and read member by member."""
     sources: list[Source] = []
-    notes: list[str] = []
     for f in files or []:
         if f.name.lower().endswith(".zip"):
             spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 ** 2)
             spool.write(f.getbuffer())
             spool.seek(0)
-            try:
-                members, skipped = zip_sources(spool, name=f.name)
-            except FaceLibError as exc:
-                notes.append(str(exc))
-                continue
-            sources.extend(members)
-            notes.extend(f"{f.name}/{s.name}: skipped ({s.reason})" for s in skipped)
+            sources.extend(zip_sources(spool, name=f.name))
         else:
             sources.append(bytes_source(f.name, f.getvalue()))
-    return sources, notes
+    return sources
 
 
-sources, notes = sources_of(uploads)
-for note in notes:
-    st.warning(note)
+tab_upload, tab_folder, tab_s3 = st.tabs([":material/upload: Upload", ":material/folder_open: Server folder",
+                                          ":material/cloud: S3 prefix"])
+sources: list[Source] = []
+with tab_upload:
+    uploads = st.file_uploader("Photos, .zip archives, or an Instagram export (.zip, JSON format)",
+                               accept_multiple_files=True, key="index_upload",
+                               type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES) + ["zip"])
+    sources += uploaded_sources(uploads)
+with tab_folder:
+    roots = allowed_roots()
+    if not roots:
+        st.info(f"Indexing a folder of this server is off. Set `{ENV_ALLOWED_ROOTS}` to the folders it may read "
+                "(separated by ':') and restart the app.")
+    else:
+        st.caption("Allowed: " + ", ".join(f"`{r}`" for r in roots))
+        folder = st.text_input("Folder", key="index_folder", placeholder=str(roots[0]))
+        if folder.strip():
+            sources += list(walk_folder(Path(folder.strip()), roots))
+with tab_s3:
+    uri = st.text_input("S3 prefix", key="index_s3", placeholder="s3://my-bucket/photos/2024/")
+    if uri.strip() and st.button("List the objects", key="index_s3_list"):
+        try:
+            from facelib.s3source import s3_sources
+
+            st.session_state["s3_sources"] = s3_sources(uri.strip())
+        except FaceLibError as exc:
+            st.error(str(exc))
+    sources += st.session_state.get("s3_sources", [])
 
 if sources:
+    refused_count = sum(1 for s in sources if s.metadata == {} and s.origin == "zip")
+    st.write(f"**{len(sources)}** item(s) ready" + (f", {refused_count} of them will be refused (see the outcome)"
+                                                    if refused_count else ""))
     if engine_name == "rekognition":
         est = estimate_batch(ws.catalog, collection, sources, ws.settings.prices)
         st.info(f"**Pre-flight estimate:** {est.files} photo(s): {est.already_indexed} already indexed, "
-                f"{est.duplicates} repeated in this batch → **{est.paid_calls} paid IndexFaces call(s), about "
-                f"${est.dollars:.3f}**, plus about ${est.storage_per_month:.4f}/month to store the faces.")
-    if st.button(f"Index {len(sources)} photo(s)", type="primary", key="index_go"):
+                f"{est.duplicates} repeated in this batch, {est.unreadable} unreadable → **{est.paid_calls} paid "
+                f"IndexFaces call(s), about ${est.dollars:.3f}**, plus about ${est.storage_per_month:.4f}/month "
+                "to store the faces.")
+    if st.button(f"Index {len(sources)} item(s)", type="primary", key="index_go"):
         st.session_state["index_report"] = run_batch(ws, collection, sources)
+        st.session_state.pop("s3_sources", None)
         st.rerun()  # so the sidebar's counts include the new faces
 else:
     st.info("Drop photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC) or zip archives of them above.")

@@ -136,7 +136,7 @@ def test_index_search_with_camera_and_threshold(server, page):
     page.get_by_role("heading", name="Index photos").wait_for(timeout=30_000)
     page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
         [str(FIXTURES / n) for n in ("obama.jpg", "biden.jpg", "obama3.jpg")])
-    page.get_by_role("button", name="Index 3 photo(s)").click()
+    page.get_by_role("button", name="Index 3 item(s)").click()
     page.get_by_text("Outcome per face").wait_for(timeout=120_000)
     wait_running_done(page)
     assert metric(page, "Faces indexed") == "3"
