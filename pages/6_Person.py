@@ -92,3 +92,13 @@ if d.button("Not a face", disabled=not chosen, key="not_face"):
     for f in chosen:
         people.not_a_face(f)
     done(f"{len(chosen)} face(s) marked as not a face.")
+
+with st.expander(f"Erase {person.label}", expanded=False):
+    st.warning("Removes this person's faces from the engine, the catalog and the disk (thumbnails, vectors, "
+               "cached searches). It cannot be undone.")
+    with_photos = st.checkbox("Also delete every photo they appear in", key="erase_photos")
+    confirm = st.text_input("Type ERASE to confirm", key="erase_confirm")
+    if st.button("Erase person", type="primary", disabled=confirm != "ERASE", key="erase_person"):
+        n = people.delete_person(pid, with_photos=with_photos)
+        st.session_state.pop("_keep_person", None)
+        done(f"Erased {person.label}: {n} face(s).")

@@ -283,3 +283,16 @@ def test_people_and_person_pages(with_samples):
     at.multiselect(key="together_all").set_value([pid]).run()
     ok(at)
     assert any(c.value == "3 photo(s)" for c in at.caption)
+
+
+def test_erase_a_person_from_the_person_page(with_samples):
+    at = with_samples
+    at.switch_page("pages/6_Person.py").run()
+    ok(at)
+    before = at.selectbox(key="person_select").options
+    assert at.button(key="erase_person").disabled
+    at.text_input(key="erase_confirm").input("ERASE").run()
+    at.button(key="erase_person").click().run()
+    ok(at)
+    assert any("Erased" in s.value for s in at.success)
+    assert len(at.selectbox(key="person_select").options) == len(before) - 1
