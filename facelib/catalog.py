@@ -8,6 +8,7 @@ Boxes are relative 0-1; quality figures 0-100; pose in degrees.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
 import time
@@ -263,6 +264,24 @@ class Catalog:
             args.append(image_sha256)
         return [self._face(r) for r in self.connect().execute(sql + " ORDER BY i.added_at, f.face_index", args)]
 
+    def face_briefs(self, collection: str) -> dict[str, tuple[str, float]]:
+        """face id -> (image sha256, cover score) of every indexed face, straight from the columns
+        (no JSON decoding: fast at 100k faces). The cover score favours large, sharp faces."""
+        return {r[0]: (r[1], r[2]) for r in self.connect().execute(
+            "SELECT face_id, image_sha256, COALESCE(size_px, 0) * (COALESCE(sharpness, 50) + 10) FROM faces"
+            " WHERE collection=? AND status='indexed'", (collection,))}
+
+    def faces_where(self, collection: str, where: str, args: Iterable[object], limit: int = 500,
+                    status: str = INDEXED) -> tuple[int, list[StoredFace]]:
+        """(how many faces match, the first ``limit`` of them) for an SQL condition on the face columns."""
+        conn = self.connect()
+        args = list(args)
+        n = conn.execute(f"SELECT COUNT(*) FROM faces f WHERE f.collection=? AND f.status=? AND ({where})",
+                         [collection, status, *args]).fetchone()[0]
+        rows = conn.execute(self._FACE_SELECT + f" WHERE f.collection=? AND f.status=? AND ({where})"
+                            " ORDER BY f.rowid LIMIT ?", [collection, status, *args, limit])
+        return int(n), [self._face(r) for r in rows]
+
     def faces_by_id(self, face_ids: Iterable[str]) -> dict[str, StoredFace]:
         ids = list(dict.fromkeys(face_ids))
         out: dict[str, StoredFace] = {}
@@ -283,13 +302,16 @@ class Catalog:
     def sample_faces(self, collection: str, n: int, seed: int = 0, status: str = INDEXED) -> list[StoredFace]:
         """Up to ``n`` faces drawn at random (reproducible for one ``seed``)."""
         conn = self.connect()
-        rows = conn.execute("SELECT face_id FROM faces WHERE collection=? AND status=?", (collection, status)).fetchall()
-        import random
-
-        ids = [r[0] for r in rows]
-        random.Random(seed).shuffle(ids)
-        chosen = self.faces_by_id(ids[:n])
-        return [chosen[i] for i in ids[:n] if i in chosen]
+        rowids = [r[0] for r in conn.execute("SELECT rowid FROM faces WHERE collection=? AND status=?",
+                                             (collection, status))]
+        picked = random.Random(seed).sample(rowids, min(n, len(rowids)))
+        if not picked:
+            return []
+        marks = ",".join("?" * len(picked))
+        found = {r["rowid"]: self._face(r) for r in conn.execute(
+            self._FACE_SELECT.replace("SELECT f.*", "SELECT f.rowid AS rowid, f.*") + f" WHERE f.rowid IN ({marks})",
+            picked)}
+        return [found[i] for i in picked if i in found]
 
     def image(self, collection: str, sha256: str) -> StoredImage | None:
         row = self.connect().execute("SELECT * FROM images WHERE collection=? AND sha256=?",

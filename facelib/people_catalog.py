@@ -105,8 +105,9 @@ class People:
                        [(self.collection, kind, a, b, now) for a, b in pairs])
 
     # -- reading -----------------------------------------------------------------------------
-    def _faces(self) -> dict[str, StoredFace]:
-        return {f.face_id: f for f in self.catalog.faces(self.collection)}
+    def _faces(self) -> dict[str, tuple[str, float]]:
+        """face id -> (photo sha256, cover score) for every indexed face."""
+        return self.catalog.face_briefs(self.collection)
 
     def person_of(self) -> dict[str, int]:
         """face id -> person id for every grouped face."""
@@ -120,7 +121,7 @@ class People:
         for face_id, pid in self.person_of().items():
             if face_id in faces:
                 members[pid].append(face_id)
-        out = []
+        rows = []
         for pid, name, hidden in self.catalog.connect().execute(
                 "SELECT person_id, name, hidden FROM people WHERE collection=?", (self.collection,)):
             ids = sorted(members.get(pid, []))
@@ -128,10 +129,11 @@ class People:
                 continue
             if name_filter and name_filter.lower() not in (name or f"person {pid}").lower():
                 continue
-            group = [faces[i] for i in ids]
-            cover = max(group, key=lambda f: ((f.detail.size_px or 0) * ((f.detail.sharpness or 50) + 10)))
-            out.append(Person(pid, self.collection, name, bool(hidden), tuple(ids),
-                              len({f.image_sha256 for f in group}), cover))
+            cover_id = max(ids, key=lambda f: (faces[f][1], f))
+            rows.append((pid, name, bool(hidden), tuple(ids), len({faces[i][0] for i in ids}), cover_id))
+        covers = self.catalog.faces_by_id(r[5] for r in rows)
+        out = [Person(pid, self.collection, name, hidden, ids, photos, covers.get(cover))
+               for pid, name, hidden, ids, photos, cover in rows]
         return sorted(out, key=lambda p: (-len(p.face_ids), p.person_id))
 
     def get(self, person_id: int) -> Person:
@@ -146,8 +148,9 @@ class People:
         return {f: people[p] for f, p in self.person_of().items() if p in people}
 
     # -- grouping ----------------------------------------------------------------------------
-    def _photo_of(self, faces: dict[str, StoredFace]) -> dict[str, str]:
-        return {f.face_id: f.image_sha256 for f in faces.values()}
+    @staticmethod
+    def _photo_of(faces: dict[str, tuple[str, float]]) -> dict[str, str]:
+        return {f: sha for f, (sha, _) in faces.items()}
 
     def update(self, progress: Callable[[int, int], None] | None = None) -> int:
         """After indexing: fetch the new faces' matches, then place each ungrouped face (the incremental rule).
@@ -306,7 +309,7 @@ class People:
         people_in: dict[str, set[int]] = defaultdict(set)
         for f, p in self.person_of().items():
             if f in faces:
-                people_in[faces[f].image_sha256].add(p)
+                people_in[faces[f][0]].add(p)
         want, avoid = set(all_of), set(none_of)
         return sorted(sha for sha, ps in people_in.items() if want <= ps and not (avoid & ps))
 
@@ -316,7 +319,7 @@ class People:
         person_of = self.person_of()
         decisions = self.decisions()
         faces = self._faces()
-        photos = {pid: {faces[f].image_sha256 for f in p.face_ids} for pid, p in people.items()}
+        photos = {pid: {faces[f][0] for f in p.face_ids} for pid, p in people.items()}
         best: dict[tuple[int, int], float] = {}
         for e in self.edges():
             pa, pb = person_of.get(e.a), person_of.get(e.b)
@@ -358,7 +361,7 @@ class People:
             raise FaceLibError("only Rekognition collections have Users")
         person = self.get(person_id)
         faces = self._faces()
-        best = sorted(person.face_ids, key=lambda f: -((faces[f].detail.sharpness or 0) + (faces[f].detail.size_px or 0)))
+        best = sorted(person.face_ids, key=lambda f: (-faces[f][1], f))
         user_id = f"facesearch-person-{person.person_id}"
         engine.associate_user_faces(self.collection, user_id, best[:USER_MAX_FACES])
         return user_id

@@ -66,6 +66,23 @@ class QualityFilter:
     max_pitch: float | None = None
     min_age: int | None = None
 
+    def failing_sql(self) -> tuple[str, list[float]]:
+        """An SQL condition on the catalog's face columns that holds for faces failing this filter
+        (unknown figures pass, as in :meth:`reasons`)."""
+        parts: list[str] = []
+        args: list[float] = []
+        for column, bound in (("brightness", self.min_brightness), ("sharpness", self.min_sharpness),
+                              ("confidence", self.min_confidence), ("size_px", self.min_size_px),
+                              ("age_high", self.min_age)):
+            if bound is not None:
+                parts.append(f"(f.{column} IS NOT NULL AND f.{column} < ?)")
+                args.append(bound)
+        for column, bound in (("yaw", self.max_yaw), ("pitch", self.max_pitch)):
+            if bound is not None:
+                parts.append(f"(f.{column} IS NOT NULL AND ABS(f.{column}) > ?)")
+                args.append(bound)
+        return (" OR ".join(parts) or "0"), args
+
     def passes(self, d: FaceDetail) -> bool:
         return not self.reasons(d)
 

@@ -35,8 +35,11 @@ if view == "Rejected and filtered out":
             st.rerun()
     else:
         st.caption("The engine indexed every face it found.")
-    dropped = [f for f in ws.catalog.faces(collection) if not quality.passes(f.detail)]
-    st.subheader(f"Hidden by the quality filters ({len(dropped)})")
+    where, args = quality.failing_sql()
+    n_dropped, dropped = ws.catalog.faces_where(collection, where, args, limit=500)
+    st.subheader(f"Hidden by the quality filters ({n_dropped})")
+    if n_dropped > len(dropped):
+        st.caption(f"Showing the first {len(dropped)}.")
     if dropped:
         frame = faces_frame(ws, dropped)
         frame["reasons"] = ["; ".join(quality.reasons(f.detail)) for f in dropped]

@@ -10,7 +10,7 @@ from PIL import Image, ImageFilter
 
 from facelib import quality, similarity, thumbnails
 from facelib.records import BoundingBox, FaceDetail, Pose
-from facelib.search import QualityFilter, filter_matches, MatchRow, matches_by_threshold
+from facelib.search import MatchRow, QualityFilter, filter_matches, matches_by_threshold
 
 
 def test_brightness_scale():
@@ -80,3 +80,28 @@ def test_filter_matches_threshold_and_quality():
     assert QualityFilter(max_yaw=30).reasons(FaceDetail(BoundingBox(0, 0, 1, 1), pose=Pose(yaw=-45))) == ["yaw 45 > 30"]
     counts = matches_by_threshold(rows, 50, step=10)
     assert counts.thresholds == [50, 60, 70, 80, 90, 100] and counts.counts == [4, 4, 3, 2, 1, 0]
+
+
+def test_failing_sql_agrees_with_reasons(tmp_path):
+    """The SQL form of the quality filter selects exactly the faces its Python form rejects."""
+    import random
+
+    from facelib.catalog import Catalog, StoredFace, StoredImage
+
+    cat = Catalog(tmp_path / "c.sqlite3")
+    rng = random.Random(1)
+    faces = []
+    for i in range(200):
+        d = FaceDetail(BoundingBox(0, 0, 0.1, 0.1), confidence=rng.choice([None, rng.uniform(50, 100)]),
+                       brightness=rng.choice([None, rng.uniform(0, 100)]), sharpness=rng.uniform(0, 100),
+                       pose=Pose(yaw=rng.uniform(-80, 80), pitch=rng.choice([None, rng.uniform(-40, 40)])),
+                       size_px=rng.randint(20, 300), age_high=rng.choice([None, rng.randint(3, 70)]))
+        faces.append(StoredFace(f"f{i}", "c", "sha", i, "indexed", (), d, None))
+    cat.record_image(StoredImage("c", "sha", "x.jpg", None, None, 1, 1, 1, "JPEG", 0.0, {}), faces)
+    q = QualityFilter(min_brightness=40, min_sharpness=30, min_confidence=70, min_size_px=60, max_yaw=45,
+                      max_pitch=20, min_age=18)
+    where, args = q.failing_sql()
+    n, rows = cat.faces_where("c", where, args, limit=1000)
+    expected = {f.face_id for f in faces if q.reasons(f.detail)}
+    assert n == len(expected) and {r.face_id for r in rows} == expected and 0 < n < 200
+    assert cat.faces_where("c", *QualityFilter().failing_sql())[0] == 0

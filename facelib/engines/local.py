@@ -200,12 +200,24 @@ class LocalEngine:
     def _generation(self, collection: str) -> int:
         return int(self._require(collection)["generation"])
 
-    def _load_matrix(self, collection: str) -> tuple[list[str], np.ndarray]:
-        rows = self.catalog.connect().execute(
-            "SELECT face_id, vector FROM local_faces WHERE collection=? ORDER BY rowid", (collection,)).fetchall()
-        if not rows:
-            return [], np.zeros((0, DIM), np.float32)
-        return [r[0] for r in rows], np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, DIM)
+    def _load_matrix(self, collection: str) -> tuple[np.ndarray, np.ndarray]:
+        """All vectors of a collection, streamed from SQLite into preallocated arrays (no big
+        intermediate copies)."""
+        conn = self.catalog.connect()
+        n, width = conn.execute("SELECT COUNT(*), MAX(LENGTH(face_id)) FROM local_faces WHERE collection=?",
+                                (collection,)).fetchone()
+        ids = np.zeros(n, dtype=f"S{width or 36}")
+        vectors = np.empty((n, DIM), dtype=np.float32)
+        cur = conn.execute("SELECT face_id, vector FROM local_faces WHERE collection=? ORDER BY rowid", (collection,))
+        i = 0
+        while rows := cur.fetchmany(10_000):
+            for face_id, blob in rows:
+                if i == n:  # rows added since the count: the next generation check reloads
+                    break
+                ids[i] = face_id.encode("ascii")
+                vectors[i] = np.frombuffer(blob, dtype=np.float32)
+                i += 1
+        return ids[:i], vectors[:i]
 
     # -- indexing ----------------------------------------------------------------------------
     def detect_faces(self, image: LoadedImage) -> list[FaceDetail]:
@@ -310,9 +322,9 @@ class LocalEngine:
         matrix = self._matrices.get(collection)
         max_d = distance_for(threshold) if threshold > 0 else float("inf")
         hits = matrix.nearest(vector, max_faces + (1 if exclude else 0), max_d)
-        ids = [matrix.ids[i] for i, _ in hits if matrix.ids[i] != exclude][:max_faces]
+        dist = {matrix.face_id(i): d for i, d in hits}
+        ids = [f for f in dist if f != exclude][:max_faces]
         faces = self._faces(ids)
-        dist = {matrix.ids[i]: d for i, d in hits}
         return [Match(faces[f], round(float(similarity(dist[f])), 4)) for f in ids if f in faces]
 
     def search_faces(self, collection: str, face_id: str, threshold: float = 80.0, max_faces: int = 50) -> list[Match]:

@@ -17,7 +17,7 @@ def group_new_faces(ws: Workspace, people: People, engine_name: str, auto: bool 
     face not searched before is a paid SearchFaces call, so the analyst confirms the cost first."""
     pending = people.pending_searches()
     person_of = people.person_of()
-    ungrouped = sum(1 for f in ws.catalog.faces(people.collection) if f.face_id not in person_of)
+    ungrouped = sum(1 for f in ws.catalog.face_briefs(people.collection) if f not in person_of)
     if not ungrouped:
         return
     if engine_name == "local" and auto:
