@@ -23,7 +23,7 @@ if collection:
     c = st.columns(4)
     c[0].metric("Images", counts["images"])
     c[1].metric("Faces", counts["faces"])
-    c[2].metric("People", len(People(ws, collection).list()), help="Open the People page to name and correct them.")
+    c[2].metric("People", People(ws, collection).count(), help="Open the People page to name and correct them.")
     c[3].metric("Rejected faces", counts["rejected"])
 
 costs = ws.costs()

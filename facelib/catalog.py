@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS people(
 CREATE TABLE IF NOT EXISTS face_person(
     face_id TEXT PRIMARY KEY, person_id INTEGER NOT NULL, collection TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS face_person_by_person ON face_person(person_id);
+CREATE INDEX IF NOT EXISTS face_person_by_collection ON face_person(collection, person_id);
 CREATE TABLE IF NOT EXISTS decisions(
     id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, kind TEXT NOT NULL,
     a TEXT NOT NULL, b TEXT, created_at REAL NOT NULL);
@@ -324,6 +325,13 @@ class Catalog:
                            source=row["source"], stored_path=row["stored_path"], width=row["width"],
                            height=row["height"], bytes=row["bytes"], format=row["format"],
                            added_at=row["added_at"], metadata=json.loads(row["metadata"] or "{}"))
+
+    def find_images(self, collection: str, text: str, limit: int = 100) -> list[StoredImage]:
+        """Images whose original name contains ``text`` (case-insensitive), newest first."""
+        return [self._image(r) for r in self.connect().execute(
+            "SELECT * FROM images WHERE collection=? AND original_name LIKE ? ESCAPE '\\' ORDER BY added_at DESC"
+            " LIMIT ?", (collection, "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
+                         limit))]
 
     def images(self, collection: str) -> list[StoredImage]:
         return [self._image(r) for r in self.connect().execute(

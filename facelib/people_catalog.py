@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .catalog import StoredFace
 from .errors import FaceLibError, InvalidParameter
 from .people import Decisions, Edge, choose_person, group_faces, inherit, pair
 from .workspace import Workspace
@@ -25,7 +24,7 @@ USER_MAX_FACES = 100
 
 @dataclass(frozen=True)
 class Person:
-    """A person: their faces (indexed, not marked not-a-face), photos and a cover face."""
+    """A person: their faces (indexed, not marked not-a-face), photos and a cover face's id."""
 
     person_id: int
     collection: str
@@ -33,7 +32,7 @@ class Person:
     hidden: bool
     face_ids: tuple[str, ...]
     photos: int
-    cover: StoredFace | None
+    cover_id: str
 
     @property
     def label(self) -> str:
@@ -114,38 +113,68 @@ class People:
         return dict(self.catalog.connect().execute(
             "SELECT face_id, person_id FROM face_person WHERE collection=?", (self.collection,)).fetchall())
 
-    def list(self, include_hidden: bool = False, name_filter: str = "") -> list[Person]:
-        """People, largest first; hidden ones only when asked."""
-        faces = self._faces()
-        members: dict[int, list[str]] = defaultdict(list)
-        for face_id, pid in self.person_of().items():
-            if face_id in faces:
-                members[pid].append(face_id)
-        rows = []
-        for pid, name, hidden in self.catalog.connect().execute(
-                "SELECT person_id, name, hidden FROM people WHERE collection=?", (self.collection,)):
-            ids = sorted(members.get(pid, []))
-            if not ids or (hidden and not include_hidden):
+    def list(self, include_hidden: bool = False, name_filter: str = "", only: int | None = None) -> list[Person]:
+        """People, largest first; hidden ones only when asked. Counts and covers come from SQL
+        aggregates (the cover is the largest, sharpest face), so this stays quick at 100k faces."""
+        conn = self.catalog.connect()
+        stats = {}
+        for pid, name, hidden, n, photos, cover, _ in conn.execute(
+                "SELECT p.person_id, p.name, p.hidden, COUNT(*), COUNT(DISTINCT f.image_sha256), f.face_id,"
+                " MAX(COALESCE(f.size_px, 0) * (COALESCE(f.sharpness, 50) + 10))"
+                " FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
+                " JOIN faces f ON f.face_id=fp.face_id AND f.status='indexed'"
+                " WHERE p.collection=? AND (? IS NULL OR p.person_id=?) GROUP BY p.person_id",
+                (self.collection, only, only)):
+            if hidden and not include_hidden:
                 continue
             if name_filter and name_filter.lower() not in (name or f"person {pid}").lower():
                 continue
-            cover_id = max(ids, key=lambda f: (faces[f][1], f))
-            rows.append((pid, name, bool(hidden), tuple(ids), len({faces[i][0] for i in ids}), cover_id))
-        covers = self.catalog.faces_by_id(r[5] for r in rows)
-        out = [Person(pid, self.collection, name, hidden, ids, photos, covers.get(cover))
-               for pid, name, hidden, ids, photos, cover in rows]
+            stats[pid] = (name, bool(hidden), photos, cover)
+        members: dict[int, list[str]] = defaultdict(list)
+        for face_id, pid in conn.execute(
+                "SELECT fp.face_id, fp.person_id FROM face_person fp JOIN faces f ON f.face_id=fp.face_id"
+                " AND f.status='indexed' WHERE fp.collection=? AND (? IS NULL OR fp.person_id=?) ORDER BY fp.face_id",
+                (self.collection, only, only)):
+            if pid in stats:
+                members[pid].append(face_id)
+        out = [Person(pid, self.collection, name, hidden, tuple(members[pid]), photos, cover)
+               for pid, (name, hidden, photos, cover) in stats.items()]
         return sorted(out, key=lambda p: (-len(p.face_ids), p.person_id))
 
+    def cover_thumbs(self, people: Iterable[Person]) -> dict[int, str | None]:
+        """person id -> thumbnail path of their cover face (fetched only for the people shown)."""
+        people = list(people)
+        paths = dict(self.catalog.connect().execute(
+            f"SELECT face_id, thumb_path FROM faces WHERE face_id IN ({','.join('?' * len(people))})",
+            [p.cover_id for p in people]).fetchall()) if people else {}
+        return {p.person_id: paths.get(p.cover_id) for p in people}
+
     def get(self, person_id: int) -> Person:
-        for p in self.list(include_hidden=True):
-            if p.person_id == person_id:
-                return p
+        for p in self.list(include_hidden=True, only=person_id):
+            return p
         raise InvalidParameter(f"no person {person_id} in {self.collection!r}")
 
-    def names(self) -> dict[str, str]:
-        """face id -> person label, for tables."""
-        people = {p.person_id: p.label for p in self.list(include_hidden=True)}
-        return {f: people[p] for f, p in self.person_of().items() if p in people}
+    def names(self, face_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """face id -> person label, for tables (SQL only; just the given faces when ``face_ids``)."""
+        sql = ("SELECT fp.face_id, p.person_id, p.name FROM face_person fp JOIN people p ON p.person_id=fp.person_id"
+               " WHERE fp.collection=?")
+        conn = self.catalog.connect()
+        if face_ids is None:
+            rows = conn.execute(sql, (self.collection,)).fetchall()
+        else:
+            ids = list(face_ids)
+            rows = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows += conn.execute(sql + f" AND fp.face_id IN ({','.join('?' * len(chunk))})",
+                                     (self.collection, *chunk)).fetchall()
+        return {f: name or f"Person {pid}" for f, pid, name in rows}
+
+    def count(self) -> int:
+        """Visible people with at least one face."""
+        return int(self.catalog.connect().execute(
+            "SELECT COUNT(DISTINCT p.person_id) FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
+            " WHERE p.collection=? AND p.hidden=0", (self.collection,)).fetchone()[0])
 
     # -- grouping ----------------------------------------------------------------------------
     @staticmethod

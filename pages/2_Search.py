@@ -128,7 +128,7 @@ if not rows:
 pages = max(1, -(-len(rows) // PAGE_SIZE))
 page = st.number_input("Page", 1, pages, 1, key="results_page") if pages > 1 else 1
 shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-frame = matches_frame(ws, shown, People(ws, collection).names())
+frame = matches_frame(ws, shown, People(ws, collection).names(r.face_id for r in shown))
 event = st.dataframe(frame, column_config=MATCH_COLUMNS, hide_index=True, width="stretch", key="results_table",
                      on_select="rerun", selection_mode="single-row", row_height=64)
 st.download_button("Download CSV", frame.drop(columns=["face"]).to_csv(index=False).encode(),

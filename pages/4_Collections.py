@@ -28,10 +28,13 @@ if st.button("Describe (ask the engine)", key="describe"):
     except FaceLibError as exc:
         st.error(str(exc))
 
-images = ws.catalog.images(collection)
-with st.expander(f"Delete one image ({len(images)} in the collection)"):
+n_images = ws.catalog.counts(collection)["images"]
+with st.expander(f"Delete one image ({n_images} in the collection)"):
+    find = st.text_input("Find by name", key="delete_image_find", placeholder="part of the file name")
+    images = ws.catalog.find_images(collection, find.strip())
     if images:
-        chosen = st.selectbox("Image", images, format_func=lambda i: i.original_name, key="delete_image_pick")
+        chosen = st.selectbox("Image", images, format_func=lambda i: i.original_name, key="delete_image_pick",
+                              help="The 100 newest images whose name contains the text above.")
         if st.button("Delete this image and its faces", key="delete_image_go"):
             try:
                 n = ws.delete_image(collection, chosen.sha256)

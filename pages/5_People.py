@@ -32,19 +32,26 @@ if c3.button("Regroup everyone", key="people_regroup", help="Cluster the whole c
     st.session_state["people_msg"] = "Regrouped. Names and corrections were kept."
     st.rerun()
 
-everyone = people.list(include_hidden=show_hidden, name_filter=name_filter)
+everyone_all = people.list(include_hidden=True)
+wanted = name_filter.strip().lower()
+everyone = [p for p in everyone_all if (show_hidden or not p.hidden) and wanted in p.label.lower()]
 st.caption(f"{len(everyone)} people · {sum(len(p.face_ids) for p in everyone)} faces")
 if not everyone:
     st.info("No people yet: index photos, then group the faces above.")
     st.stop()
 
+PAGE = 48
+pages = max(1, -(-len(everyone) // PAGE))
+page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="people_page") if pages > 1 else 1
+shown = everyone[(page - 1) * PAGE: page * PAGE]
+covers = people.cover_thumbs(shown)
 selected: list[int] = []
 per_row = 6
-for start in range(0, len(everyone), per_row):
+for start in range(0, len(shown), per_row):
     cols = st.columns(per_row)
-    for col, p in zip(cols, everyone[start:start + per_row]):
+    for col, p in zip(cols, shown[start:start + per_row]):
         with col.container(border=True):
-            st.image(thumb(ws, p.cover.thumb_path) if p.cover else "", width="stretch")
+            st.image(thumb(ws, covers[p.person_id]) or "", width="stretch")
             st.markdown(f"**{p.label}**" + (" · _hidden_" if p.hidden else ""))
             st.caption(person_card_label(p))
             if st.checkbox("Select", key=f"pick_{p.person_id}_{st.session_state.get('people_gen', 0)}"):
@@ -64,12 +71,13 @@ if len(selected) >= 2 and st.button(f"Merge the {len(selected)} selected people"
         st.rerun()
 
 suggestions = people.merge_suggestions()
+suggested_covers = people.cover_thumbs([p for pair_ in suggestions for p in pair_[:2]])
 if suggestions:
     st.subheader("Maybe the same person?")
     for i, (a, b, sim) in enumerate(suggestions):
         cols = st.columns([1, 1, 3, 1])
-        cols[0].image(thumb(ws, a.cover.thumb_path) or "", width=72, caption=a.label)
-        cols[1].image(thumb(ws, b.cover.thumb_path) or "", width=72, caption=b.label)
+        cols[0].image(thumb(ws, suggested_covers[a.person_id]) or "", width=72, caption=a.label)
+        cols[1].image(thumb(ws, suggested_covers[b.person_id]) or "", width=72, caption=b.label)
         cols[2].write(f"Closest faces {sim:.1f}% alike")
         if cols[3].button("Merge", key=f"suggest_{a.person_id}_{b.person_id}"):
             people.merge([a.person_id, b.person_id])
@@ -77,7 +85,6 @@ if suggestions:
             st.rerun()
 
 st.subheader("Photos where people appear together")
-everyone_all = people.list(include_hidden=True)
 labels = {p.person_id: p.label for p in everyone_all}
 c1, c2 = st.columns(2)
 together = c1.multiselect("With all of", list(labels), format_func=labels.get, key="together_all")
