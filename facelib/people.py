@@ -87,22 +87,52 @@ def group_faces(faces: Iterable[str], edges: Iterable[Edge], photo_of: Mapping[s
     if n_super == 1:
         return [ids]
 
-    # 3. Distances between super-nodes: the best similarity of any pair of their faces.
-    dist = np.full((n_super, n_super), 100.0)
-    np.fill_diagonal(dist, 0.0)
+    # 3. Distances between super-nodes: the best similarity of any pair of their faces (sparse).
+    best: dict[tuple[int, int], float] = {}
     for e in edges:
         if e.a in index and e.b in index:
             x, y = label[index[e.a]], label[index[e.b]]
             if x != y:
+                key = (min(x, y), max(x, y))
                 d = 100.0 - float(e.similarity)
-                if d < dist[x, y]:
-                    dist[x, y] = dist[y, x] = d
-    for x, y in forbidden:
-        dist[x, y] = dist[y, x] = FORBIDDEN
+                if d < best.get(key, 100.0):
+                    best[key] = d
+    for key in forbidden:
+        best[key] = FORBIDDEN
 
-    model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
-                                    distance_threshold=100.0 - threshold + 1e-9)
-    cluster = model.fit_predict(dist)
+    # 4. Average linkage can only join two groups that have a pair at or above the threshold, so
+    #    groups in different components of the "close enough" graph never meet: cluster each
+    #    component on its own (exactly the same result, with memory per component, not per collection).
+    limit = 100.0 - threshold
+    close = [(x, y) for (x, y), d in best.items() if d <= limit]
+    comp_graph = coo_matrix((np.ones(len(close)), ([x for x, _ in close], [y for _, y in close])),
+                            shape=(n_super, n_super))
+    _, component = connected_components(comp_graph, directed=False)
+    members: dict[int, list[int]] = defaultdict(list)
+    for node in range(n_super):
+        members[int(component[node])].append(node)
+    inside: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    for (x, y), d in best.items():
+        if component[x] == component[y]:
+            inside[int(component[x])].append((x, y, d))
+    cluster = np.zeros(n_super, dtype=np.int64)
+    next_id = 0
+    for comp, nodes in members.items():
+        if len(nodes) == 1:
+            cluster[nodes[0]] = next_id
+            next_id += 1
+            continue
+        pos = {node: i for i, node in enumerate(nodes)}
+        dist = np.full((len(nodes), len(nodes)), 100.0)
+        np.fill_diagonal(dist, 0.0)
+        for x, y, d in inside[comp]:
+            dist[pos[x], pos[y]] = dist[pos[y], pos[x]] = d
+        model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
+                                        distance_threshold=limit + 1e-9)
+        labels = model.fit_predict(dist)
+        for node, lab in zip(nodes, labels):
+            cluster[node] = next_id + int(lab)
+        next_id += int(labels.max()) + 1
 
     groups: dict[int, list[str]] = defaultdict(list)
     for f in ids:
