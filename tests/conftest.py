@@ -66,3 +66,15 @@ import logging  # noqa: E402
 # AppTest reads elements outside a script run; Streamlit logs a harmless warning for each.
 logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
 logging.getLogger("streamlit.runtime.state.session_state_proxy").setLevel(logging.ERROR)
+
+
+@pytest.fixture
+def with_samples_at(tmp_path, monkeypatch):
+    """An AppTest on app.py whose data directory holds the sample photos, indexed."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("FACESEARCH_DATA_DIR", str(tmp_path / "data"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.button(key="index_samples").click().run()
+    assert not at.exception
+    return at

@@ -224,3 +224,20 @@ def test_merge_two_people_and_name_one(server, page):
     page.get_by_role("heading", name="People").first.wait_for(timeout=30_000)
     wait_running_done(page)
     assert page.locator("[data-testid=stMarkdownContainer]", has_text="Mom").count() >= 1
+
+
+def test_live_camera_labels_the_person(server, page):
+    """streamlit-webrtc in headless chromium on 127.0.0.1, no STUN server: the fake camera plays
+    obama2.jpg and the person named "Mom" above is recognised in the stream."""
+    page.goto(server)
+    page.get_by_role("link", name="Live camera").click()
+    page.get_by_role("heading", name="Live").first.wait_for(timeout=30_000)
+    frame = page.frame_locator("iframe[title*='streamlit_webrtc']").first
+    start = frame.get_by_role("button", name=re.compile("start", re.I))
+    start.wait_for(timeout=60_000)
+    start.click()
+    cells = page.locator("[data-testid=stDataFrame] [role=gridcell]", has_text="Mom")
+    cells.first.wait_for(state="attached", timeout=90_000)
+    page.wait_for_timeout(1500)
+    shot(page, "10-live")
+    assert int(metric(page, "Frames")) > 0 and int(metric(page, "Searches")) >= 1

@@ -134,6 +134,21 @@ class LocalEngine:
         rects, scores, _ = _Models.get("hog").run(arr, upsample, HOG_ADJUST)
         return suppress_overlaps(list(zip(rects, (float(s) for s in scores))))
 
+    def detect_boxes(self, arr: np.ndarray) -> list[tuple[BoundingBox, float]]:
+        """Face boxes (relative 0-1) and detector confidence (0-100) in an RGB array; no descriptors."""
+        h, w = arr.shape[:2]
+        return [(BoundingBox.from_pixels(max(r.left(), 0), max(r.top(), 0), min(r.right() + 1, w),
+                                         min(r.bottom() + 1, h), w, h), detector_confidence(score))
+                for r, score in self._detect(arr)]
+
+    def describe_box(self, arr: np.ndarray, box: BoundingBox) -> np.ndarray:
+        """The 128-D descriptor of the face in ``box`` (relative) of an RGB array."""
+        dlib = _dlib()
+        h, w = arr.shape[:2]
+        x0, y0, x1, y1 = box.to_pixels(w, h)
+        shape = _Models.get("shape5")(arr, dlib.rectangle(x0, y0, max(x0 + 1, x1 - 1), max(y0 + 1, y1 - 1)))
+        return np.asarray(_Models.get("resnet").compute_face_descriptor(arr, shape), dtype=np.float32)
+
     def analyze(self, image: LoadedImage, describe: bool = True) -> list[AnalyzedFace]:
         """Detect every face; measure quality and pose; compute descriptors when ``describe``."""
         arr = image.array

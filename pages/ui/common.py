@@ -20,7 +20,8 @@ from facelib.workspace import ENGINES
 COLLECTION = "collection"          # durable: the collection being worked on
 NEW_ENGINE = "new_engine"          # durable: engine for new collections
 NAV = [("app.py", "Home", ":material/home:"), ("pages/1_Index.py", "Index photos", ":material/upload:"),
-       ("pages/2_Search.py", "Search", ":material/person_search:"), ("pages/3_Faces.py", "Faces", ":material/face:"),
+       ("pages/2_Search.py", "Search", ":material/person_search:"),
+       ("pages/7_Live.py", "Live camera", ":material/videocam:"), ("pages/3_Faces.py", "Faces", ":material/face:"),
        ("pages/5_People.py", "People", ":material/groups:"),
        ("pages/6_Person.py", "Person", ":material/person:"), ("pages/4_Collections.py", "Collections", ":material/folder:")]
 ENGINE_LABELS = {"local": "Local (offline, free)", "rekognition": "AWS Rekognition (paid)"}

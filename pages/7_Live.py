@@ -1,0 +1,75 @@
+"""Live: the camera stream with every face boxed and labelled with its best match, in real time."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import av
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from facelib.live import LiveRecognizer
+from facelib.images import sha256_hex
+from pages.ui.common import durable, need_collection, put, setup
+
+ws, collection = setup("Live", ":material/videocam:")
+collection = need_collection(collection)
+engine_name = ws.catalog.collection_engine(collection)
+st.title("Live")
+with st.sidebar:
+    threshold = durable(st.slider, "Match threshold (similarity %)", "threshold", 80, min_value=50, max_value=100,
+                        help="The same threshold as on the Search page.")
+
+recognizer: LiveRecognizer | None = st.session_state.get("live_recognizer")
+if recognizer is None or recognizer.collection != collection:
+    if recognizer is not None:
+        recognizer.close()
+    recognizer = LiveRecognizer(ws, collection, threshold=threshold)
+    st.session_state["live_recognizer"] = recognizer
+recognizer.threshold = threshold
+
+st.caption(f"Faces are found on every frame and searched in **{collection}** at most once every "
+           f"{recognizer.search_interval:.0f} s per face" +
+           (" (each search is a paid Rekognition call)." if engine_name == "rekognition" else "."))
+
+
+def on_frame(frame: av.VideoFrame, rec: LiveRecognizer = recognizer) -> av.VideoFrame:
+    """Runs in streamlit-webrtc's thread, never in the script's."""
+    return av.VideoFrame.from_ndarray(rec.process(frame.to_ndarray(format="rgb24")), format="rgb24")
+
+
+# Localhost needs no STUN/TURN server; a remote deployment sets FACESEARCH_ICE_SERVERS, e.g.
+# '[{"urls": ["stun:stun.example.org:3478"]}, {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'
+ice_servers = json.loads(os.environ.get("FACESEARCH_ICE_SERVERS", "[]"))
+webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, rtc_configuration={"iceServers": ice_servers},
+                media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
+                video_frame_callback=on_frame, async_processing=True)
+
+if st.button("Freeze this frame and search it", key="live_freeze", type="primary"):
+    data = recognizer.frozen_jpeg()
+    if data is None:
+        st.warning("Start the camera first.")
+    else:
+        put("query", {"kind": "image", "source": "live", "name": "live-frame.jpg", "data": data,
+                      "sha": sha256_hex(data)})
+        st.switch_page("pages/2_Search.py")
+
+
+@st.fragment(run_every=1.0)
+def status() -> None:
+    snap = recognizer.snapshot()
+    c = st.columns(4)
+    c[0].metric("Frames", snap["frames"])
+    c[1].metric("Frame time (median)", f"{snap['frame_ms_p50']:.0f} ms" if snap["frame_ms_p50"] else "-")
+    c[2].metric("Searches", snap["searches"])
+    c[3].metric("Paid (est.)", f"${snap['dollars']:.3f}")
+    if snap["faces"]:
+        st.dataframe([{"face": f["track"], "who": f["label"] or "searching…",
+                       "similarity": None if f["similarity"] is None else round(f["similarity"], 1)}
+                      for f in snap["faces"]], hide_index=True, key="live_faces")
+    else:
+        st.caption("No face in view.")
+
+
+status()
