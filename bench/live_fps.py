@@ -10,7 +10,6 @@ once a second per face) against the same frames through the PyAV conversions alo
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import tempfile

@@ -24,6 +24,13 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(settings)
 
 
+def _collection_workspace(args: argparse.Namespace) -> Workspace:
+    """The workspace, after checking that ``args.collection`` exists (CollectionNotFound otherwise)."""
+    ws = _workspace(args)
+    ws.catalog.collection_engine(args.collection)
+    return ws
+
+
 def _print_json(obj: object) -> None:
     json.dump(obj, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
@@ -86,8 +93,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    ws.catalog.collection_engine(args.collection)  # raises if absent
+    ws = _collection_workspace(args)
     faces = ws.catalog.faces(args.collection, status=None if args.all else "indexed")
     rows = [{"face_id": f.face_id, "image": f.image_name, "box": f.detail.box.to_dict(), "status": f.status,
              "reasons": list(f.reasons), "confidence": f.detail.confidence, "brightness": f.detail.brightness,
@@ -107,8 +113,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
 def cmd_people(args: argparse.Namespace) -> int:
     from .people_catalog import People
 
-    ws = _workspace(args)
-    ws.catalog.collection_engine(args.collection)
+    ws = _collection_workspace(args)
     people = People(ws, args.collection, threshold=args.threshold)
     if args.regroup:
         people.regroup()
@@ -130,8 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
     from .people_catalog import People
 
-    ws = _workspace(args)
-    ws.catalog.collection_engine(args.collection)
+    ws = _collection_workspace(args)
     People(ws, args.collection).regroup()
     result = evaluate(ws, args.collection, args.labels, threshold=args.threshold)
     if args.json:
@@ -149,8 +153,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from .images import sha256_hex
     from .people_catalog import People
 
-    ws = _workspace(args)
-    ws.catalog.collection_engine(args.collection)
+    ws = _collection_workspace(args)
     if args.all:
         ws.delete_collection(args.collection)
         doc = {"deleted": "collection", "collection": args.collection}

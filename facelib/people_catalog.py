@@ -118,7 +118,7 @@ class People:
         aggregates (the cover is the largest, sharpest face), so this stays quick at 100k faces."""
         conn = self.catalog.connect()
         stats = {}
-        for pid, name, hidden, n, photos, cover, _ in conn.execute(
+        for pid, name, hidden, _count, photos, cover, _score in conn.execute(
                 "SELECT p.person_id, p.name, p.hidden, COUNT(*), COUNT(DISTINCT f.image_sha256), f.face_id,"
                 " MAX(COALESCE(f.size_px, 0) * (COALESCE(f.sharpness, 50) + 10))"
                 " FROM people p JOIN face_person fp ON fp.person_id=p.person_id"

@@ -74,7 +74,7 @@ suggestions = people.merge_suggestions()
 suggested_covers = people.cover_thumbs([p for pair_ in suggestions for p in pair_[:2]])
 if suggestions:
     st.subheader("Maybe the same person?")
-    for i, (a, b, sim) in enumerate(suggestions):
+    for a, b, sim in suggestions:
         cols = st.columns([1, 1, 3, 1])
         cols[0].image(thumb(ws, suggested_covers[a.person_id]) or "", width=72, caption=a.label)
         cols[1].image(thumb(ws, suggested_covers[b.person_id]) or "", width=72, caption=b.label)

@@ -60,7 +60,7 @@ by_photo: dict[str, list] = {}
 for f in faces:
     by_photo.setdefault(f.image_sha256, []).append(f)
 cols = st.columns(4)
-for i, (sha, fs) in enumerate(list(by_photo.items())[:48]):
+for i, fs in enumerate(list(by_photo.values())[:48]):
     f0 = fs[0]
     if f0.stored_path and ws.path(f0.stored_path).exists():
         photo = load_file(str(ws.path(f0.stored_path)), max_side=800)

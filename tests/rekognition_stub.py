@@ -41,6 +41,22 @@ def make_engine(workspace):
     return engine, stub
 
 
+def rekognition_collection(workspace, name: str, photo: str = "obama.jpg"):
+    """A stubbed Rekognition collection ``name`` holding one indexed photo; returns (engine, stub, sha256)."""
+    from conftest import fixture_bytes
+    from facelib.images import decode
+    from facelib.pipeline import Indexer, bytes_source
+
+    engine, stub = make_engine(workspace)
+    stub.add_response("list_collections", {"CollectionIds": []})
+    stub.add_response("create_collection", {"StatusCode": 200})
+    workspace.create_collection(name, "rekognition")
+    sha = decode(fixture_bytes(photo)).sha256
+    stub.add_response("index_faces", index_response(sha))
+    Indexer(workspace, name, workers=1).run([bytes_source(photo, fixture_bytes(photo))])
+    return engine, stub, sha
+
+
 def box(left=0.3, top=0.2, width=0.3, height=0.35):
     return {"Width": width, "Height": height, "Left": left, "Top": top}
 
@@ -90,5 +106,5 @@ def client_error(stub: Stubber, method: str, code: str, message: str = "", statu
                           http_status_code=status)
 
 
-__all__ = ["ANY", "Stubber", "box", "client_error", "face", "face_detail", "index_response", "make_engine",
+__all__ = ["ANY", "Stubber", "box", "rekognition_collection", "client_error", "face", "face_detail", "index_response", "make_engine",
            "recorded", "recorded_search", "search_response", "stubbed_client", "Path"]

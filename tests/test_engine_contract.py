@@ -14,7 +14,7 @@ from conftest import fixture_bytes
 from facelib.cache import PaidCallCache, make_key
 from facelib.errors import CollectionNotFound, InvalidParameter
 from facelib.images import decode
-from rekognition_stub import ANY, face, face_detail, index_response, make_engine, search_response
+from rekognition_stub import face_detail, index_response, make_engine, search_response
 
 
 class LocalScript:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, ROOT, fixture_bytes, two_faces_jpeg
+from conftest import ROOT, fixture_bytes, two_faces_jpeg
 
 
 def traces(db_path, needles: set[str]) -> list[tuple[str, str]]:
@@ -98,18 +98,10 @@ def test_delete_a_collection_leaves_nothing(indexed_people):
 
 
 def test_rekognition_erasure_deletes_faces_users_and_cache(workspace):
-    from rekognition_stub import index_response, make_engine, search_response
-    from facelib.images import decode
+    from rekognition_stub import rekognition_collection, search_response
     from facelib.people_catalog import People
-    from facelib.pipeline import Indexer, bytes_source
 
-    engine, stub = make_engine(workspace)
-    stub.add_response("list_collections", {"CollectionIds": []})
-    stub.add_response("create_collection", {"StatusCode": 200})
-    workspace.create_collection("e", "rekognition")
-    sha = decode(fixture_bytes("obama.jpg")).sha256
-    stub.add_response("index_faces", index_response(sha))
-    Indexer(workspace, "e", workers=1).run([bytes_source("obama.jpg", fixture_bytes("obama.jpg"))])
+    engine, stub, _ = rekognition_collection(workspace, "e")
     face_id = workspace.catalog.faces("e")[0].face_id
     stub.add_response("search_faces", search_response([]))
     people = People(workspace, "e")

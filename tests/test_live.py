@@ -96,17 +96,9 @@ def test_unknown_faces_say_so(workspace):
 
 def test_rekognition_throttles_harder_and_counts_cost(workspace):
     from facelib.live import LiveRecognizer
-    from rekognition_stub import face, face_detail, index_response, make_engine, search_response
-    from facelib.images import decode
-    from facelib.pipeline import Indexer, bytes_source
+    from rekognition_stub import face, face_detail, rekognition_collection, search_response
 
-    engine, stub = make_engine(workspace)
-    stub.add_response("list_collections", {"CollectionIds": []})
-    stub.add_response("create_collection", {"StatusCode": 200})
-    workspace.create_collection("r", "rekognition")
-    sha = decode(fixture_bytes("obama.jpg")).sha256
-    stub.add_response("index_faces", index_response(sha))
-    Indexer(workspace, "r", workers=1).run([bytes_source("obama.jpg", fixture_bytes("obama.jpg"))])
+    engine, stub, sha = rekognition_collection(workspace, "r")
     stored = workspace.catalog.faces("r")[0]
     clock = Clock()
     rec = LiveRecognizer(workspace, "r", clock=clock, executor=Immediate())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..catalog import Catalog, detail_from_json
+from ..catalog import Catalog
 from ..errors import CollectionExists, CollectionNotFound, EngineUnavailable, FaceNotFound, NoFaceFound
 from ..images import LoadedImage
 from ..quality import brightness, face_crop_gray, pose_from_five_points, sharpness
