@@ -378,3 +378,24 @@ def test_people_graph_costs_one_search_per_face_and_users_mirror(rek):
     client_error(stub, "create_user", "ConflictException", "exists")
     stub.add_response("associate_faces", {"AssociatedFaces": [], "UnsuccessfulFaceAssociations": []})
     people.mirror_to_rekognition(person.person_id)
+
+
+def test_a_failed_index_call_leaves_nothing_half_written_and_a_rerun_cleans_up(rek):
+    ws, engine, stub = rek
+    retries = engine.client.meta.config.retries  # botocore retries: 8 retries, 9 attempts in all
+    assert retries["mode"] == "adaptive" and retries["total_max_attempts"] == 9
+    data = fixture_bytes("obama.jpg")
+    sha = decode(data).sha256
+    client_error(stub, "index_faces", "ProvisionedThroughputExceededException", "slow down")
+    report = Indexer(ws, "team", workers=1).run([bytes_source("obama.jpg", data)])
+    assert report.outcomes[0].status == "error" and "busy" in report.outcomes[0].message
+    assert ws.catalog.counts("team") == {"images": 0, "faces": 0, "rejected": 0}
+    assert not list(ws.settings.thumbs_dir.rglob("*.jpg"))
+    assert ws.catalog.pending("team") == [sha]
+    # The rerun first removes whatever AWS may have kept for that image, then indexes it once.
+    stub.add_response("list_faces", {"Faces": [face("ghost", sha), face("other", "another-image")]},
+                      {"CollectionId": "team", "MaxResults": 4096})
+    stub.add_response("delete_faces", {"DeletedFaces": ["ghost"]}, {"CollectionId": "team", "FaceIds": ["ghost"]})
+    stub.add_response("index_faces", index_response(sha), index_params(sha))
+    again = Indexer(ws, "team", workers=1).run([bytes_source("obama.jpg", data)])
+    assert again.faces_indexed == 1 and ws.catalog.pending("team") == []
