@@ -11,7 +11,7 @@ from facelib.people_catalog import People
 from facelib.pipeline import BatchReport, FileOutcome, Indexer, Source
 from facelib.workspace import Workspace
 
-from .tables import thumb
+from .tables import COLUMNS, thumb
 
 
 def run_batch(ws: Workspace, collection: str, sources: list[Source], label: str = "Indexing") -> BatchReport:
@@ -71,8 +71,5 @@ def show_report(ws: Workspace, collection: str, report: BatchReport) -> None:
         st.error(f"**{o.name}**: {o.message}")
     st.dataframe(outcome_frame(ws, collection, report), hide_index=True, width="stretch", key="outcome_table",
                  row_height=64,
-                 column_config={"face": st.column_config.ImageColumn("Face", width="small"),
-                                "image": st.column_config.TextColumn("Image"),
-                                "outcome": st.column_config.TextColumn("Outcome"),
-                                "details": st.column_config.TextColumn("Details", width="large"),
-                                "face_id": st.column_config.TextColumn("Face id", width="small")})
+                 column_config={**COLUMNS, "outcome": st.column_config.TextColumn("Outcome"),
+                                "details": st.column_config.TextColumn("Details", width="large")})

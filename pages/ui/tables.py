@@ -60,18 +60,22 @@ def matches_frame(ws: Workspace, rows: list[MatchRow], names: dict[str, str] | N
     return frame if names else frame.drop(columns=["person"])
 
 
-MATCH_COLUMNS = {
+#: Column settings shared by every table of faces (a DataFrame's own column order decides the layout).
+COLUMNS = {
     "face": st.column_config.ImageColumn("Face", width="small"),
-    "similarity": st.column_config.ProgressColumn("Similarity", min_value=0, max_value=100, format="%.1f%%"),
     "image": st.column_config.TextColumn("Image"),
-    "person": st.column_config.TextColumn("Person"),
     "brightness": st.column_config.NumberColumn("Brightness", format="%.0f"),
     "sharpness": st.column_config.NumberColumn("Sharpness", format="%.0f"),
     "size_px": st.column_config.NumberColumn("Size px", format="%d"),
     "yaw": st.column_config.NumberColumn("Yaw °", format="%.0f"),
     "confidence": st.column_config.NumberColumn("Confidence", format="%.0f"),
-    "path": None,
     "face_id": st.column_config.TextColumn("Face id", width="small"),
+}
+MATCH_COLUMNS = {
+    **COLUMNS,
+    "similarity": st.column_config.ProgressColumn("Similarity", min_value=0, max_value=100, format="%.1f%%"),
+    "person": st.column_config.TextColumn("Person"),
+    "path": None,
 }
 
 
@@ -89,12 +93,7 @@ def faces_frame(ws: Workspace, faces: list[StoredFace]) -> pd.DataFrame:
 
 
 FACE_COLUMNS = {
-    "face": st.column_config.ImageColumn("Face", width="small"),
-    "image": st.column_config.TextColumn("Image"),
+    **COLUMNS,
     "status": st.column_config.TextColumn("Outcome"),
     "reasons": st.column_config.TextColumn("Reasons"),
-    "brightness": st.column_config.NumberColumn("Brightness", format="%.0f"),
-    "sharpness": st.column_config.NumberColumn("Sharpness", format="%.0f"),
-    "size_px": st.column_config.NumberColumn("Size px", format="%d"),
-    "face_id": st.column_config.TextColumn("Face id", width="small"),
 }
