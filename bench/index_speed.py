@@ -3,7 +3,8 @@
 Same photos (../shared/faces-dev/images), same 2 cores, one run. Both are timed as whole commands
 (interpreter start and model loading included):
 
-- facelib:           python -m facelib index UNKNOWN --collection bench --workers N
+- facelib:           python -m facelib index UNKNOWN --collection bench --workers N --no-group
+                     (like for like: the CLI does not group people; grouping is timed apart)
 - face_recognition:  face_recognition --cpus N KNOWN UNKNOWN     (1.3.0, HOG, upsample 1, 1600 px)
 
 Recall: of the faces AWS Rekognition found on the same photos
@@ -106,9 +107,11 @@ def main() -> None:
     for i in range(args.repeat):
         data = tmp / f"data{i}"
         ours.append(timed([sys.executable, "-m", "facelib", "index", str(unknown), "--collection", "bench",
-                           "--data-dir", str(data), "--workers", str(args.workers), "--quiet"]))
+                           "--data-dir", str(data), "--workers", str(args.workers), "--quiet", "--no-group"]))
         theirs.append(timed(["face_recognition", "--cpus", str(args.workers), str(known), str(unknown)]))
     t_ours, t_theirs = statistics.median(ours), statistics.median(theirs)
+    grouping = timed([sys.executable, "-m", "facelib", "people", "--collection", "bench", "--data-dir",
+                      str(tmp / "data0")])
 
     rek = rekognition_faces()
     total = sum(len(v) for v in rek.values())
@@ -124,6 +127,7 @@ def main() -> None:
     print(f"| facelib index (HOG) | {t_ours:.2f} | {n_images / t_ours:.2f} | {found_ours} of {total} |")
     print(f"| face_recognition CLI 1.3.0 | {t_theirs:.2f} | {n_images / t_theirs:.2f} | {found_theirs} of {total} |")
     print(f"speed ratio facelib / face_recognition: {t_theirs / t_ours:.2f}x; facelib faces indexed: {faces_ours}")
+    print(f"grouping those faces into people afterwards (python -m facelib people): {grouping:.2f} s")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
