@@ -32,6 +32,12 @@ def test_common_formats_decode_to_rgb(portrait, fmt):
     assert img.rgb.mode == "RGB" and img.rgb.size == portrait.size and img.format == fmt
 
 
+def test_heic_from_a_phone_decodes(portrait):
+    pytest.importorskip("pillow_heif")
+    img = images.decode(encode(portrait, "HEIF", quality=80), "IMG_0001.HEIC")
+    assert img.format == "HEIF" and img.rgb.size == portrait.size
+
+
 def test_sha256_identifies_bytes():
     data = fixture_bytes("obama.jpg")
     img = images.decode(data)
