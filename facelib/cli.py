@@ -20,6 +20,7 @@ from .workspace import ENGINES, Workspace
 
 def _workspace(args: argparse.Namespace) -> Workspace:
     settings = Settings().with_(data_dir=args.data_dir, engine=getattr(args, "engine", None),
+                                detector=getattr(args, "detector", None),
                                 aws_profile=args.aws_profile, aws_region=args.aws_region)
     return Workspace(settings)
 
@@ -237,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     sp.add_argument("--max-faces", type=int, default=100, help="faces indexed per image, largest first")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--detector", choices=("hog", "cnn"), default=None,
+                    help="local engine's detector: hog (default, fast) or cnn (mmod: slower, finds turned faces)")
     sp.add_argument("--no-group", action="store_true", help="do not group the new faces into people (local)")
     sp.add_argument("--group", action="store_true",
                     help="group the new faces into people with Rekognition too (one paid SearchFaces per face)")

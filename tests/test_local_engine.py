@@ -123,3 +123,14 @@ def test_collection_errors(engine):
         engine.search_vector("people", np.zeros(128, np.float32), threshold=150)
     engine.delete_collection("people")
     assert engine.list_collections() == []
+
+
+def test_cnn_detector_option(tmp_path):
+    cnn = LocalEngine(Catalog(tmp_path / "c.sqlite3"), detector="cnn")
+    faces = cnn.detect_faces(img("obama.jpg"))
+    assert len(faces) == 1 and faces[0].extra["detector"] == "cnn"
+    hog = LocalEngine(Catalog(tmp_path / "d.sqlite3")).detect_faces(img("obama.jpg"))[0].box
+    b = faces[0].box
+    assert abs((b.left + b.width / 2) - (hog.left + hog.width / 2)) < 0.05  # the same face
+    with pytest.raises(ValueError):
+        LocalEngine(Catalog(tmp_path / "e.sqlite3"), detector="fast")
