@@ -353,8 +353,7 @@ class Catalog:
             db.execute("DELETE FROM faces WHERE collection=? AND image_sha256=?", (collection, sha256))
             db.execute("DELETE FROM images WHERE collection=? AND sha256=?", (collection, sha256))
             self._forget_faces(db, [f.face_id for f in faces])
-            db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
-                       " (SELECT person_id FROM face_person WHERE collection=?)", (collection, collection))
+            self.drop_empty_people(db, collection)
         return faces
 
     def remove_faces(self, collection: str, face_ids: list[str]) -> list[StoredFace]:
@@ -363,9 +362,14 @@ class Catalog:
         with self.transaction() as db:
             db.executemany("DELETE FROM faces WHERE face_id=?", [(f.face_id,) for f in faces])
             self._forget_faces(db, [f.face_id for f in faces])
-            db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
-                       " (SELECT person_id FROM face_person WHERE collection=?)", (collection, collection))
+            self.drop_empty_people(db, collection)
         return faces
+
+    @staticmethod
+    def drop_empty_people(db: sqlite3.Connection, collection: str) -> None:
+        """Forget the people of a collection that no face belongs to any more."""
+        db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
+                   " (SELECT person_id FROM face_person WHERE collection=?)", (collection, collection))
 
     @staticmethod
     def _forget_faces(db: sqlite3.Connection, face_ids: list[str]) -> None:

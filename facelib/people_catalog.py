@@ -232,8 +232,7 @@ class People:
                 pid = heirs[gi] if heirs[gi] is not None else self._new_person(db)
                 db.executemany("INSERT INTO face_person(face_id, person_id, collection) VALUES (?,?,?)",
                                [(f, pid, self.collection) for f in group])
-            db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
-                       " (SELECT person_id FROM face_person WHERE collection=?)", (self.collection, self.collection))
+            self._drop_empty(db)
         return self.list(include_hidden=True)
 
     def _new_person(self, db, name: str | None = None) -> int:
@@ -328,8 +327,7 @@ class People:
             self._drop_empty(db)
 
     def _drop_empty(self, db) -> None:
-        db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
-                   " (SELECT person_id FROM face_person WHERE collection=?)", (self.collection, self.collection))
+        self.catalog.drop_empty_people(db, self.collection)
 
     # -- questions ---------------------------------------------------------------------------
     def photos_with(self, all_of: list[int], none_of: list[int] = ()) -> list[str]:
