@@ -257,18 +257,14 @@ class LocalEngine:
             if i in keep and f.vector is not None:
                 face = IndexedFace(str(uuid.uuid4()), image_id, external_image_id, f.detail)
                 indexed.append(face)
-                rows.append((face.face_id, collection, external_image_id,
-                             json.dumps({"image_id": image_id, "detail": f.detail.to_dict()}),
-                             np.asarray(f.vector, np.float32).tobytes()))
+                rows.append((face, f.vector))
             else:
                 unindexed.append(UnindexedFace(f.detail, ("EXCEEDS_MAX_FACES",)))
         with self.catalog.transaction() as db:
             self._require(collection)
             db.execute("DELETE FROM local_faces WHERE collection=? AND external_image_id=?",
                        (collection, external_image_id))
-            db.executemany("INSERT INTO local_faces(face_id, collection, external_image_id, detail, vector)"
-                           " VALUES (?,?,?,?,?)", rows)
-            db.execute("UPDATE local_collections SET generation=generation+1 WHERE name=?", (collection,))
+            self._store(db, collection, rows)
         return IndexResult(tuple(indexed), tuple(unindexed), MODEL_VERSION)
 
     def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
@@ -284,12 +280,18 @@ class LocalEngine:
         face = IndexedFace(str(uuid.uuid4()), image.sha256, external_image_id, best.detail)
         with self.catalog.transaction() as db:
             self._require(collection)
-            db.execute("INSERT INTO local_faces(face_id, collection, external_image_id, detail, vector) VALUES (?,?,?,?,?)",
-                       (face.face_id, collection, external_image_id,
-                        json.dumps({"image_id": image.sha256, "detail": best.detail.to_dict()}),
-                        np.asarray(best.vector, np.float32).tobytes()))
-            db.execute("UPDATE local_collections SET generation=generation+1 WHERE name=?", (collection,))
+            self._store(db, collection, [(face, best.vector)])
         return face
+
+    @staticmethod
+    def _store(db, collection: str, faces: list[tuple[IndexedFace, np.ndarray]]) -> None:
+        """Insert faces with their vectors and move the collection's generation (in-memory matrices reload)."""
+        db.executemany("INSERT INTO local_faces(face_id, collection, external_image_id, detail, vector)"
+                       " VALUES (?,?,?,?,?)",
+                       [(f.face_id, collection, f.external_image_id,
+                         json.dumps({"image_id": f.image_id, "detail": f.detail.to_dict()}),
+                         np.asarray(v, np.float32).tobytes()) for f, v in faces])
+        db.execute("UPDATE local_collections SET generation=generation+1 WHERE name=?", (collection,))
 
     def list_faces(self, collection: str) -> list[str]:
         self._require(collection)
