@@ -49,17 +49,19 @@ class People:
         self.threshold = ws.settings.people_threshold if threshold is None else threshold
 
     # -- the graph ---------------------------------------------------------------------------
+    def _unsearched(self) -> list[str]:
+        """Indexed faces whose matches were never fetched, in id order."""
+        return [r[0] for r in self.catalog.connect().execute(
+            "SELECT face_id FROM faces WHERE collection=? AND status='indexed' AND face_id NOT IN"
+            " (SELECT face_id FROM edges_done WHERE collection=?) ORDER BY face_id", (self.collection, self.collection))]
+
     def pending_searches(self) -> int:
         """Indexed faces whose matches were never fetched (each is one engine search)."""
-        return int(self.catalog.connect().execute(
-            "SELECT COUNT(*) FROM faces WHERE collection=? AND status='indexed' AND face_id NOT IN"
-            " (SELECT face_id FROM edges_done WHERE collection=?)", (self.collection, self.collection)).fetchone()[0])
+        return len(self._unsearched())
 
     def ensure_edges(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Search every face not searched yet (at the settings' floor); returns how many were searched."""
-        todo = [r[0] for r in self.catalog.connect().execute(
-            "SELECT face_id FROM faces WHERE collection=? AND status='indexed' AND face_id NOT IN"
-            " (SELECT face_id FROM edges_done WHERE collection=?) ORDER BY face_id", (self.collection, self.collection))]
+        todo = self._unsearched()
         engine = self.ws.engine_for(self.collection)
         floor = self.ws.settings.search_floor
         for i, face_id in enumerate(todo):
