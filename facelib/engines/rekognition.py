@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -170,12 +171,18 @@ class RekognitionEngine:
         return cls(client, catalog, PaidCallCache(settings.cache_dir))
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _call(self, operation: str, collection: str | None = None, **params: Any) -> dict[str, Any]:
-        """One uncached call, counted in the ledger."""
+    def _invoke(self, operation: str, collection: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        """The service call itself, with errors mapped to facelib's (not counted, not cached)."""
         try:
             response = getattr(self.client, _snake(operation))(**params)
         except (ClientError, BotoCoreError) as exc:
             raise map_error(exc, operation, collection) from exc
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def _call(self, operation: str, collection: str | None = None, **params: Any) -> dict[str, Any]:
+        """One uncached call, counted in the ledger."""
+        response = self._invoke(operation, collection, params)
         self.ledger.record_call(operation)
         return response
 
@@ -184,16 +191,7 @@ class RekognitionEngine:
         """A memoized read: served from the cache when the same call was made before."""
         gen = self.cache.generation(collection) if collection else None
         key = make_key(operation, collection, gen, image_sha256, **(key_params if key_params is not None else params))
-
-        def call() -> dict[str, Any]:
-            try:
-                response = getattr(self.client, _snake(operation))(**params)
-            except (ClientError, BotoCoreError) as exc:
-                raise map_error(exc, operation, collection) from exc
-            response.pop("ResponseMetadata", None)
-            return response
-
-        return self.cache.get_or_call(key, call, tag=collection,
+        return self.cache.get_or_call(key, lambda: self._invoke(operation, collection, params), tag=collection,
                                       on_hit=lambda: self.ledger.record_hit(operation),
                                       on_call=lambda: self.ledger.record_call(operation))
 
@@ -300,28 +298,23 @@ class RekognitionEngine:
 
     def delete_by_external_id(self, collection: str, external_id: str) -> list[str]:
         """Delete every face indexed with that ExternalImageId (uncached listing: it must be current)."""
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {"CollectionId": collection, "MaxResults": LIST_PAGE}
-        while True:
-            page = self._call("ListFaces", collection, **kwargs)
-            ids.extend(f["FaceId"] for f in page.get("Faces", []) if f.get("ExternalImageId") == external_id)
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
+        ids = [f["FaceId"] for f in self._face_records(collection, cached=False)
+               if f.get("ExternalImageId") == external_id]
         return self.delete_faces(collection, ids) if ids else []
 
     def list_faces(self, collection: str) -> list[str]:
-        ids: list[str] = []
-        token: str | None = None
+        return [f["FaceId"] for f in self._face_records(collection, cached=True)]
+
+    def _face_records(self, collection: str, cached: bool) -> Iterator[dict[str, Any]]:
+        """Every Face record of the collection, ListFaces page by page (4096 a page)."""
+        params: dict[str, Any] = {"CollectionId": collection, "MaxResults": LIST_PAGE}
         while True:
-            params: dict[str, Any] = {"CollectionId": collection, "MaxResults": LIST_PAGE}
-            if token:
-                params["NextToken"] = token
-            page = self._cached("ListFaces", collection, None, params)
-            ids.extend(f["FaceId"] for f in page.get("Faces", []))
-            token = page.get("NextToken")
-            if not token:
-                return ids
+            page = (self._cached("ListFaces", collection, None, dict(params)) if cached
+                    else self._call("ListFaces", collection, **params))
+            yield from page.get("Faces", [])
+            if not page.get("NextToken"):
+                return
+            params["NextToken"] = page["NextToken"]
 
     def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
         deleted: list[str] = []
