@@ -7,12 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from facelib import FaceLibError
-from facelib.images import decode, load_file, sha256_hex
+from facelib.images import decode, sha256_hex
 from facelib.people_catalog import People
 from facelib.search import SearchResult, filter_matches, matches_by_threshold, search_by_face, search_by_image
 from facelib.thumbnails import draw_boxes
 from pages.ui.common import durable, keep, need_collection, put, setup
-from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, thumb
+from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, stored_photo, thumb
 
 PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 KiB each)
 
@@ -96,10 +96,9 @@ with left:
         except FaceLibError as exc:
             st.error(str(exc))
             st.stop()
-        if face.stored_path and ws.path(face.stored_path).exists():
-            photo = load_file(str(ws.path(face.stored_path)))
-            st.image(draw_boxes(photo.rgb, [face.detail.box], highlight=0), width="stretch",
-                     caption=f"Searching the face in {face.image_name.rsplit('/', 1)[-1]}")
+        photo = stored_photo(ws, face.stored_path, [face.detail.box], highlight=0)
+        if photo is not None:
+            st.image(photo, width="stretch", caption=f"Searching the face in {face.image_name.rsplit('/', 1)[-1]}")
         st.image(thumb(ws, face.thumb_path) or "", width=96)
 
 with right:
@@ -140,9 +139,9 @@ if selected:
     st.subheader(f"{row.image_name.rsplit('/', 1)[-1]} · {row.similarity:.1f}%")
     c1, c2 = st.columns([3, 1])
     with c1:
-        if row.stored_path and ws.path(row.stored_path).exists():
-            photo = load_file(str(ws.path(row.stored_path)))
-            st.image(draw_boxes(photo.rgb, [row.box], highlight=0), width="stretch")
+        photo = stored_photo(ws, row.stored_path, [row.box], highlight=0)
+        if photo is not None:
+            st.image(photo, width="stretch")
         else:
             st.caption("No stored copy of this photo in the catalog.")
     with c2:

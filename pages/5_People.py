@@ -6,10 +6,9 @@ import streamlit as st
 
 from facelib import FaceLibError
 from facelib.people_catalog import People
-from facelib.thumbnails import draw_boxes
 from pages.ui.common import need_collection, put, setup
 from pages.ui.people import group_new_faces, person_card_label
-from pages.ui.tables import thumb
+from pages.ui.tables import stored_photo, thumb
 
 ws, collection = setup("People", ":material/groups:")
 collection = need_collection(collection)
@@ -97,10 +96,7 @@ if together:
     for i, sha in enumerate(shas[:40]):
         image = ws.catalog.image(collection, sha)
         faces = [f for f in ws.catalog.faces(collection, image_sha256=sha) if person_of.get(f.face_id) in together]
-        if image and image.stored_path and ws.path(image.stored_path).exists():
-            from facelib.images import load_file
-
-            photo = load_file(str(ws.path(image.stored_path)), max_side=800)
-            cols[i % 4].image(draw_boxes(photo.rgb, [f.detail.box for f in faces],
-                                         labels=[labels[person_of[f.face_id]] for f in faces]),
-                              caption=image.original_name.rsplit("/", 1)[-1], width="stretch")
+        photo = stored_photo(ws, image.stored_path if image else None, [f.detail.box for f in faces],
+                             labels=[labels[person_of[f.face_id]] for f in faces], max_side=800)
+        if photo is not None:
+            cols[i % 4].image(photo, caption=image.original_name.rsplit("/", 1)[-1], width="stretch")

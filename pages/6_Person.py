@@ -5,11 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import FaceLibError
-from facelib.images import load_file
 from facelib.people_catalog import People
-from facelib.thumbnails import draw_boxes
 from pages.ui.common import keep, need_collection, put, setup
-from pages.ui.tables import FACE_COLUMNS, faces_frame
+from pages.ui.tables import FACE_COLUMNS, faces_frame, stored_photo
 
 ws, collection = setup("Person", ":material/person:")
 collection = need_collection(collection)
@@ -61,11 +59,10 @@ for f in faces:
     by_photo.setdefault(f.image_sha256, []).append(f)
 cols = st.columns(4)
 for i, fs in enumerate(list(by_photo.values())[:48]):
-    f0 = fs[0]
-    if f0.stored_path and ws.path(f0.stored_path).exists():
-        photo = load_file(str(ws.path(f0.stored_path)), max_side=800)
-        cols[i % 4].image(draw_boxes(photo.rgb, [f.detail.box for f in fs], labels=[person.label] * len(fs)),
-                          caption=f0.image_name.rsplit("/", 1)[-1], width="stretch")
+    photo = stored_photo(ws, fs[0].stored_path, [f.detail.box for f in fs], labels=[person.label] * len(fs),
+                         max_side=800)
+    if photo is not None:
+        cols[i % 4].image(photo, caption=fs[0].image_name.rsplit("/", 1)[-1], width="stretch")
 
 st.subheader("Faces")
 event = st.dataframe(faces_frame(ws, faces), column_config=FACE_COLUMNS, hide_index=True, width="stretch",

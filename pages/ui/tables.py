@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
+from PIL import Image
 import streamlit as st
 
 from facelib.catalog import StoredFace
 from facelib.search import MatchRow, QualityFilter
-from facelib.thumbnails import cached_data_uri
+from facelib.images import WORK_MAX_SIDE, load_file
+from facelib.records import BoundingBox
+from facelib.thumbnails import cached_data_uri, draw_boxes
 from facelib.workspace import Workspace
 
 from .common import durable
@@ -40,6 +43,14 @@ def quality_controls(prefix: str, with_age: bool = False) -> QualityFilter:
 
 def thumb(ws: Workspace, rel: str | None) -> str | None:
     return cached_data_uri(str(ws.path(rel))) if rel else None
+
+
+def stored_photo(ws: Workspace, rel: str | None, boxes: list[BoundingBox], labels: list[str] | None = None,
+                 highlight: int | None = None, max_side: int = WORK_MAX_SIDE) -> Image.Image | None:
+    """The catalog's stored copy of a photo with the boxes drawn, or None when it has no copy."""
+    if not rel or not ws.path(rel).exists():
+        return None
+    return draw_boxes(load_file(str(ws.path(rel)), max_side=max_side).rgb, boxes, labels=labels, highlight=highlight)
 
 
 def matches_frame(ws: Workspace, rows: list[MatchRow], names: dict[str, str] | None = None) -> pd.DataFrame:
