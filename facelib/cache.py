@@ -63,9 +63,6 @@ class PaidCallCache:
             self.cache.set(key, value, tag=tag)
             return value
 
-    def clear(self) -> None:
-        self.cache.clear()
-
     def close(self) -> None:
         self.cache.close()
 

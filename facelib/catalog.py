@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CollectionExists, CollectionNotFound, FaceNotFound
-from .records import BoundingBox, FaceDetail, Landmark, Pose
+from .records import FaceDetail
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections(
@@ -388,14 +388,3 @@ class Catalog:
                                       (collection,)).fetchall())
         return {"images": int(images), "faces": int(by_status.get(INDEXED, 0)),
                 "rejected": int(by_status.get(REJECTED, 0))}
-
-
-def stored_face_from(face_id: str, collection: str, sha256: str, index: int, status: str, detail: FaceDetail,
-                     thumb_path: str | None, reasons: Iterable[str] = ()) -> StoredFace:
-    """Convenience constructor used by the pipeline."""
-    return StoredFace(face_id=face_id, collection=collection, image_sha256=sha256, face_index=index,
-                      status=status, reasons=tuple(reasons), detail=detail, thumb_path=thumb_path)
-
-
-__all__ = ["Catalog", "StoredFace", "StoredImage", "INDEXED", "REJECTED", "BoundingBox", "Landmark", "Pose",
-           "detail_from_json", "stored_face_from"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -138,13 +138,6 @@ def group_faces(faces: Iterable[str], edges: Iterable[Edge], photo_of: Mapping[s
     for f in ids:
         groups[int(cluster[label[index[f]]])].append(f)
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
-
-
-@dataclass
-class Assignment:
-    """Which existing person each new group continues (by overlap), and the names to keep."""
-
-    person_of_group: dict[int, int | None] = field(default_factory=dict)
 
 
 def inherit(old: Mapping[int, set[str]], groups: list[list[str]]) -> dict[int, int | None]:

@@ -124,7 +124,3 @@ def need_collection(collection: str | None) -> str:
         st.page_link("app.py", label="Go to Home", icon=":material/home:")
         st.stop()
     return collection  # type: ignore[return-value]
-
-
-def money(x: float) -> str:
-    return f"${x:,.3f}" if x < 100 else f"${x:,.0f}"
