@@ -225,10 +225,9 @@ class LocalEngine:
         vectors = np.empty((n, DIM), dtype=np.float32)
         cur = conn.execute("SELECT face_id, vector FROM local_faces WHERE collection=? ORDER BY rowid", (collection,))
         i = 0
-        while rows := cur.fetchmany(10_000):
+        # Rows added after the count are left for the next load (their write moved the generation).
+        while i < n and (rows := cur.fetchmany(min(10_000, n - i))):
             for face_id, blob in rows:
-                if i == n:  # rows added since the count: the next generation check reloads
-                    break
                 ids[i] = face_id.encode("ascii")
                 vectors[i] = np.frombuffer(blob, dtype=np.float32)
                 i += 1
