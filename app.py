@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facelib.people_catalog import People
-from facelib.pipeline import expand_paths
-from facelib.settings import PROJECT_ROOT
-from pages.ui.common import put, setup
+from facelib import EngineName, expand_paths
+from pages.ui.common import choose_collection, setup, workspace
 from pages.ui.indexing import run_batch, show_report
-from pages.ui.tables import thumb
 
-SAMPLES = PROJECT_ROOT / "data" / "samples"
 SAMPLE_COLLECTION = "samples"
 
-ws, collection = setup("Home", ":material/home:")
+coll = setup("Home", ":material/home:")
+ws = workspace()
 st.title("facesearch")
 st.caption("Index the faces in your photos, then find people by photo, camera snapshot or a click on any face.")
 
-if collection:
-    counts = ws.catalog.counts(collection)
+if coll:
+    counts = coll.counts()
     c = st.columns(4)
     c[0].metric("Images", counts["images"])
     c[1].metric("Faces", counts["faces"])
-    c[2].metric("People", People(ws, collection).count(), help="Open the People page to name and correct them.")
+    c[2].metric("People", coll.people.count(), help="Open the People page to name and correct them.")
     c[3].metric("Rejected faces", counts["rejected"])
 
 costs = ws.costs()
@@ -35,28 +32,27 @@ c[2].metric("Spent (est.)", f"${costs.spent:.3f}")
 c[3].metric("Saved by the cache (est.)", f"${costs.saved:.3f}")
 
 st.subheader("Start here")
-samples = sorted(p for p in SAMPLES.glob("*.jpg"))
+samples = sorted(ws.settings.samples_dir.glob("*.jpg"))
 left, right = st.columns([1, 2])
 with left:
     st.write(f"Index the {len(samples)} sample photos into a collection named **{SAMPLE_COLLECTION}** "
              "with the offline engine, then try the Search page.")
     if st.button("Index the sample photos", type="primary", key="index_samples"):
-        ws.ensure_collection(SAMPLE_COLLECTION, "local")
-        put("collection", SAMPLE_COLLECTION)
-        report = run_batch(ws, SAMPLE_COLLECTION, list(expand_paths(samples)))
-        st.session_state["home_report"] = report
+        sample_coll = ws.ensure_collection(SAMPLE_COLLECTION, EngineName.LOCAL)
+        choose_collection(SAMPLE_COLLECTION)
+        st.session_state["home_report"] = run_batch(sample_coll, list(expand_paths(samples)))
         st.rerun()
 with right:
     st.image([str(p) for p in samples], width=110, caption=[p.name for p in samples])
 
-if "home_report" in st.session_state and collection:
-    show_report(ws, collection, st.session_state["home_report"])
+if "home_report" in st.session_state and coll:
+    show_report(coll, st.session_state["home_report"])
     st.page_link("pages/2_Search.py", label="Now search a face", icon=":material/person_search:")
 
-if collection:
-    recent = ws.catalog.sample_faces(collection, 12, seed=1)
+if coll:
+    recent = coll.sample(12, seed=1)
     if recent:
-        st.subheader(f"Some faces in {collection}")
+        st.subheader(f"Some faces in {coll.name}")
         cols = st.columns(12)
-        for col, f in zip(cols, recent):
-            col.image(thumb(ws, f.thumb_path) or "", width=72)
+        for col, f in zip(cols, recent, strict=False):
+            col.image(coll.thumb_uri(f.thumb_path) or "", width=72)

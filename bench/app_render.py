@@ -5,7 +5,7 @@ vector so that about 500 fall above the threshold), opens Search by face in AppT
 the threshold slider back and forth. Reports the median and p95 script time per change and the
 number of engine searches made during the changes (expected 0).
 
-    python bench/app_render.py [--changes 21] [--faces 600]
+    python -m bench.app_render [--changes 21] [--faces 600]
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 logging.getLogger("streamlit").setLevel(logging.ERROR)
 
 
@@ -78,7 +76,7 @@ def main() -> None:
     from pages.ui.common import workspace
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
-    at.session_state["_keep_query"] = {"kind": "face", "source": "face", "face_id": face_id}
+    at.session_state["search_query"] = {"kind": "face", "source": "face", "face_id": face_id}
     at.session_state["_keep_threshold"] = 58
     at.switch_page("pages/2_Search.py").run()
     assert not at.exception, at.exception
@@ -89,7 +87,7 @@ def main() -> None:
     for i in range(args.changes):
         value = high if i % 2 == 0 else low
         t = time.perf_counter()
-        at.slider(key="threshold").set_value(value).run()
+        at.slider(key="search_threshold").set_value(value).run()
         times.append(time.perf_counter() - t)
         matches = next(m.value for m in at.metric if m.label == "Matches")
         rows.append((len(at.dataframe(key="results_table").value), int(matches)))

@@ -5,7 +5,7 @@ of labelled faces from different pictures is a same-person or different-person p
 distance distributions, the precision/recall at similarity thresholds 70/80/90/95 under the
 current mapping (facelib.similarity), and the distance that would give the best F1.
 
-    python bench/calibrate.py
+    python -m bench.calibrate
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.devset import DEV, load_labels, same_picture  # noqa: E402
-from facelib.catalog import Catalog  # noqa: E402
-from facelib.engines.local import LocalEngine  # noqa: E402
-from facelib.images import load_file  # noqa: E402
-from facelib.similarity import similarity  # noqa: E402
+from bench.devset import DEV, load_labels, same_picture
+from facelib.catalog import Catalog
+from facelib.engines.local import LocalEngine
+from facelib.images import load_file
+from facelib.similarity import similarity
 
 
 def labelled_vectors(engine: LocalEngine) -> list[tuple[str, str, np.ndarray]]:

@@ -5,7 +5,7 @@ thumbnail file, vectors clustered per person) through the real catalog in batche
 then times: inserting; counting; sampling 50 faces (the Faces page); the quality-filter listing;
 listing people; and, in AppTest, the first render of every page (Search with a face query).
 
-    python bench/catalog_scale.py [--faces 100000]
+    python -m bench.catalog_scale [--faces 100000]
 """
 
 from __future__ import annotations
@@ -14,25 +14,18 @@ import argparse
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-logging.getLogger("streamlit").setLevel(logging.ERROR)
+from facelib import FaceStatus, QualityFilter, Settings, StoredFace, StoredImage, Workspace, decode
+from facelib.engines.local.analyser import AnalyzedFace
+from facelib.thumbnails import thumbnail_jpeg
 
-from facelib.catalog import INDEXED, StoredFace, StoredImage  # noqa: E402
-from facelib.engines.local import AnalyzedFace  # noqa: E402
-from facelib.images import decode  # noqa: E402
-from facelib.people_catalog import People  # noqa: E402
-from facelib.search import QualityFilter  # noqa: E402
-from facelib.settings import Settings  # noqa: E402
-from facelib.thumbnails import thumbnail_jpeg  # noqa: E402
-from facelib.workspace import Workspace  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+logging.getLogger("streamlit").setLevel(logging.ERROR)
 
 PER_PERSON = 20
 
@@ -55,13 +48,13 @@ def build(ws: Workspace, n: int) -> tuple[float, str]:
     thumb = ws.settings.thumbs_dir / "big" / "shared.jpg"
     thumb.parent.mkdir(parents=True, exist_ok=True)
     thumb.write_bytes(thumbnail_jpeg(photo.rgb, real.detail.box))
-    rel = ws.relative(thumb)
+    rel = ws.files.relative(thumb)
     centres = rng.normal(size=(n // PER_PERSON + 1, 128)).astype(np.float32)
     centres *= 1.4 / np.linalg.norm(centres, axis=1, keepdims=True)
     t0 = time.perf_counter()
     first_face = None
     for start in range(0, n, 10_000):
-        with ws.catalog.transaction() as db:
+        with ws.db.transaction() as db:
             people_rows, link_rows = [], []
             for i in range(start, min(n, start + 10_000)):
                 sha = f"{i:064x}"
@@ -71,7 +64,7 @@ def build(ws: Workspace, n: int) -> tuple[float, str]:
                 first_face = first_face or f.face_id
                 ws.catalog.record_image(StoredImage("big", sha, f"photos/{i:06d}.jpg", "bench", None, 910, 1137,
                                                     0, "JPEG", float(i), {}),
-                                        [StoredFace(f.face_id, "big", sha, 0, INDEXED, (), real.detail, rel)])
+                                        [StoredFace(f.face_id, "big", sha, 0, FaceStatus.INDEXED, (), real.detail, rel)])
                 if i % PER_PERSON == 0:
                     people_rows.append((i // PER_PERSON + 1, "big", None, 0, 0.0))
                 link_rows.append((f.face_id, i // PER_PERSON + 1, "big"))
@@ -97,8 +90,8 @@ def main() -> None:
     q = QualityFilter(min_sharpness=90)
     for label, fn in [("counts", lambda: ws.catalog.counts("big")),
                       ("sample 50 faces (Faces page)", lambda: ws.catalog.sample_faces("big", 50, seed=3)),
-                      ("quality-filter listing, first 500", lambda: ws.catalog.faces_where("big", *q.failing_sql())),
-                      ("list people", lambda: People(ws, "big").list()),
+                      ("quality-filter listing, first 500", lambda: ws.catalog.faces_failing("big", q)),
+                      ("list people", lambda: ws.collection("big").people.listing()),
                       ("search by face (engine + join)", lambda: ws.engine("local").search_faces("big", face_id, 50, 1000))]:
         ms, _ = timed(fn)
         print(f"  {label}: {ms:.1f} ms (median of 5)")
@@ -109,7 +102,7 @@ def main() -> None:
     t = time.perf_counter()
     at.run()
     print(f"first render, Home: {1000 * (time.perf_counter() - t):.0f} ms")
-    at.session_state["_keep_query"] = {"kind": "face", "source": "face", "face_id": face_id}
+    at.session_state["search_query"] = {"kind": "face", "source": "face", "face_id": face_id}
     for page in ("pages/1_Index.py", "pages/2_Search.py", "pages/3_Faces.py", "pages/5_People.py",
                  "pages/6_Person.py", "pages/4_Collections.py"):
         t = time.perf_counter()

@@ -6,7 +6,7 @@
    does) against facelib's policy (upsample only images up to 0.64 MP), same run.
 3. Whole CLI runs with 1 and 2 workers: images/s and parallel efficiency.
 
-    python bench/index_profile.py
+    python -m bench.index_profile
 """
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import facelib.engines.local as local
+import facelib.pipeline as pipeline
+import facelib.quality as quality
+from bench.devset import DEV
+from facelib.settings import Settings
+from facelib.workspace import Workspace
 
-from bench.devset import DEV  # noqa: E402
-import facelib.engines.local as local  # noqa: E402
-import facelib.pipeline as pipeline  # noqa: E402
-import facelib.quality as quality  # noqa: E402
-from facelib.settings import Settings  # noqa: E402
-from facelib.workspace import Workspace  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SPENT: dict[str, float] = defaultdict(float)
 

@@ -13,7 +13,7 @@ the centre of Rekognition's box lies inside a detected box). face_recognition's 
 taken with its own face_locations() at the CLI's settings.
 
     pip install --no-deps face_recognition==1.3.0 click   # next to dlib-bin
-    python bench/index_speed.py [--workers 2] [--repeat 3]
+    python -m bench.index_speed [--workers 2] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.devset import DEV
 
-from bench.devset import DEV  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 DETECT = DEV.parent / "rekognition-responses" / "datas" / "detect-faces"
 
@@ -56,7 +55,7 @@ def covered(rek: list[dict], boxes: list[tuple[float, float, float, float]]) -> 
     for d in rek:
         b = d["BoundingBox"]
         cx, cy = b["Left"] + b["Width"] / 2, b["Top"] + b["Height"] / 2
-        n += any(l <= cx <= r and t <= cy <= bt for l, t, r, bt in boxes)
+        n += any(left <= cx <= r and t <= cy <= bt for left, t, r, bt in boxes)
     return n
 
 
@@ -83,7 +82,7 @@ def face_recognition_boxes(names: list[str]) -> dict[str, list]:
             pil.thumbnail((1600, 1600), Image.LANCZOS)
             img = np.array(pil)
         h, w = img.shape[:2]
-        out[name] = [(l / w, t / h, r / w, b / h) for t, r, b, l in face_recognition.face_locations(img)]
+        out[name] = [(left / w, t / h, r / w, b / h) for t, r, b, left in face_recognition.face_locations(img)]
     return out
 
 

@@ -4,29 +4,27 @@
 ``LiveRecognizer.process`` (downscaled detection, tracking, drawing; searches in the background,
 once a second per face) against the same frames through the PyAV conversions alone, in one run.
 
-    python bench/live_fps.py [--frames 150]
+    python -m bench.live_fps [--frames 150]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import av
 import numpy as np
+from conftest import index_paths
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from facelib.live import LiveRecognizer
+from facelib.settings import Settings
+from facelib.workspace import Workspace
 
-from facelib.live import LiveRecognizer  # noqa: E402
-from facelib.pipeline import index_paths  # noqa: E402
-from facelib.settings import Settings  # noqa: E402
-from facelib.workspace import Workspace  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLES = ROOT / "data" / "samples"
 

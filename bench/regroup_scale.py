@@ -1,12 +1,13 @@
 """Regrouping 100k faces: 5,000 people of 20 faces (same-person similarities 75-99%) plus 100k
 cross-person edges at 50-70%, through facelib.people.group_faces.
 
-    python bench/regroup_scale.py
+    python -m bench.regroup_scale
 """
-import sys, time, random
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from facelib.people import Edge, group_faces
+import random
+import time
+
+from facelib.people.grouping import Edge, group_faces
+
 rng = random.Random(0)
 n, per = 100_000, 20
 ids = [f"f{i:06d}" for i in range(n)]

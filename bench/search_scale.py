@@ -5,7 +5,7 @@ into memory (startup), resident memory per face, then per query: p50/p95 of the 
 search (``LocalEngine.search_vector``: matrix product, filtering, top-k, joining face records) and,
 in the same run, of the bare matrix-vector product it cannot beat (the memory-bandwidth floor).
 
-    python bench/search_scale.py [--sizes 10000 100000 1000000] [--queries 50]
+    python -m bench.search_scale [--sizes 10000 100000 1000000] [--queries 50]
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -24,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from facelib import Settings, Workspace
+from facelib.store import Database
 
-from facelib.catalog import Catalog  # noqa: E402
-from facelib.engines.local import LocalEngine  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def rss_bytes() -> int:
@@ -36,7 +34,7 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-def fill(catalog: Catalog, collection: str, n: int, rng: np.random.Generator) -> np.ndarray:
+def fill(catalog: Database, collection: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """Insert n random unit-ish vectors (dlib's descriptors have norm ~1.4) in batches of 10k."""
     sample = None
     detail = json.dumps({"image_id": "x", "detail": {"box": {"left": 0.1, "top": 0.1, "width": 0.2, "height": 0.2}}})
@@ -72,8 +70,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         tmp = Path(tempfile.mkdtemp())
-        catalog = Catalog(tmp / "c.sqlite3")
-        engine = LocalEngine(catalog)
+        ws = Workspace(Settings(data_dir=tmp))
+        catalog = ws.db
+        engine = ws.engine("local")
         engine.create_collection("scale")
         t = time.perf_counter()
         sample = fill(catalog, "scale", n, rng)

@@ -1,7 +1,7 @@
-"""``python -m facelib``: batch jobs over the same API the app uses.
+"""``facesearch`` (or ``python -m facelib``): batch jobs over the same Collection handle the app uses.
 
-Commands: index, search, faces, collections. ``--json`` prints one JSON document on stdout;
-progress bars and messages go to stderr.
+Commands: index, search, faces, people, evaluate, delete, costs, collections. ``--json`` prints
+one JSON document on stdout; progress bars and messages go to stderr.
 """
 
 from __future__ import annotations
@@ -11,11 +11,16 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from .collection import Collection
+from .engines import ENGINES
 from .errors import FaceLibError, FaceNotFound
-from .images import load_file
+from .images import load_file, sha256_hex
+from .ingest import FileOutcome, expand_paths
+from .records import FileStatus
 from .settings import Settings
-from .workspace import ENGINES, Workspace
+from .workspace import Workspace
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
@@ -25,11 +30,9 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(settings)
 
 
-def _collection_workspace(args: argparse.Namespace) -> Workspace:
-    """The workspace, after checking that ``args.collection`` exists (CollectionNotFound otherwise)."""
-    ws = _workspace(args)
-    ws.catalog.collection_engine(args.collection)
-    return ws
+def _collection(args: argparse.Namespace) -> Collection:
+    """The handle of ``args.collection`` (CollectionNotFound when it does not exist)."""
+    return _workspace(args).collection(args.collection)
 
 
 def _print_json(obj: object) -> None:
@@ -40,32 +43,26 @@ def _print_json(obj: object) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .pipeline import Indexer, expand_paths
-
     ws = _workspace(args)
-    ws.ensure_collection(args.collection, args.engine)
-    sources = list(expand_paths(args.paths))
-    if ws.catalog.collection_engine(args.collection) == "rekognition":
-        from .ledger import estimate_batch
-
-        est = estimate_batch(ws.catalog, args.collection, sources, ws.settings.prices)
+    coll = ws.ensure_collection(args.collection, args.engine)
+    sources = list(expand_paths(args.paths, ws.settings))
+    if coll.paid:
+        est = coll.estimate(sources)
         print(f"pre-flight: {est.files} files, {est.already_indexed} already indexed, {est.duplicates} repeats: "
               f"{est.paid_calls} paid IndexFaces calls, about ${est.dollars:.3f}", file=sys.stderr)
     bar = tqdm(total=len(sources), unit="img", desc=f"indexing into {args.collection}", file=sys.stderr,
                disable=args.quiet)
 
-    def progress(done: int, total: int, outcome) -> None:
+    def progress(done: int, total: int, outcome: FileOutcome) -> None:
         bar.update(1)
-        if outcome.status == "error":
+        if outcome.status == FileStatus.ERROR:
             bar.write(f"error: {outcome.name}: {outcome.message}", file=sys.stderr)
 
-    report = Indexer(ws, args.collection, workers=args.workers, max_faces=args.max_faces).run(sources, progress)
+    report = coll.index(sources, progress, workers=args.workers, max_faces=args.max_faces)
     bar.close()
-    if report.faces_indexed and (args.group or (ws.catalog.collection_engine(args.collection) == "local"
-                                                and not args.no_group)):
-        from .people_catalog import People
-
-        People(ws, args.collection).update()
+    # Grouping searches every new face once: free offline, a paid call each on a paid engine.
+    if report.faces_indexed and (args.group or (not coll.paid and not args.no_group)):
+        coll.people.update()
     summary = report.summary()
     if args.json:
         _print_json(summary)
@@ -77,12 +74,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .search import search_by_image
-
-    ws = _workspace(args)
+    coll = _collection(args)
     image = load_file(args.image)
-    result = search_by_image(ws, args.collection, image, face_index=args.face_index,
-                             floor=min(args.threshold, ws.settings.search_floor), max_faces=max(args.max_faces, 1))
+    result = coll.search_image(image, face_index=args.face_index,
+                               floor=min(args.threshold, coll.ws.settings.search_floor),
+                               max_faces=max(args.max_faces, 1))
     doc = result.to_json(threshold=args.threshold, max_faces=args.max_faces)
     if args.json:
         _print_json(doc)
@@ -94,13 +90,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
-    ws = _collection_workspace(args)
-    faces = ws.catalog.faces(args.collection, status=None if args.all else "indexed")
-    rows = [{"face_id": f.face_id, "image": f.image_name, "box": f.detail.box.to_dict(), "status": f.status,
+    coll = _collection(args)
+    faces = coll.faces(status=None if args.all else "indexed")
+    rows: list[dict[str, Any]] = [
+        {"face_id": f.face_id, "image": f.image_name, "box": f.detail.box.to_dict(), "status": str(f.status),
              "reasons": list(f.reasons), "confidence": f.detail.confidence, "brightness": f.detail.brightness,
              "sharpness": f.detail.sharpness, "size_px": f.detail.size_px,
              "pose": {"yaw": f.detail.pose.yaw, "pitch": f.detail.pose.pitch, "roll": f.detail.pose.roll},
-             "thumbnail": str(ws.path(f.thumb_path)) if f.thumb_path else None} for f in faces]
+             "thumbnail": str(coll.ws.path(f.thumb_path)) if f.thumb_path else None} for f in faces]
     if args.json:
         _print_json(rows)
     else:
@@ -112,18 +109,16 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from .people_catalog import People
-
-    ws = _collection_workspace(args)
-    people = People(ws, args.collection, threshold=args.threshold)
+    coll = _collection(args)
+    people = coll.people if args.threshold is None else coll.people_at(args.threshold)
     if args.regroup:
         people.regroup()
     else:
         people.update()
-    faces = {f.face_id: f for f in ws.catalog.faces(args.collection)}
-    doc = [{"person_id": p.person_id, "name": p.name, "hidden": p.hidden,
+    faces = {f.face_id: f for f in coll.faces()}
+    doc: list[dict[str, Any]] = [{"person_id": p.person_id, "name": p.name, "hidden": p.hidden,
             "faces": [{"face_id": f, "image": faces[f].image_name} for f in p.face_ids]}
-           for p in people.list(include_hidden=True)]
+           for p in people.listing(include_hidden=True)]
     if args.json:
         _print_json(doc)
     else:
@@ -133,12 +128,11 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
-    from .people_catalog import People
+    from .people.evaluate import evaluate
 
-    ws = _collection_workspace(args)
-    People(ws, args.collection).regroup()
-    result = evaluate(ws, args.collection, args.labels, threshold=args.threshold)
+    coll = _collection(args)
+    coll.people.regroup()
+    result = evaluate(coll, args.labels, threshold=args.threshold)
     if args.json:
         _print_json(result)
     else:
@@ -151,27 +145,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """Erase an image, a person or a whole collection (engine, catalog, files, cache)."""
-    from .images import sha256_hex
-    from .people_catalog import People
-
-    ws = _collection_workspace(args)
+    coll = _collection(args)
+    doc: dict[str, Any]
     if args.all:
-        ws.delete_collection(args.collection)
+        coll.delete()
         doc = {"deleted": "collection", "collection": args.collection}
     elif args.image:
         sha = args.image
         if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
-            matches = [i.sha256 for i in ws.catalog.images(args.collection) if i.original_name == args.image]
+            matches = [i.sha256 for i in coll.images() if i.original_name == args.image]
             if not matches and os.path.isfile(args.image):
-                matches = [sha256_hex(open(args.image, "rb").read())]
+                with open(args.image, "rb") as f:
+                    matches = [sha256_hex(f.read())]
             if not matches:
                 raise FaceNotFound(f"no image {args.image!r} in {args.collection!r}")
             sha = matches[0]
-        if not ws.catalog.has_image(args.collection, sha):
+        if not coll.has_image(sha):
             raise FaceNotFound(f"no image {args.image!r} in {args.collection!r}")
-        doc = {"deleted": "image", "sha256": sha, "faces": ws.delete_image(args.collection, sha)}
+        doc = {"deleted": "image", "sha256": sha, "faces": coll.delete_image(sha)}
     elif args.person is not None:
-        n = People(ws, args.collection).delete_person(args.person, with_photos=args.with_photos)
+        n = coll.delete_person(args.person, with_photos=args.with_photos)
         doc = {"deleted": "person", "person_id": args.person, "faces": n}
     else:
         raise SystemExit("delete needs --image, --person or --all")
@@ -204,24 +197,23 @@ def cmd_collections(args: argparse.Namespace) -> int:
         ws.delete_collection(_need_name(args))
         print(f"deleted {args.name}")
     else:
-        names = ws.collections()
+        overview = ws.overview()
         if args.json:
-            _print_json([{"name": n, "engine": ws.catalog.collection_engine(n), **ws.catalog.counts(n)} for n in names])
+            _print_json([{"name": o.pop("collection"), **o} for o in overview])
         else:
-            for n in names:
-                c = ws.catalog.counts(n)
-                print(f"{n}\t{ws.catalog.collection_engine(n)}\t{c['images']} images\t{c['faces']} faces")
+            for o in overview:
+                print(f"{o['collection']}\t{o['engine']}\t{o['images']} images\t{o['faces']} faces")
     return 0
 
 
 def _need_name(args: argparse.Namespace) -> str:
     if not args.name:
         raise SystemExit(f"collections {args.action} needs a NAME")
-    return args.name
+    return str(args.name)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m facelib", description="Index photos and search faces.")
+    p = argparse.ArgumentParser(prog="facesearch", description="Index photos and search faces.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser, engine: bool = False) -> None:
@@ -249,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("search", help="search the faces like one face of a photo")
     sp.add_argument("image")
     sp.add_argument("--collection", required=True)
-    sp.add_argument("--threshold", type=float, default=80.0, help="similarity 0-100 (default 80)")
+    sp.add_argument("--threshold", type=float, default=Settings.default_threshold,
+                    help=f"similarity 0-100 (default {Settings.default_threshold:.0f})")
     sp.add_argument("--max-faces", type=int, default=50)
     sp.add_argument("--face-index", type=int, default=None, help="which face of the photo (default the largest)")
     common(sp)
@@ -271,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("evaluate", help="identification and grouping scores against labelled photos")
     sp.add_argument("labels", metavar="LABELS.csv")
     sp.add_argument("--collection", required=True)
-    sp.add_argument("--threshold", type=float, default=80.0)
+    sp.add_argument("--threshold", type=float, default=Settings.default_threshold)
     common(sp)
     sp.set_defaults(func=cmd_evaluate)
 

@@ -99,7 +99,7 @@ def decode(data: bytes, name: str = "", max_side: int | None = WORK_MAX_SIDE) ->
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im: Image.Image = Image.open(io.BytesIO(data))
             fmt = im.format or ""
             w, h = im.size
             if w * h > MAX_PIXELS:

@@ -15,21 +15,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from .engines.base import overlap
+from .engines.base import BoxDetector
 from .errors import FaceLibError
-from .images import decode
-from .records import BoundingBox
-from .thumbnails import draw_boxes, square_crop_box
-from .workspace import Workspace
+from .records import BoundingBox, overlap
+from .settings import DEFAULT_THRESHOLD
+from .thumbnails import draw_boxes
+
+if TYPE_CHECKING:
+    from .collection import Collection
 
 #: Long side, in pixels, of the copy of each frame that detection runs on.
 DETECT_SIDE = 480
 #: A track is dropped when its face has not been seen for this long (seconds).
 TRACK_TTL = 1.0
+#: Seconds between two searches of one followed face: free engines, paid engines.
+SEARCH_INTERVAL = {False: 1.0, True: 5.0}
 
 
 @dataclass
@@ -55,21 +60,20 @@ class LiveStats:
 class LiveRecognizer:
     """Thread-safe: ``process`` runs in the video thread, ``snapshot`` in the page's."""
 
-    def __init__(self, ws: Workspace, collection: str, threshold: float = 80.0, detect_side: int = DETECT_SIDE,
-                 search_interval: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 executor: cf.Executor | None = None) -> None:
-        self.ws = ws
-        self.collection = collection
-        self.engine = ws.engine_for(collection)
-        self.detector = ws.engine("local")
+    def __init__(self, collection: Collection, detector: BoxDetector, threshold: float = DEFAULT_THRESHOLD,
+                 detect_side: int = DETECT_SIDE, search_interval: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, executor: cf.Executor | None = None) -> None:
+        self.coll = collection
+        self.collection = collection.name
+        self.detector = detector
         self.threshold = threshold
         self.detect_side = detect_side
-        self.paid = self.engine.name != "local"
-        self.search_interval = search_interval if search_interval is not None else (5.0 if self.paid else 1.0)
+        self.paid = collection.paid
+        self.search_interval = search_interval if search_interval is not None else SEARCH_INTERVAL[self.paid]
         self.clock = clock
         self.executor = executor or cf.ThreadPoolExecutor(1, thread_name_prefix="live-search")
         self.stats = LiveStats()
-        self._spent_before = ws.costs().spent
+        self._spent_before = collection.ws.costs().spent if self.paid else 0.0
         self.tracks: list[Track] = []
         self.last_frame: np.ndarray | None = None
         self._next_id = 1
@@ -128,9 +132,7 @@ class LiveRecognizer:
             hit = self._best_match(frame, track.box)
             if hit is not None:
                 face_id, image_name, sim = hit
-                from .people_catalog import People
-
-                label = People(self.ws, self.collection).names([face_id]).get(face_id) or image_name.rsplit("/", 1)[-1]
+                label = self.coll.people.names([face_id]).get(face_id) or image_name.rsplit("/", 1)[-1]
         except FaceLibError as exc:
             label = f"error: {exc}"[:60]
         with self._lock:
@@ -138,24 +140,15 @@ class LiveRecognizer:
             self.stats.searches += 1
 
     def _best_match(self, frame: np.ndarray, box: BoundingBox) -> tuple[str, str, float] | None:
-        if self.engine.name == "local":
-            matches = self.engine.search_vector(self.collection, self.detector.describe_box(frame, box),
-                                                self.threshold, 1)
-            match = matches[0] if matches else None
-        else:
-            h, w = frame.shape[:2]
-            buf = io.BytesIO()
-            Image.fromarray(frame).crop(square_crop_box(box, w, h, margin=0.4)).save(buf, "JPEG", quality=90)
-            found = self.engine.search_faces_by_image(self.collection, decode(buf.getvalue(), "live.jpg", None),
-                                                      self.threshold, 1)
-            match = found.matches[0] if found.matches else None
-        if match is None:
+        matches = self.coll.engine.search_region(self.collection, frame, box, self.threshold, 1)
+        if not matches:
             return None
-        stored = self.ws.catalog.faces_by_id([match.face.face_id]).get(match.face.face_id)
+        match = matches[0]
+        stored = self.coll.faces_by_id([match.face.face_id]).get(match.face.face_id)
         return match.face.face_id, stored.image_name if stored else match.face.external_image_id, match.similarity
 
     # -- the page ----------------------------------------------------------------------------------
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """What the page shows: current faces and their labels, frames, searches, timing, cost."""
         with self._lock:
             ms = sorted(self.stats.frame_ms)
@@ -163,7 +156,7 @@ class LiveRecognizer:
             snap = {"faces": faces, "frames": self.stats.frames, "searches": self.stats.searches,
                     "frame_ms_p50": ms[len(ms) // 2] if ms else None}
         # What this stream spent in paid calls (cache hits are free), from the ledger.
-        snap["dollars"] = max(0.0, self.ws.costs().spent - self._spent_before) if self.paid else 0.0
+        snap["dollars"] = max(0.0, self.coll.ws.costs().spent - self._spent_before) if self.paid else 0.0
         return snap
 
     def frozen_jpeg(self) -> bytes | None:

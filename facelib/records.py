@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 
@@ -36,7 +37,7 @@ class BoundingBox:
 
     @classmethod
     def from_pixels(cls, left: float, top: float, right: float, bottom: float,
-                    image_width: int, image_height: int) -> "BoundingBox":
+                    image_width: int, image_height: int) -> BoundingBox:
         """Build from pixel edges of an image of the given size."""
         return cls(left / image_width, top / image_height,
                    (right - left) / image_width, (bottom - top) / image_height)
@@ -45,7 +46,7 @@ class BoundingBox:
         return {"left": self.left, "top": self.top, "width": self.width, "height": self.height}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BoundingBox":
+    def from_dict(cls, d: dict[str, Any]) -> BoundingBox:
         return cls(float(d["left"]), float(d["top"]), float(d["width"]), float(d["height"]))
 
 
@@ -94,7 +95,7 @@ class FaceDetail:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FaceDetail":
+    def from_dict(cls, d: dict[str, Any]) -> FaceDetail:
         return cls(
             box=BoundingBox.from_dict(d["box"]),
             confidence=d.get("confidence"),
@@ -165,3 +166,85 @@ class CollectionInfo:
     face_count: int
     model_version: str | None = None
     created_at: str | None = None
+
+
+class EngineName(StrEnum):
+    """The engines a collection can live in."""
+
+    LOCAL = "local"
+    REKOGNITION = "rekognition"
+
+
+class FaceStatus(StrEnum):
+    """A catalog face: indexed (searchable) or rejected by the engine (kept with its reasons)."""
+
+    INDEXED = "indexed"
+    REJECTED = "rejected"
+
+
+class FileStatus(StrEnum):
+    """What happened to one file of a batch."""
+
+    INDEXED = "indexed"
+    NO_FACE = "no_face"
+    SKIPPED = "skipped"      # the collection holds these bytes already
+    ERROR = "error"
+
+
+class DecisionKind(StrEnum):
+    """An analyst's correction, as the people store keeps it."""
+
+    MUST = "must"            # the two faces are one person
+    CANNOT = "cannot"        # the two faces are different people
+    NOT_FACE = "not_face"    # not a face at all
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An image of a collection as the catalog keeps it (``stored_path`` relative to the data dir)."""
+
+    collection: str
+    sha256: str
+    original_name: str
+    source: str | None
+    stored_path: str | None
+    width: int | None
+    height: int | None
+    bytes: int | None
+    format: str | None
+    added_at: float
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face as the catalog keeps it: indexed or rejected (with ``reasons``). Paths are relative
+    to the data directory."""
+
+    face_id: str
+    collection: str
+    image_sha256: str
+    face_index: int
+    status: FaceStatus
+    reasons: tuple[str, ...]
+    detail: FaceDetail
+    thumb_path: str | None
+    image_name: str = ""
+    stored_path: str | None = None
+
+
+
+def overlap(a: BoundingBox, b: BoundingBox) -> float:
+    """Intersection over union of two relative boxes, 0-1."""
+    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
+    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def largest_face(faces: list[FaceDetail] | tuple[FaceDetail, ...]) -> int | None:
+    """Index of the face with the largest box, or None when there is none."""
+    if not faces:
+        return None
+    return max(range(len(faces)), key=lambda i: faces[i].box.area)

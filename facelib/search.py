@@ -7,12 +7,15 @@ a slider never calls the engine again. Similarities are percentages 0-100.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from .catalog import StoredFace
+from .engines.base import Engine
+from .filters import NO_FILTER, QualityFilter
 from .images import LoadedImage
-from .records import BoundingBox, FaceDetail, Match
-from .workspace import Workspace
+from .records import BoundingBox, FaceDetail, Match, StoredFace
+from .store.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class MatchRow:
     thumb_path: str | None
     stored_path: str | None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"face_id": self.face_id, "image": self.image_name, "box": self.box.to_dict(),
                 "similarity": round(self.similarity, 2)}
 
@@ -43,76 +46,16 @@ class SearchResult:
     floor: float
     query_face_id: str | None = None
 
-    def to_json(self, threshold: float | None = None, max_faces: int | None = None) -> dict:
+    def to_json(self, threshold: float | None = None, max_faces: int | None = None) -> dict[str, Any]:
         rows = [r for r in self.rows if threshold is None or r.similarity >= threshold][:max_faces]
         return {"query_faces": [{"box": d.box.to_dict(), "confidence": d.confidence} for d in self.query_faces],
                 "searched_face": self.searched_face, "matches": [r.to_json() for r in rows]}
 
 
-@dataclass(frozen=True)
-class QualityFilter:
-    """View-time filters. Each bound is inclusive; None means no bound.
-
-    brightness/sharpness/confidence: minimum 0-100; min_size_px: face side in pixels;
-    max_yaw/max_pitch: largest absolute angle in degrees; min_age: lowest age (Rekognition only;
-    faces with no age pass).
-    """
-
-    min_brightness: float | None = None
-    min_sharpness: float | None = None
-    min_confidence: float | None = None
-    min_size_px: int | None = None
-    max_yaw: float | None = None
-    max_pitch: float | None = None
-    min_age: int | None = None
-
-    def failing_sql(self) -> tuple[str, list[float]]:
-        """An SQL condition on the catalog's face columns that holds for faces failing this filter
-        (unknown figures pass, as in :meth:`reasons`)."""
-        parts: list[str] = []
-        args: list[float] = []
-        for column, bound in (("brightness", self.min_brightness), ("sharpness", self.min_sharpness),
-                              ("confidence", self.min_confidence), ("size_px", self.min_size_px),
-                              ("age_high", self.min_age)):
-            if bound is not None:
-                parts.append(f"(f.{column} IS NOT NULL AND f.{column} < ?)")
-                args.append(bound)
-        for column, bound in (("yaw", self.max_yaw), ("pitch", self.max_pitch)):
-            if bound is not None:
-                parts.append(f"(f.{column} IS NOT NULL AND ABS(f.{column}) > ?)")
-                args.append(bound)
-        return (" OR ".join(parts) or "0"), args
-
-    def passes(self, d: FaceDetail) -> bool:
-        return not self.reasons(d)
-
-    def reasons(self, d: FaceDetail) -> list[str]:
-        """Why a face fails this filter (empty when it passes). Unknown figures pass."""
-        out = []
-
-        def low(value: float | None, bound: float | None, label: str) -> None:
-            if bound is not None and value is not None and value < bound:
-                out.append(f"{label} {value:.0f} < {bound:.0f}")
-
-        def high(value: float | None, bound: float | None, label: str) -> None:
-            if bound is not None and value is not None and abs(value) > bound:
-                out.append(f"{label} {abs(value):.0f} > {bound:.0f}")
-
-        low(d.brightness, self.min_brightness, "brightness")
-        low(d.sharpness, self.min_sharpness, "sharpness")
-        low(d.confidence, self.min_confidence, "confidence")
-        low(d.size_px, self.min_size_px, "size")
-        high(d.pose.yaw, self.max_yaw, "yaw")
-        high(d.pose.pitch, self.max_pitch, "pitch")
-        low(d.age_high, self.min_age, "age")
-        return out
 
 
-NO_FILTER = QualityFilter()
-
-
-def _rows(ws: Workspace, matches: list[Match] | tuple[Match, ...]) -> tuple[MatchRow, ...]:
-    stored: dict[str, StoredFace] = ws.catalog.faces_by_id(m.face.face_id for m in matches)
+def _rows(catalog: Catalog, matches: Sequence[Match]) -> tuple[MatchRow, ...]:
+    stored: dict[str, StoredFace] = catalog.faces_by_id(m.face.face_id for m in matches)
     rows = []
     for m in matches:
         s = stored.get(m.face.face_id)
@@ -125,28 +68,22 @@ def _rows(ws: Workspace, matches: list[Match] | tuple[Match, ...]) -> tuple[Matc
     return tuple(sorted(rows, key=lambda r: -r.similarity))
 
 
-def search_by_image(ws: Workspace, collection: str, image: LoadedImage, face_index: int | None = None,
-                    floor: float | None = None, max_faces: int | None = None) -> SearchResult:
-    """Search the chosen face of ``image`` (default the largest) at ``floor`` (default settings')."""
-    floor = ws.settings.search_floor if floor is None else floor
-    max_faces = max_faces or ws.settings.search_max_faces
-    found = ws.engine_for(collection).search_faces_by_image(collection, image, floor, max_faces, face_index)
-    ws.search_calls += 1
-    return SearchResult(found.query_faces, found.searched_face, _rows(ws, found.matches), floor)
+def search_by_image(catalog: Catalog, engine: Engine, collection: str, image: LoadedImage, floor: float,
+                    max_faces: int, face_index: int | None = None) -> SearchResult:
+    """Search the chosen face of ``image`` (default the largest) at ``floor`` (0-100)."""
+    found = engine.search_faces_by_image(collection, image, floor, max_faces, face_index)
+    return SearchResult(found.query_faces, found.searched_face, _rows(catalog, found.matches), floor)
 
 
-def search_by_face(ws: Workspace, collection: str, face_id: str, floor: float | None = None,
-                   max_faces: int | None = None) -> SearchResult:
+def search_by_face(catalog: Catalog, engine: Engine, collection: str, face_id: str, floor: float,
+                   max_faces: int) -> SearchResult:
     """Search an indexed face (it is left out of its own results)."""
-    floor = ws.settings.search_floor if floor is None else floor
-    max_faces = max_faces or ws.settings.search_max_faces
-    face = ws.catalog.face(face_id)
-    matches = ws.engine_for(collection).search_faces(collection, face_id, floor, max_faces)
-    ws.search_calls += 1
-    return SearchResult((face.detail,), 0, _rows(ws, matches), floor, query_face_id=face_id)
+    face = catalog.face(face_id)
+    matches = engine.search_faces(collection, face_id, floor, max_faces)
+    return SearchResult((face.detail,), 0, _rows(catalog, matches), floor, query_face_id=face_id)
 
 
-def filter_matches(rows: tuple[MatchRow, ...] | list[MatchRow], threshold: float,
+def filter_matches(rows: Sequence[MatchRow], threshold: float,
                    quality: QualityFilter = NO_FILTER) -> list[MatchRow]:
     """Rows at or above ``threshold`` (0-100) whose face passes ``quality``. Pure and fast."""
     return [r for r in rows if r.similarity >= threshold and quality.passes(r.detail)]
@@ -160,7 +97,7 @@ class MatchCounts:
     counts: list[int] = field(default_factory=list)
 
 
-def matches_by_threshold(rows: tuple[MatchRow, ...] | list[MatchRow], floor: float,
+def matches_by_threshold(rows: Sequence[MatchRow], floor: float,
                          quality: QualityFilter = NO_FILTER, step: float = 1.0) -> MatchCounts:
     sims = sorted((r.similarity for r in rows if quality.passes(r.detail)), reverse=True)
     out = MatchCounts()

@@ -1,24 +1,44 @@
-"""Where facelib keeps its data and the defaults it runs with.
+"""Where facelib keeps its data and the defaults it runs with: the one module that reads
+environment variables.
 
-The data directory is ``$FACESEARCH_DATA_DIR`` when set, else ``data/`` beside the ``facelib``
-package. Everything the app writes at run time lives below it.
+- ``FACESEARCH_DATA_DIR``: the data directory (default ``data/`` beside the ``facelib`` package);
+  everything the app writes at run time lives below it.
+- ``FACESEARCH_ALLOWED_ROOTS``: folders of this server the app may index from (``os.pathsep``-separated).
+- ``FACESEARCH_ICE_SERVERS``: JSON list of WebRTC ICE servers for the Live page (default none).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Rekognition's default match threshold (similarity 0-100); every model is calibrated so that it
+#: means the same precision. The one literal: everything else reads this or Settings.default_threshold.
+DEFAULT_THRESHOLD = 80.0
 ENV_DATA_DIR = "FACESEARCH_DATA_DIR"
 ENV_ALLOWED_ROOTS = "FACESEARCH_ALLOWED_ROOTS"
+ENV_ICE_SERVERS = "FACESEARCH_ICE_SERVERS"
 
 
 def allowed_roots() -> list[Path]:
     """Folders of this server the app may index from (``$FACESEARCH_ALLOWED_ROOTS``, os.pathsep-separated)."""
     raw = os.environ.get(ENV_ALLOWED_ROOTS, "")
     return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def ice_servers() -> list[dict[str, Any]]:
+    """WebRTC ICE servers (``$FACESEARCH_ICE_SERVERS``, a JSON list); none on localhost."""
+    raw = os.environ.get(ENV_ICE_SERVERS, "").strip()
+    if not raw:
+        return []
+    value = json.loads(raw)
+    if not isinstance(value, list):
+        raise ValueError(f"{ENV_ICE_SERVERS} must be a JSON list of ICE servers")
+    return value
 
 
 def default_data_dir() -> Path:
@@ -43,14 +63,21 @@ class Settings:
     detector: str = "hog"            # local engine: "hog" (fast) or "cnn" (mmod, slower, finds turned faces)
     search_floor: float = 50.0       # searches fetch everything above this, thresholds filter locally
     search_max_faces: int = 1000     # MaxFaces of a search made at the floor
-    default_threshold: float = 80.0
-    people_threshold: float = 80.0   # similarity at which faces are grouped into one person
+    default_threshold: float = DEFAULT_THRESHOLD
+    people_threshold: float = DEFAULT_THRESHOLD   # similarity at which faces are grouped into one person
     aws_region: str | None = None
     aws_profile: str | None = None
     prices: Prices = field(default_factory=Prices)
+    allowed_roots: tuple[Path, ...] = field(default_factory=lambda: tuple(allowed_roots()))
+    ice_servers: tuple[dict[str, Any], ...] = field(default_factory=lambda: tuple(ice_servers()))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+
+    @property
+    def samples_dir(self) -> Path:
+        """The sample photos shipped with the project (``data/samples``)."""
+        return PROJECT_ROOT / "data" / "samples"
 
     @property
     def db_path(self) -> Path:
@@ -68,6 +95,6 @@ class Settings:
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
-    def with_(self, **changes: object) -> "Settings":
-        """A copy with some fields changed (``data_dir`` may be a str)."""
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with the fields that are not None changed (``data_dir`` may be a str)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

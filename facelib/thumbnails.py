@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 from functools import lru_cache
-import io
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -53,13 +53,14 @@ def draw_boxes(rgb: Image.Image, boxes: list[BoundingBox], labels: list[str] | N
     draw = ImageDraw.Draw(out)
     w, h = out.size
     width = max(2, round(max(w, h) / 300))
-    font = ImageFont.load_default(size=max(14, round(max(w, h) / 40)))
+    font_px = max(14, round(max(w, h) / 40))
+    font = ImageFont.load_default(size=font_px)
     for i, box in enumerate(boxes):
         x0, y0, x1, y1 = box.to_pixels(w, h)
         colour = (255, 176, 0) if i == highlight else (0, 200, 255)
         draw.rectangle((x0, y0, x1, y1), outline=colour, width=width * (2 if i == highlight else 1))
         text = labels[i] if labels else str(i + 1)
-        tx, ty = x0, max(0, y0 - font.size - 4)
+        tx, ty = x0, max(0, y0 - font_px - 4)
         bbox = draw.textbbox((tx, ty), text, font=font)
         draw.rectangle(bbox, fill=colour)
         draw.text((tx, ty), text, fill=(0, 0, 0), font=font)

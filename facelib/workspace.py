@@ -1,25 +1,36 @@
-"""A workspace: one data directory with its catalog, stored files and engines.
+"""A workspace: one data directory with its settings, catalog database, stored files and engines.
 
-It is the facade the CLI and the app use: collections, engines per collection, files on disk.
+``ws.collection(name)`` gives the :class:`~facelib.collection.Collection` handle that the pages and
+the CLI hold; the workspace itself only creates, lists and deletes collections and builds engines.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .catalog import Catalog, StoredFace
+from . import engines
+from .collection import Collection
 from .engines.base import Engine, check_collection_name
-from .errors import CollectionExists, CollectionNotFound, InvalidParameter
+from .errors import CollectionExists, CollectionNotFound
+from .ingest.sources import Source
+from .people.store import MIGRATIONS as PEOPLE_MIGRATIONS
+from .records import EngineName
 from .settings import Settings
+from .store.catalog import MIGRATIONS as CATALOG_MIGRATIONS
+from .store.catalog import Catalog
+from .store.db import Database, Migration
+from .store.files import Files
 
 if TYPE_CHECKING:
-    from .ledger import CostSummary
+    from pathlib import Path
 
-ENGINES = ("local", "rekognition")
+    from .engines.rekognition.ledger import CostSummary
+
+
+def migrations() -> list[Migration]:
+    """Every owner's schema steps, in version order."""
+    return sorted([*CATALOG_MIGRATIONS, *PEOPLE_MIGRATIONS, *engines.migrations()], key=lambda m: m.version)
 
 
 class Workspace:
@@ -28,134 +39,96 @@ class Workspace:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog(self.settings.db_path)
-        self._engines: dict[str, Engine] = {}
+        self.db = Database(self.settings.db_path, migrations())
+        self.catalog = Catalog(self.db)
+        self.files = Files(self.settings.data_dir)
+        self._engines: dict[EngineName, Engine] = {}
         self._lock = threading.Lock()
-        #: Engine searches made through :mod:`facelib.search` by this process (for the UI's counter).
+        #: Engine searches made through collections of this workspace (for the UI's counter).
         self.search_calls = 0
 
     # -- engines -----------------------------------------------------------------------------
     def engine(self, name: str | None = None) -> Engine:
-        """The engine of that name ("local" or "rekognition"), built once."""
-        name = name or self.settings.engine
+        """The engine of that name (default the settings'), built once."""
+        key = engines.engine_name(name or self.settings.engine)
         with self._lock:
-            if name not in self._engines:
-                self._engines[name] = self._build_engine(name)
-            return self._engines[name]
-
-    def _build_engine(self, name: str) -> Engine:
-        if name == "local":
-            from .engines.local import LocalEngine
-
-            return LocalEngine(self.catalog, detector=self.settings.detector)
-        if name == "rekognition":
-            from .engines.rekognition import RekognitionEngine  # type: ignore[import-not-found]
-
-            return RekognitionEngine.from_settings(self.settings, self.catalog)
-        raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+            if key not in self._engines:
+                self._engines[key] = engines.build(key, self.settings, self.db)
+            return self._engines[key]
 
     def use_engine(self, engine: Engine) -> None:
         """Put a ready engine in place (e.g. a Rekognition client with other credentials, or stubbed)."""
         with self._lock:
-            self._engines[engine.name] = engine
+            self._engines[engines.engine_name(engine.name)] = engine
 
     def engine_for(self, collection: str) -> Engine:
         """The engine a collection was created with."""
         return self.engine(self.catalog.collection_engine(collection))
 
     # -- collections -------------------------------------------------------------------------
-    def create_collection(self, name: str, engine: str | None = None) -> None:
+    def collection(self, name: str) -> Collection:
+        """The handle of an existing collection (:class:`CollectionNotFound` otherwise)."""
+        return Collection(self, name, self.engine_for(name))
+
+    def create_collection(self, name: str, engine: str | None = None) -> Collection:
         """Create a collection in the engine and the catalog."""
         check_collection_name(name)
-        engine_name = engine or self.settings.engine
-        eng = self.engine(engine_name)
+        eng = self.engine(engine)
         if name not in eng.list_collections():
             try:
                 eng.create_collection(name)
             except CollectionExists:
                 pass
-        self.catalog.add_collection(name, engine_name)
+        self.catalog.add_collection(name, eng.name, eng.model_version())
+        return Collection(self, name, eng)
 
-    def ensure_collection(self, name: str, engine: str | None = None) -> None:
-        """Create the collection unless it exists."""
+    def ensure_collection(self, name: str, engine: str | None = None) -> Collection:
+        """The collection, created first unless it exists."""
         if name not in self.catalog.list_collections():
             try:
-                self.create_collection(name, engine)
+                return self.create_collection(name, engine)
             except CollectionExists:  # another process created it meanwhile
                 pass
+        return self.collection(name)
 
     def collections(self) -> list[str]:
         return self.catalog.list_collections()
 
+    def engines_by_collection(self) -> dict[str, str]:
+        """Every collection's engine name (one query, for pickers)."""
+        return self.catalog.engines_by_collection()
+
+    def overview(self) -> list[dict[str, object]]:
+        """Every collection with its engine and counts (images, faces, rejected)."""
+        return self.catalog.overview()
+
     def delete_collection(self, name: str) -> None:
         """Delete a collection from the engine and the catalog, with its thumbnails and unshared copies."""
-        engine = self.engine_for(name)
-        images = self.catalog.images(name)
-        faces = self.catalog.faces(name, status=None)
+        coll = self.collection(name)
+        shas = [i.sha256 for i in self.catalog.images(name)]
         try:
-            engine.delete_collection(name)
+            coll.engine.delete_collection(name)
         except CollectionNotFound:
             pass
         self.catalog.remove_collection(name)
-        self._remove_files(faces, [i.sha256 for i in images])
-        shutil.rmtree(self.settings.thumbs_dir / name, ignore_errors=True)
+        self.files.remove_collection_thumbs(name)
+        self.files.remove_copies(s for s in shas if self.catalog.references(s) == 0)
 
-    def delete_image(self, collection: str, sha256: str) -> int:
-        """Delete an image from a collection: its faces in the engine, thumbnails and stored copy.
+    # -- sources -----------------------------------------------------------------------------
+    def s3_sources(self, uri: str) -> list[Source]:
+        """The images under ``s3://bucket/prefix``, through a client of the settings' profile and region."""
+        from .aws import client
+        from .ingest.s3 import s3_sources
 
-        Returns how many faces went.
-        """
-        engine = self.engine_for(collection)
-        faces = self.catalog.faces(collection, status=None, image_sha256=sha256)
-        indexed = [f.face_id for f in faces if f.status == "indexed"]
-        if indexed:
-            engine.delete_faces(collection, indexed)
-        self.catalog.remove_image(collection, sha256)
-        self._remove_files(faces, [sha256])
-        return len(faces)
-
-    def delete_faces(self, collection: str, face_ids: list[str]) -> int:
-        """Erase faces: from the engine, the catalog (and people), and their thumbnails. Images stay."""
-        faces = self.catalog.faces_by_id(face_ids)
-        indexed = [f for f, s in faces.items() if s.status == "indexed" and s.collection == collection]
-        if indexed:
-            self.engine_for(collection).delete_faces(collection, indexed)
-        gone = self.catalog.remove_faces(collection, list(faces))
-        self._remove_files(gone, [])
-        return len(gone)
-
-    def _remove_files(self, faces: list[StoredFace], shas: list[str]) -> None:
-        for f in faces:
-            if f.thumb_path:
-                _unlink(self.path(f.thumb_path))
-        for sha in shas:
-            if self.catalog.references(sha) == 0:
-                for p in (self.settings.images_dir / sha[:2]).glob(sha + ".*"):
-                    _unlink(p)
+        return s3_sources(uri, client("s3", self.settings))
 
     # -- paid calls ----------------------------------------------------------------------------
-    def costs(self) -> "CostSummary":
-        """Calls, cache hits and estimated dollars of the Rekognition engine (zeros when unused)."""
-        from .ledger import Ledger
-
-        stored = sum(self.catalog.counts(c)["faces"] for c in self.catalog.list_collections("rekognition"))
-        return Ledger(self.catalog).summary(self.settings.prices, stored)
+    def costs(self) -> CostSummary:
+        """Calls, cache hits and estimated dollars of paid engines (zeros when unused)."""
+        stored = sum(self.catalog.stored_faces(name) for name in engines.PAID)
+        return engines.ledger(self.db).summary(self.settings.prices, stored)
 
     # -- files -------------------------------------------------------------------------------
     def path(self, relative: str) -> Path:
         """Absolute path of a file stored under the data directory."""
-        return self.settings.data_dir / relative
-
-    def thumb_path(self, collection: str, sha256: str, k: int) -> Path:
-        """Where the k-th face (in box order) of an image's thumbnail lives."""
-        return self.settings.thumbs_dir / collection / sha256[:2] / f"{sha256}-{k}.jpg"
-
-    def relative(self, path: Path) -> str:
-        return os.path.relpath(path, self.settings.data_dir)
-
-
-def _unlink(p: Path) -> None:
-    try:
-        p.unlink()
-    except FileNotFoundError:
-        pass
+        return self.files.path(relative)

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-from facelib import FaceLibError
-from facelib.ledger import estimate_batch
-from facelib.settings import ENV_ALLOWED_ROOTS, allowed_roots
-from facelib.sources import IMAGE_SUFFIXES, Source, bytes_source, walk_folder, zip_sources
-from pages.ui.common import need_collection, setup
+from facelib import IMAGE_SUFFIXES, FaceLibError, Source, bytes_source, walk_folder, zip_sources
+from pages.ui.common import page
 from pages.ui.indexing import run_batch, show_report
 
-ws, collection = setup("Index", ":material/upload:")
-collection = need_collection(collection)
-engine_name = ws.catalog.collection_engine(collection)
+coll = page("Index", ":material/upload:")
+settings = coll.ws.settings
 st.title("Index photos")
-st.caption(f"Into **{collection}** with the **{engine_name}** engine. Photos already in the collection "
+st.caption(f"Into **{coll.name}** with the **{coll.engine_name}** engine. Photos already in the collection "
            "(same bytes) are skipped, so indexing a batch again costs nothing.")
 
 
-def uploaded_sources(files) -> list[Source]:
+def uploaded_sources(files: list[Any] | None) -> list[Source]:
     """Uploaded files as sources; zip archives are spooled to disk and read member by member."""
     sources: list[Source] = []
     for f in files or []:
@@ -45,10 +42,10 @@ with tab_upload:
                                type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES) + ["zip"])
     sources += uploaded_sources(uploads)
 with tab_folder:
-    roots = allowed_roots()
+    roots = list(settings.allowed_roots)
     if not roots:
-        st.info(f"Indexing a folder of this server is off. Set `{ENV_ALLOWED_ROOTS}` to the folders it may read "
-                "(separated by ':') and restart the app.")
+        st.info("Indexing a folder of this server is off. Set `FACESEARCH_ALLOWED_ROOTS` to the folders it may "
+                "read (separated by ':') and restart the app.")
     else:
         st.caption("Allowed: " + ", ".join(f"`{r}`" for r in roots))
         folder = st.text_input("Folder", key="index_folder", placeholder=str(roots[0]))
@@ -58,9 +55,7 @@ with tab_s3:
     uri = st.text_input("S3 prefix", key="index_s3", placeholder="s3://my-bucket/photos/2024/")
     if uri.strip() and st.button("List the objects", key="index_s3_list"):
         try:
-            from facelib.s3source import s3_sources
-
-            st.session_state["s3_sources"] = s3_sources(uri.strip())
+            st.session_state["s3_sources"] = coll.ws.s3_sources(uri.strip())
         except FaceLibError as exc:
             st.error(str(exc))
     sources += st.session_state.get("s3_sources", [])
@@ -69,14 +64,14 @@ if sources:
     refused_count = sum(1 for s in sources if s.metadata == {} and s.origin == "zip")
     st.write(f"**{len(sources)}** item(s) ready" + (f", {refused_count} of them will be refused (see the outcome)"
                                                     if refused_count else ""))
-    if engine_name == "rekognition":
-        est = estimate_batch(ws.catalog, collection, sources, ws.settings.prices)
+    if coll.paid:
+        est = coll.estimate(sources)
         st.info(f"**Pre-flight estimate:** {est.files} photo(s): {est.already_indexed} already indexed, "
                 f"{est.duplicates} repeated in this batch, {est.unreadable} unreadable → **{est.paid_calls} paid "
                 f"IndexFaces call(s), about ${est.dollars:.3f}**, plus about ${est.storage_per_month:.4f}/month "
                 "to store the faces.")
     if st.button(f"Index {len(sources)} item(s)", type="primary", key="index_go"):
-        st.session_state["index_report"] = run_batch(ws, collection, sources)
+        st.session_state["index_report"] = run_batch(coll, sources)
         st.session_state.pop("s3_sources", None)
         st.rerun()  # so the sidebar's counts include the new faces
 else:
@@ -84,4 +79,4 @@ else:
 
 if "index_report" in st.session_state:
     st.subheader("Outcome per face")
-    show_report(ws, collection, st.session_state["index_report"])
+    show_report(coll, st.session_state["index_report"])

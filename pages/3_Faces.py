@@ -5,43 +5,39 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import FaceLibError
-from facelib.pipeline import index_anyway
-from facelib.search import QualityFilter
-from pages.ui.common import durable, need_collection, put, setup
-from pages.ui.tables import FACE_COLUMNS, faces_frame, quality_controls, thumb
+from pages.ui.common import page
+from pages.ui.tables import FACE_COLUMNS, faces_frame, quality_controls
 
-ws, collection = setup("Faces", ":material/face:")
-collection = need_collection(collection)
-engine_name = ws.catalog.collection_engine(collection)
+coll = page("Faces", ":material/face:")
 st.title("Faces")
 
-view = st.segmented_control("View", ["Sample", "Rejected and filtered out"], default="Sample", key="faces_view")
-quality: QualityFilter = quality_controls("faces", with_age=engine_name == "rekognition")
+view = st.segmented_control("View", ["Sample", "Rejected and filtered out"], default="Sample", key="faces_view",
+                            persist_state="session")
+quality = quality_controls("faces", with_age=coll.reports_age)
 
 if view == "Rejected and filtered out":
-    rejected = ws.catalog.faces(collection, status="rejected")
+    rejected = coll.faces(status="rejected")
     st.subheader(f"Rejected by the engine ({len(rejected)})")
     if rejected:
-        event = st.dataframe(faces_frame(ws, rejected), column_config=FACE_COLUMNS, hide_index=True,
+        event = st.dataframe(faces_frame(coll, rejected), column_config=FACE_COLUMNS, hide_index=True,
                              width="stretch", row_height=64, key="rejected_table", on_select="rerun",
                              selection_mode="multi-row")
-        chosen = [rejected[i] for i in event.selection.rows]
+        chosen = [rejected[i] for i in event.selection.rows if 0 <= i < len(rejected)]
         if st.button(f"Index anyway ({len(chosen)} selected)", disabled=not chosen, key="index_anyway"):
             for face in chosen:
                 try:
-                    index_anyway(ws, collection, face.face_id)
+                    coll.index_anyway(face.face_id)
                 except FaceLibError as exc:
                     st.error(f"{face.image_name}: {exc}")
             st.rerun()
     else:
         st.caption("The engine indexed every face it found.")
-    where, args = quality.failing_sql()
-    n_dropped, dropped = ws.catalog.faces_where(collection, where, args, limit=500)
+    n_dropped, dropped = coll.failing(quality, limit=500)
     st.subheader(f"Hidden by the quality filters ({n_dropped})")
     if n_dropped > len(dropped):
         st.caption(f"Showing the first {len(dropped)}.")
     if dropped:
-        frame = faces_frame(ws, dropped)
+        frame = faces_frame(coll, dropped)
         frame["reasons"] = ["; ".join(quality.reasons(f.detail)) for f in dropped]
         st.dataframe(frame, column_config=FACE_COLUMNS, hide_index=True, width="stretch", row_height=64,
                      key="filtered_table")
@@ -50,24 +46,26 @@ if view == "Rejected and filtered out":
         st.caption("No indexed face fails the current filters.")
     st.stop()
 
-n = durable(st.select_slider, "Faces to show", "faces_n", 50, options=[25, 50, 100, 200])
+n: int = st.select_slider("Faces to show", options=[25, 50, 100, 200], value=50, key="faces_n",
+                          persist_state="session")
 if st.button(":material/shuffle: Reshuffle", key="faces_reshuffle"):
     st.session_state["faces_seed"] = st.session_state.get("faces_seed", 0) + 1
 seed = st.session_state.get("faces_seed", 0)
-faces = [f for f in ws.catalog.sample_faces(collection, 4 * n, seed=seed) if quality.passes(f.detail)][:n]
-total = ws.catalog.counts(collection)["faces"]
+faces = [f for f in coll.sample(4 * n, seed=seed) if quality.passes(f.detail)][:n]
+total = coll.counts()["faces"]
 st.caption(f"{len(faces)} of {total} indexed faces, drawn at random. Click **Search** under a face to find "
            "its person.")
 if not faces:
-    st.info("No face to show: index photos first, or loosen the quality filters.")
+    st.info("The collection is empty: index photos first." if not total else
+            f"The quality filters hide all {total} faces: loosen them to see faces again.")
     st.stop()
 per_row = 8
 for start in range(0, len(faces), per_row):
     cols = st.columns(per_row)
-    for col, f in zip(cols, faces[start:start + per_row]):
+    for col, f in zip(cols, faces[start:start + per_row], strict=False):
         with col:
-            st.image(thumb(ws, f.thumb_path) or "", width="stretch")
+            st.image(coll.thumb_uri(f.thumb_path) or "", width="stretch")
             st.caption(f.image_name.rsplit("/", 1)[-1])
             if st.button("Search", key=f"face_{f.face_id}", width="stretch"):
-                put("query", {"kind": "face", "source": "face", "face_id": f.face_id})
+                st.session_state["search_query"] = {"kind": "face", "source": "face", "face_id": f.face_id}
                 st.switch_page("pages/2_Search.py")

@@ -6,41 +6,41 @@ import pandas as pd
 import streamlit as st
 
 from facelib import FaceLibError
-from pages.ui.common import need_collection, setup
+from pages.ui.common import forget_results, need_collection, setup, workspace
 
-ws, collection = setup("Collections", ":material/folder:")
+coll = setup("Collections", ":material/folder:")
+ws = workspace()
 st.title("Collections")
 
 if "collections_msg" in st.session_state:
     st.success(st.session_state.pop("collections_msg"))
-names = ws.collections()
-if names:
-    st.dataframe(pd.DataFrame([{"collection": n, "engine": ws.catalog.collection_engine(n), **ws.catalog.counts(n)}
-                               for n in names]), hide_index=True, width="stretch", key="collections_table")
-collection = need_collection(collection)
+overview = ws.overview()
+if overview:
+    st.dataframe(pd.DataFrame(overview), hide_index=True, width="stretch", key="collections_table")
+coll = need_collection(coll)
 
-st.subheader(f"{collection}")
+st.subheader(coll.name)
 if st.button("Describe (ask the engine)", key="describe"):
     try:
-        info = ws.engine_for(collection).describe_collection(collection)
+        info = coll.describe()
         st.success(f"The engine holds **{info.face_count}** face(s) · model {info.model_version} · "
                    f"created {info.created_at}")
     except FaceLibError as exc:
         st.error(str(exc))
 
-n_images = ws.catalog.counts(collection)["images"]
+n_images = coll.counts()["images"]
 with st.expander(f"Delete one image ({n_images} in the collection)"):
     find = st.text_input("Find by name", key="delete_image_find", placeholder="part of the file name")
-    images = ws.catalog.find_images(collection, find.strip())
+    images = coll.find_images(find.strip())
     if images:
         chosen = st.selectbox("Image", images, format_func=lambda i: i.original_name, key="delete_image_pick",
                               help="The 100 newest images whose name contains the text above.")
         if st.button("Delete this image and its faces", key="delete_image_go"):
             try:
-                n = ws.delete_image(collection, chosen.sha256)
+                n = coll.delete_image(chosen.sha256)
                 st.session_state["collections_msg"] = (f"Deleted {chosen.original_name} and its {n} face(s), "
                                                        "thumbnails and stored copy.")
-                st.session_state.pop("search_key", None)
+                forget_results()
                 st.rerun()
             except FaceLibError as exc:
                 st.error(str(exc))
@@ -48,16 +48,15 @@ with st.expander(f"Delete one image ({n_images} in the collection)"):
         st.caption("No image yet.")
 
 with st.expander("Delete the whole collection", expanded=False):
-    st.warning(f"This deletes **{collection}** from the engine and the catalog, with every thumbnail and "
+    st.warning(f"This deletes **{coll.name}** from the engine and the catalog, with every thumbnail and "
                "stored copy. It cannot be undone.")
-    typed = st.text_input(f"Type {collection} to confirm", key="delete_confirm")
-    if st.button("Delete collection", type="primary", disabled=typed != collection, key="delete_collection_go"):
+    typed = st.text_input(f"Type {coll.name} to confirm", key="delete_confirm")
+    if st.button("Delete collection", type="primary", disabled=typed != coll.name, key="delete_collection_go"):
         try:
-            ws.delete_collection(collection)
+            coll.delete()
         except FaceLibError as exc:
             st.error(str(exc))
         else:
-            st.session_state.pop("search_key", None)
-            st.session_state.pop("_keep_query", None)
-            st.session_state["collections_msg"] = f"Deleted {collection}."
+            forget_results()
+            st.session_state["collections_msg"] = f"Deleted {coll.name}."
             st.rerun()

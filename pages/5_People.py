@@ -5,21 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import FaceLibError
-from facelib.people_catalog import People
-from pages.ui.common import need_collection, put, setup
+from pages.ui.common import page
 from pages.ui.people import group_new_faces, person_card_label
-from pages.ui.tables import stored_photo, thumb
 
-ws, collection = setup("People", ":material/groups:")
-collection = need_collection(collection)
-engine_name = ws.catalog.collection_engine(collection)
-people = People(ws, collection)
+coll = page("People", ":material/groups:")
+people = coll.people
 st.title("People")
 
 if "people_msg" in st.session_state:
     st.success(st.session_state.pop("people_msg"))
 
-group_new_faces(ws, people, engine_name)
+group_new_faces(coll)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 name_filter = c1.text_input("Filter by name", key="people_filter", placeholder="Mom")
@@ -31,32 +27,33 @@ if c3.button("Regroup everyone", key="people_regroup", help="Cluster the whole c
     st.session_state["people_msg"] = "Regrouped. Names and corrections were kept."
     st.rerun()
 
-everyone_all = people.list(include_hidden=True)
+everyone_all = people.listing(include_hidden=True)
 wanted = name_filter.strip().lower()
 everyone = [p for p in everyone_all if (show_hidden or not p.hidden) and wanted in p.label.lower()]
 st.caption(f"{len(everyone)} people · {sum(len(p.face_ids) for p in everyone)} faces")
 if not everyone:
-    st.info("No people yet: index photos, then group the faces above.")
+    st.info("No people yet: index photos, then group the faces above." if not everyone_all else
+            "No person matches the filter.")
     st.stop()
 
 PAGE = 48
 pages = max(1, -(-len(everyone) // PAGE))
-page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="people_page") if pages > 1 else 1
-shown = everyone[(page - 1) * PAGE: page * PAGE]
+page_no = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="people_page")) if pages > 1 else 1
+shown = everyone[(page_no - 1) * PAGE: page_no * PAGE]
 covers = people.cover_thumbs(shown)
 selected: list[int] = []
 per_row = 6
 for start in range(0, len(shown), per_row):
     cols = st.columns(per_row)
-    for col, p in zip(cols, shown[start:start + per_row]):
+    for col, p in zip(cols, shown[start:start + per_row], strict=False):
         with col.container(border=True):
-            st.image(thumb(ws, covers[p.person_id]) or "", width="stretch")
+            st.image(coll.thumb_uri(covers[p.person_id]) or "", width="stretch")
             st.markdown(f"**{p.label}**" + (" · _hidden_" if p.hidden else ""))
             st.caption(person_card_label(p))
             if st.checkbox("Select", key=f"pick_{p.person_id}_{st.session_state.get('people_gen', 0)}"):
                 selected.append(p.person_id)
             if st.button("Open", key=f"open_{p.person_id}", width="stretch"):
-                put("person", p.person_id)
+                st.session_state["person"] = p.person_id
                 st.switch_page("pages/6_Person.py")
 
 if len(selected) >= 2 and st.button(f"Merge the {len(selected)} selected people", type="primary", key="merge_selected"):
@@ -75,8 +72,8 @@ if suggestions:
     st.subheader("Maybe the same person?")
     for a, b, sim in suggestions:
         cols = st.columns([1, 1, 3, 1])
-        cols[0].image(thumb(ws, suggested_covers[a.person_id]) or "", width=72, caption=a.label)
-        cols[1].image(thumb(ws, suggested_covers[b.person_id]) or "", width=72, caption=b.label)
+        cols[0].image(coll.thumb_uri(suggested_covers[a.person_id]) or "", width=72, caption=a.label)
+        cols[1].image(coll.thumb_uri(suggested_covers[b.person_id]) or "", width=72, caption=b.label)
         cols[2].write(f"Closest faces {sim:.1f}% alike")
         if cols[3].button("Merge", key=f"suggest_{a.person_id}_{b.person_id}"):
             people.merge([a.person_id, b.person_id])
@@ -86,17 +83,17 @@ if suggestions:
 st.subheader("Photos where people appear together")
 labels = {p.person_id: p.label for p in everyone_all}
 c1, c2 = st.columns(2)
-together = c1.multiselect("With all of", list(labels), format_func=labels.get, key="together_all")
-without = c2.multiselect("But none of", list(labels), format_func=labels.get, key="together_none")
+together = c1.multiselect("With all of", list(labels), format_func=lambda i: labels[i], key="together_all")
+without = c2.multiselect("But none of", list(labels), format_func=lambda i: labels[i], key="together_none")
 if together:
     shas = people.photos_with(together, without)
     st.caption(f"{len(shas)} photo(s)")
     person_of = people.person_of()
-    cols = st.columns(4)
+    grid = st.columns(4)
     for i, sha in enumerate(shas[:40]):
-        image = ws.catalog.image(collection, sha)
-        faces = [f for f in ws.catalog.faces(collection, image_sha256=sha) if person_of.get(f.face_id) in together]
-        photo = stored_photo(ws, image.stored_path if image else None, [f.detail.box for f in faces],
-                             labels=[labels[person_of[f.face_id]] for f in faces], max_side=800)
-        if photo is not None:
-            cols[i % 4].image(photo, caption=image.original_name.rsplit("/", 1)[-1], width="stretch")
+        image = coll.image(sha)
+        faces = [f for f in coll.faces(image_sha256=sha) if person_of.get(f.face_id) in together]
+        photo = coll.photo(image.stored_path if image else None, [f.detail.box for f in faces],
+                           labels=[labels[person_of[f.face_id]] for f in faces], max_side=800)
+        if photo is not None and image is not None:
+            grid[i % 4].image(photo, caption=image.original_name.rsplit("/", 1)[-1], width="stretch")

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facelib import FaceLibError
-from facelib.people_catalog import People
-from pages.ui.common import keep, need_collection, put, setup
-from pages.ui.tables import FACE_COLUMNS, faces_frame, stored_photo
+from facelib import FaceLibError, StoredFace
+from pages.ui.common import page
+from pages.ui.tables import FACE_COLUMNS, faces_frame, rows_key
 
-ws, collection = setup("Person", ":material/person:")
-collection = need_collection(collection)
-engine_name = ws.catalog.collection_engine(collection)
-people = People(ws, collection)
-everyone = people.list(include_hidden=True)
+coll = page("Person", ":material/person:")
+people = coll.people
+everyone = people.listing(include_hidden=True)
 st.title("Person")
 if not everyone:
     st.info("No people yet: open the People page to group the faces.")
@@ -23,18 +20,21 @@ if "person_msg" in st.session_state:
     st.success(st.session_state.pop("person_msg"))
 
 ids = [p.person_id for p in everyone]
-current = keep("person", ids[0])
-if current not in ids:
-    current = ids[0]
+if "_person_next" in st.session_state:  # chosen by the last action (a split, an erasure)
+    st.session_state["person"] = st.session_state.pop("_person_next")
+if st.session_state.get("person") not in ids:
+    st.session_state["person"] = ids[0]
 labels = {p.person_id: f"{p.label} ({len(p.face_ids)} faces)" for p in everyone}
-st.session_state["person_select"] = current
-pid = st.selectbox("Person", ids, format_func=labels.get, key="person_select",
-                   on_change=lambda: put("person", st.session_state["person_select"]))
+# Bound to ?person=: a link to this page opens that person.
+pid: int = st.selectbox("Person", ids, format_func=lambda i: labels.get(i, str(i)), key="person",
+                        bind="query-params", persist_state="session")
 person = people.get(pid)
 
 
-def done(message: str) -> None:
+def done(message: str, show: int | None = None) -> None:
     st.session_state["person_msg"] = message
+    if show is not None:
+        st.session_state["_person_next"] = show
     st.rerun()
 
 
@@ -46,48 +46,49 @@ if c1.button("Save name", key="rename"):
 if c2.button("Unhide" if person.hidden else "Hide", key="hide"):
     people.hide(pid, not person.hidden)
     done("Shown again." if person.hidden else "Hidden from the People page.")
-if engine_name == "rekognition" and c3.button("Mirror as Rekognition User", key="mirror"):
+if coll.has_users and c3.button("Mirror as engine User", key="mirror"):
     try:
-        done(f"Rekognition User {people.mirror_to_rekognition(pid)} holds up to 100 of these faces.")
+        done(f"User {people.mirror_to_users(pid)} holds up to 100 of these faces.")
     except FaceLibError as exc:
         st.error(str(exc))
 
-faces = [ws.catalog.face(f) for f in person.face_ids]
+stored = coll.faces_by_id(person.face_ids)
+faces = [stored[f] for f in person.face_ids if f in stored]
 st.subheader(f"{person.label}: {person.photos} photo(s), {len(faces)} face(s)")
-by_photo: dict[str, list] = {}
+by_photo: dict[str, list[StoredFace]] = {}
 for f in faces:
     by_photo.setdefault(f.image_sha256, []).append(f)
 cols = st.columns(4)
 for i, fs in enumerate(list(by_photo.values())[:48]):
-    photo = stored_photo(ws, fs[0].stored_path, [f.detail.box for f in fs], labels=[person.label] * len(fs),
-                         max_side=800)
+    photo = coll.photo(fs[0].stored_path, [f.detail.box for f in fs], labels=[person.label] * len(fs), max_side=800)
     if photo is not None:
         cols[i % 4].image(photo, caption=fs[0].image_name.rsplit("/", 1)[-1], width="stretch")
 
 st.subheader("Faces")
-event = st.dataframe(faces_frame(ws, faces), column_config=FACE_COLUMNS, hide_index=True, width="stretch",
-                     row_height=64, key="person_faces", on_select="rerun", selection_mode="multi-row")
-chosen = [faces[i].face_id for i in event.selection.rows]
+# The table's key names the person and their faces, so a selection never outlives the rows it indexes.
+table_key = rows_key(f"person_faces_{pid}", [f.face_id for f in faces])
+event = st.dataframe(faces_frame(coll, faces), column_config=FACE_COLUMNS, hide_index=True, width="stretch",
+                     row_height=64, key=table_key, on_select="rerun", selection_mode="multi-row")
+chosen = [faces[i].face_id for i in event.selection.rows if 0 <= i < len(faces)]
 st.caption(f"{len(chosen)} face(s) selected. Corrections are remembered by every later regroup.")
 a, b, c, d = st.columns(4)
 if a.button("Split into a new person", disabled=not chosen, key="split"):
     new = people.split(chosen)
-    put("person", new)
-    done(f"Split {len(chosen)} face(s) into a new person.")
+    done(f"Split {len(chosen)} face(s) into a new person.", show=new)
 others = [p for p in everyone if p.person_id != pid]
-target = b.selectbox("Move to", [p.person_id for p in others], format_func=labels.get, key="move_target",
-                     index=None, placeholder="Choose a person")
-if b.button("Move", disabled=not chosen or target is None, key="move"):
-    for f in chosen:
-        people.move(f, target)
+target = b.selectbox("Move to", [p.person_id for p in others], format_func=lambda i: labels.get(i, str(i)),
+                     key="move_target", index=None, placeholder="Choose a person")
+if b.button("Move", disabled=not chosen or target is None, key="move") and target is not None:
+    for face_id in chosen:
+        people.move(face_id, target)
     done(f"Moved {len(chosen)} face(s) to {labels[target]}.")
 if c.button("Not this person", disabled=not chosen, key="not_person"):
-    for f in chosen:
-        people.not_this_person(f)
+    for face_id in chosen:
+        people.not_this_person(face_id)
     done(f"{len(chosen)} face(s) taken out of {person.label}.")
 if d.button("Not a face", disabled=not chosen, key="not_face"):
-    for f in chosen:
-        people.not_a_face(f)
+    for face_id in chosen:
+        people.not_a_face(face_id)
     done(f"{len(chosen)} face(s) marked as not a face.")
 
 with st.expander(f"Erase {person.label}", expanded=False):
@@ -96,6 +97,5 @@ with st.expander(f"Erase {person.label}", expanded=False):
     with_photos = st.checkbox("Also delete every photo they appear in", key="erase_photos")
     confirm = st.text_input("Type ERASE to confirm", key="erase_confirm")
     if st.button("Erase person", type="primary", disabled=confirm != "ERASE", key="erase_person"):
-        n = people.delete_person(pid, with_photos=with_photos)
-        st.session_state.pop("_keep_person", None)
-        done(f"Erased {person.label}: {n} face(s).")
+        n = coll.delete_person(pid, with_photos=with_photos)
+        done(f"Erased {person.label}: {n} face(s).", show=-1)

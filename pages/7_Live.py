@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from facelib.live import LiveRecognizer
-from facelib.images import sha256_hex
-from pages.ui.common import durable, need_collection, put, setup
+from facelib import LiveRecognizer, sha256_hex
+from pages.ui.common import page
 
-ws, collection = setup("Live", ":material/videocam:")
-collection = need_collection(collection)
-engine_name = ws.catalog.collection_engine(collection)
+coll = page("Live", ":material/videocam:")
+settings = coll.ws.settings
 st.title("Live")
 with st.sidebar:
-    threshold = durable(st.slider, "Match threshold (similarity %)", "threshold", 80, min_value=50, max_value=100,
-                        help="The same threshold as on the Search page.")
+    threshold: int = st.slider("Live match threshold (similarity %)", int(settings.search_floor), 100,
+                               int(settings.default_threshold), key="live_threshold", persist_state="session",
+                               help="Faces are labelled with their best match at or above this similarity.")
 
 recognizer: LiveRecognizer | None = st.session_state.get("live_recognizer")
-if recognizer is None or recognizer.collection != collection:
+if recognizer is None or recognizer.collection != coll.name:
     if recognizer is not None:
         recognizer.close()
-    recognizer = LiveRecognizer(ws, collection, threshold=threshold)
+    with st.spinner("Loading the face models…"):
+        recognizer = coll.live(threshold)
     st.session_state["live_recognizer"] = recognizer
 recognizer.threshold = threshold
 
-st.caption(f"Faces are found on every frame and searched in **{collection}** at most once every "
+st.caption(f"Faces are found on every frame and searched in **{coll.name}** at most once every "
            f"{recognizer.search_interval:.0f} s per face" +
-           (" (each search is a paid Rekognition call)." if engine_name == "rekognition" else "."))
+           (" (each search is a paid call)." if coll.paid else "."))
 
 
 def on_frame(frame: av.VideoFrame, rec: LiveRecognizer = recognizer) -> av.VideoFrame:
@@ -39,10 +36,8 @@ def on_frame(frame: av.VideoFrame, rec: LiveRecognizer = recognizer) -> av.Video
     return av.VideoFrame.from_ndarray(rec.process(frame.to_ndarray(format="rgb24")), format="rgb24")
 
 
-# Localhost needs no STUN/TURN server; a remote deployment sets FACESEARCH_ICE_SERVERS, e.g.
-# '[{"urls": ["stun:stun.example.org:3478"]}, {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'
-ice_servers = json.loads(os.environ.get("FACESEARCH_ICE_SERVERS", "[]"))
-webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, rtc_configuration={"iceServers": ice_servers},
+# Localhost needs no STUN/TURN server; a remote deployment sets FACESEARCH_ICE_SERVERS (see the README).
+webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, rtc_configuration={"iceServers": list(settings.ice_servers)},
                 media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
                 video_frame_callback=on_frame, async_processing=True)
 
@@ -51,13 +46,13 @@ if st.button("Freeze this frame and search it", key="live_freeze", type="primary
     if data is None:
         st.warning("Start the camera first.")
     else:
-        put("query", {"kind": "image", "source": "live", "name": "live-frame.jpg", "data": data,
-                      "sha": sha256_hex(data)})
+        st.session_state["search_query"] = {"kind": "image", "source": "live", "name": "live-frame.jpg",
+                                            "data": data, "sha": sha256_hex(data)}
         st.switch_page("pages/2_Search.py")
 
 
 @st.fragment(run_every=1.0)
-def status() -> None:
+def status(recognizer: LiveRecognizer) -> None:
     snap = recognizer.snapshot()
     c = st.columns(4)
     c[0].metric("Frames", snap["frames"])
@@ -72,4 +67,4 @@ def status() -> None:
         st.caption("No face in view.")
 
 
-status()
+status(recognizer)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
-import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from facelib import BatchReport, FileStatus, Workspace, expand_paths
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT.parent / "shared"
@@ -21,6 +22,15 @@ needs_dev = pytest.mark.skipif(not (DEV / "labels.csv").exists(),
                                reason=f"the labelled dev photos ({DEV}) are absent on this machine")
 needs_recorded = pytest.mark.skipif(not RECORDED.exists(),
                                     reason=f"the recorded Rekognition responses ({RECORDED}) are absent")
+
+
+ERROR, INDEXED_STATUS, NO_FACE, SKIPPED = FileStatus.ERROR, FileStatus.INDEXED, FileStatus.NO_FACE, FileStatus.SKIPPED
+
+
+def index_paths(ws: Workspace, collection: str, paths: Iterable[str | Path], workers: int | None = None,
+                progress=None) -> BatchReport:
+    """Index files and folders (recursively) into ``collection``, creating it if needed."""
+    return ws.ensure_collection(collection).index(expand_paths(paths, ws.settings), progress, workers=workers)
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -51,9 +61,7 @@ def workspace(tmp_path):
 @pytest.fixture(scope="session")
 def indexed(tmp_path_factory):
     """A workspace whose collection "fx" holds the four shipped photos (indexed once per session)."""
-    from facelib.pipeline import index_paths
     from facelib.settings import Settings
-    from facelib.workspace import Workspace
 
     ws = Workspace(Settings(data_dir=tmp_path_factory.mktemp("indexed") / "data"))
     report = index_paths(ws, "fx", [FIXTURES], workers=1)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import boto3
 from botocore.stub import ANY, Stubber
-
 from conftest import RECORDED
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -22,7 +21,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def stubbed_client():
-    from facelib.engines.rekognition import RETRY_CONFIG
+    from facelib.aws import RETRY_CONFIG
 
     client = boto3.client("rekognition", region_name="us-east-1", config=RETRY_CONFIG)
     stub = Stubber(client)
@@ -32,11 +31,12 @@ def stubbed_client():
 
 def make_engine(workspace):
     """A RekognitionEngine on a stubbed client, put in place in ``workspace``."""
-    from facelib.cache import PaidCallCache
-    from facelib.engines.rekognition import RekognitionEngine
+    from facelib import engines
+    from facelib.engines.rekognition.cache import PaidCallCache
+    from facelib.engines.rekognition.engine import RekognitionEngine
 
     client, stub = stubbed_client()
-    engine = RekognitionEngine(client, workspace.catalog, PaidCallCache(workspace.settings.cache_dir))
+    engine = RekognitionEngine(client, PaidCallCache(workspace.settings.cache_dir), engines.ledger(workspace.db))
     workspace.use_engine(engine)
     return engine, stub
 
@@ -44,8 +44,9 @@ def make_engine(workspace):
 def rekognition_collection(workspace, name: str, photo: str = "obama.jpg"):
     """A stubbed Rekognition collection ``name`` holding one indexed photo; returns (engine, stub, sha256)."""
     from conftest import fixture_bytes
+
+    from facelib import bytes_source
     from facelib.images import decode
-    from facelib.pipeline import Indexer, bytes_source
 
     engine, stub = make_engine(workspace)
     stub.add_response("list_collections", {"CollectionIds": []})
@@ -53,7 +54,7 @@ def rekognition_collection(workspace, name: str, photo: str = "obama.jpg"):
     workspace.create_collection(name, "rekognition")
     sha = decode(fixture_bytes(photo)).sha256
     stub.add_response("index_faces", index_response(sha))
-    Indexer(workspace, name, workers=1).run([bytes_source(photo, fixture_bytes(photo))])
+    workspace.collection(name).index([bytes_source(photo, fixture_bytes(photo))], workers=1)
     return engine, stub, sha
 
 
@@ -106,5 +107,5 @@ def client_error(stub: Stubber, method: str, code: str, message: str = "", statu
                           http_status_code=status)
 
 
-__all__ = ["ANY", "Stubber", "box", "rekognition_collection", "client_error", "face", "face_detail", "index_response", "make_engine",
-           "recorded", "recorded_search", "search_response", "stubbed_client", "Path"]
+__all__ = ["ANY", "Stubber", "box", "rekognition_collection", "client_error", "face", "face_detail", "index_response",
+           "make_engine", "recorded", "recorded_search", "search_response", "stubbed_client", "Path"]

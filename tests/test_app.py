@@ -6,11 +6,17 @@ import io
 import zipfile
 
 import pytest
+from conftest import ROOT, fixture_bytes
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, fixture_bytes
-
 APP = str(ROOT / "app.py")
+
+
+def table_of(at, prefix):
+    """The dataframe whose key starts with ``prefix`` (tables are keyed by the rows they show)."""
+    found = [d for d in at.dataframe if (d.key or "").startswith(prefix)]
+    assert len(found) == 1, [d.key for d in at.dataframe]
+    return found[0]
 
 
 @pytest.fixture
@@ -58,7 +64,7 @@ def test_home_for_a_new_user_indexes_the_samples(data_dir):
     table = frame_with(at, "outcome")
     assert list(table["outcome"]) == ["indexed"] * 4
     assert all(str(u).startswith("data:image/jpeg;base64,") for u in table["face"])
-    assert at.sidebar.selectbox(key="collection_select").value == "samples"
+    assert at.sidebar.selectbox(key="collection").value == "samples"
 
 
 def test_index_page_upload_with_a_bad_file_and_a_zip(with_samples):
@@ -111,29 +117,29 @@ def upload_query(at, name="obama3.jpg"):
 
 def test_search_by_upload_then_sliders_filter_without_engine_calls(with_samples):
     at = upload_query(with_samples)
-    table = at.dataframe(key="results_table").value
+    table = table_of(at, "results_table").value
     assert list(table["image"][:3].sort_values()) == ["obama.jpg", "obama2.jpg", "obama3.jpg"]
     assert table["similarity"].iloc[0] >= table["similarity"].iloc[-1] >= 80
     assert all(str(u).startswith("data:image/jpeg") for u in table["face"])
     calls = metrics(at)["Engine searches"]
     assert len(table) == 3 and metrics(at)["Matches"] == "3"
-    at.slider(key="threshold").set_value(99).run()
+    at.slider(key="search_threshold").set_value(99).run()
     ok(at)
-    fewer = at.dataframe(key="results_table").value
+    fewer = table_of(at, "results_table").value
     assert 1 <= len(fewer) < len(table) and metrics(at)["Engine searches"] == calls
-    at.slider(key="threshold").set_value(80).run()
-    assert len(at.dataframe(key="results_table").value) == 3 and metrics(at)["Engine searches"] == calls
+    at.slider(key="search_threshold").set_value(80).run()
+    assert len(table_of(at, "results_table").value) == 3 and metrics(at)["Engine searches"] == calls
     at.slider(key="search_min_size").set_value(400).run()
     assert metrics(at)["Matches"] == "0" and metrics(at)["Engine searches"] == calls
 
 
 def test_threshold_survives_a_visit_to_another_page(with_samples):
     at = upload_query(with_samples)
-    at.slider(key="threshold").set_value(93).run()
+    at.slider(key="search_threshold").set_value(93).run()
     at.switch_page("pages/3_Faces.py").run()
     at.switch_page("pages/2_Search.py").run()
     ok(at)
-    assert at.slider(key="threshold").value == 93
+    assert at.slider(key="search_threshold").value == 93
 
 
 def test_search_by_camera_snapshot_of_two_people(with_samples):
@@ -145,10 +151,10 @@ def test_search_by_camera_snapshot_of_two_people(with_samples):
     ok(at)
     radio = next(r for r in at.radio if r.label == "Face to search")
     assert radio.options == ["Face 1", "Face 2"]
-    first = set(at.dataframe(key="results_table").value["image"])
+    first = set(table_of(at, "results_table").value["image"])
     radio.set_value(1 - radio.value).run()
     ok(at)
-    second = set(at.dataframe(key="results_table").value["image"])
+    second = set(table_of(at, "results_table").value["image"])
     assert {first == {"obama.jpg", "obama2.jpg", "obama3.jpg"}, second == {"obama.jpg", "obama2.jpg", "obama3.jpg"}} \
         == {True, False}
     assert "biden.jpg" in first | second
@@ -156,15 +162,15 @@ def test_search_by_camera_snapshot_of_two_people(with_samples):
 
 def test_selecting_a_row_offers_search_this_face(with_samples):
     at = upload_query(with_samples)
-    table = at.dataframe(key="results_table").value
-    at.session_state["results_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    table = table_of(at, "results_table").value
+    at.session_state[table_of(at, "results_table").key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     ok(at)
     assert any(table["image"].iloc[1] in h.value for h in at.subheader)
     at.button(key="search_selected").click().run()
     ok(at)
-    assert table["face_id"].iloc[1] in at.session_state["_keep_query"]["face_id"]
-    after = at.dataframe(key="results_table").value
+    assert table["face_id"].iloc[1] in at.session_state["search_query"]["face_id"]
+    after = table_of(at, "results_table").value
     assert table["face_id"].iloc[1] not in set(after["face_id"])  # a face is not its own match
 
 
@@ -177,9 +183,9 @@ def test_faces_page_grid_and_click_to_search(with_samples):
     assert images_on(at) >= 4
     buttons[0].click().run()
     ok(at)
-    assert at.session_state["_keep_query"]["kind"] == "face"
+    assert at.session_state["search_query"]["kind"] == "face"
     assert at.title[0].value == "Search"  # the click opened Search by face
-    assert len(at.dataframe(key="results_table").value) >= 1 or metrics(at)["Matches"] == "0"
+    assert len(table_of(at, "results_table").value) >= 1 or metrics(at)["Matches"] == "0"
     at.switch_page("pages/3_Faces.py").run()
     at.segmented_control(key="faces_view").set_value("Rejected and filtered out").run()
     ok(at)
@@ -215,15 +221,16 @@ def test_every_page_without_a_collection_says_what_to_do(data_dir):
 
 
 def test_rejected_faces_can_be_indexed_anyway(data_dir):
-    from facelib.pipeline import Indexer, bytes_source
+    from conftest import two_faces_jpeg
+
+    from facelib import bytes_source
     from facelib.settings import Settings
     from facelib.workspace import Workspace
-    from conftest import two_faces_jpeg
 
     ws = Workspace(Settings(data_dir=data_dir))
     ws.create_collection("pairs", "local")
-    Indexer(ws, "pairs", max_faces=1).run([bytes_source("pair.jpg", two_faces_jpeg())])
-    ws.catalog.close()
+    ws.collection("pairs").index([bytes_source("pair.jpg", two_faces_jpeg())], max_faces=1)
+    ws.db.close()
     at = fresh()
     at.switch_page("pages/3_Faces.py").run()
     at.segmented_control(key="faces_view").set_value("Rejected and filtered out").run()
@@ -251,19 +258,19 @@ def test_people_and_person_pages(with_samples):
     assert at.title[0].value == "Person"
     # AppTest keeps running the page it was last switched to: follow st.switch_page explicitly.
     at.switch_page("pages/6_Person.py").run()
-    pid = at.session_state["_keep_person"]
+    pid = at.session_state["person"]
     at.text_input(key=f"name_{pid}").input("Barack").run()
     at.button(key="rename").click().run()
     ok(at)
     assert any("Renamed to Barack" in s.value for s in at.success)
-    faces = at.dataframe(key="person_faces").value
+    faces = table_of(at, "person_faces").value
     assert len(faces) == 3
     # Split one face off, then merge the two back from the People page.
-    at.session_state["person_faces"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.session_state[table_of(at, "person_faces").key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     at.button(key="split").click().run()
     ok(at)
-    split_off = at.session_state["_keep_person"]
+    split_off = at.session_state["person"]
     assert split_off != pid
     at.switch_page("pages/5_People.py").run()
     assert any("3 people" in c.value for c in at.caption)
@@ -276,7 +283,7 @@ def test_people_and_person_pages(with_samples):
     assert any("2 people" in c.value for c in at.caption)
     assert any("Merged into Barack" in s.value for s in at.success)
     upload_query(at, "obama2.jpg")
-    assert "Barack" in set(at.dataframe(key="results_table").value["person"])
+    assert "Barack" in set(table_of(at, "results_table").value["person"])
     # Photos together: Barack with Biden (none in the samples), Barack without Biden (three).
     at.switch_page("pages/5_People.py").run()
     assert any("Barack" in o for o in at.multiselect(key="together_all").options)
@@ -289,10 +296,10 @@ def test_erase_a_person_from_the_person_page(with_samples):
     at = with_samples
     at.switch_page("pages/6_Person.py").run()
     ok(at)
-    before = at.selectbox(key="person_select").options
+    before = at.selectbox(key="person").options
     assert at.button(key="erase_person").disabled
     at.text_input(key="erase_confirm").input("ERASE").run()
     at.button(key="erase_person").click().run()
     ok(at)
     assert any("Erased" in s.value for s in at.success)
-    assert len(at.selectbox(key="person_select").options) == len(before) - 1
+    assert len(at.selectbox(key="person").options) == len(before) - 1

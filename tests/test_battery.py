@@ -12,11 +12,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import ERROR, FIXTURES, INDEXED_STATUS, NO_FACE, SKIPPED, fixture_bytes, index_paths
 from PIL import Image, ImageOps
 
-from conftest import FIXTURES, fixture_bytes
-from facelib.pipeline import ERROR, INDEXED_STATUS, NO_FACE, SKIPPED, Indexer, index_paths
-from facelib.sources import expand_paths, walk_folder
+from facelib import expand_paths, walk_folder
 
 
 def jpeg(im: Image.Image, **kw) -> bytes:
@@ -85,7 +84,7 @@ CASES: dict[str, tuple[bytes, str, str]] = {
     "one_pixel.png": (png(Image.new("RGB", (1, 1))), ERROR, "too small"),
     "cmyk.jpg": (jpeg(portrait.convert("CMYK")), INDEXED_STATUS, ""),
     "sixteen_bit.png": (png(Image.fromarray(
-        (__import__("numpy").asarray(portrait.convert("L")).astype("uint16") * 257))), INDEXED_STATUS, ""),
+        __import__("numpy").asarray(portrait.convert("L")).astype("uint16") * 257)), INDEXED_STATUS, ""),
     "palette_alpha.png": (png(portrait.convert("P"), transparency=0), INDEXED_STATUS, ""),
     "animated.gif": (None, INDEXED_STATUS, ""),
     "corrupt_exif.jpg": (corrupt_exif(), INDEXED_STATUS, ""),
@@ -136,8 +135,8 @@ def battery(tmp_path_factory):
     long_name.write_bytes(jpeg(Image.open(FIXTURES / "obama3.jpg").rotate(3)))
     paths = sorted(str(p) for p in folder.iterdir() if not p.suffix == ".zip") + \
         sorted(str(p) for p in folder.glob("*.zip"))
-    report = Indexer(ws, "b", workers=2).run(expand_paths([os.fsdecode(p) if isinstance(p, bytes) else p
-                                                           for p in paths]))
+    report = ws.collection("b").index(expand_paths([os.fsdecode(p) if isinstance(p, bytes) else p
+                                                           for p in paths]), workers=2)
     return ws, report, before
 
 

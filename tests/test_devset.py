@@ -6,7 +6,6 @@ import shutil
 from collections import Counter
 
 import pytest
-
 from conftest import DEV, needs_dev
 
 pytestmark = needs_dev
@@ -14,8 +13,9 @@ pytestmark = needs_dev
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory):
+    from conftest import index_paths
+
     from bench.devset import load_labels
-    from facelib.pipeline import index_paths
     from facelib.settings import Settings
     from facelib.workspace import Workspace
 
@@ -43,8 +43,7 @@ def test_detection_counts(dev):
 def test_identification_accuracy(dev):
     """Each single-person photo's face, searched by id: is the best other match the same person?"""
     from bench.devset import same_picture
-    from facelib.search import search_by_face
-
+    
     ws, _, labels = dev
     correct = total = 0
     for f in ws.catalog.faces("dev"):
@@ -52,7 +51,7 @@ def test_identification_accuracy(dev):
         ids = labels[name].identities
         if len(ids) != 1 or labels[name].n_faces_expected != 1:
             continue
-        rows = [r for r in search_by_face(ws, "dev", f.face_id).rows
+        rows = [r for r in ws.collection("dev").search_face(f.face_id).rows
                 if not same_picture(name, r.image_name.split("/")[-1])]
         total += 1
         if rows and rows[0].similarity >= 80 and ids[0] in labels[rows[0].image_name.split("/")[-1]].identities:
@@ -62,7 +61,7 @@ def test_identification_accuracy(dev):
 
 
 def test_rerun_is_idempotent_and_bad_files_do_not_stop_a_batch(dev, tmp_path):
-    from facelib.pipeline import index_paths
+    from conftest import index_paths
 
     ws, first, _ = dev
     before = ws.catalog.counts("dev")
@@ -77,12 +76,11 @@ def test_rerun_is_idempotent_and_bad_files_do_not_stop_a_batch(dev, tmp_path):
 
 
 def test_grouping_and_identification_scores(dev):
-    from facelib.evaluate import evaluate
-    from facelib.people_catalog import People
-
+    from facelib.people.evaluate import evaluate
+    
     ws, _, _ = dev
-    People(ws, "dev").regroup()
-    result = evaluate(ws, "dev", DEV / "labels.csv")
+    ws.collection("dev").people.regroup()
+    result = evaluate(ws.collection("dev"), DEV / "labels.csv")
     # Measured: identification 43/45, grouping precision 1.000, recall 0.903, F1 0.949, no same-photo merge.
     assert result["identification_accuracy"] >= 0.93
     assert result["f1"] >= 0.94 and result["precision"] >= 0.99

@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from conftest import fixture_bytes
-from facelib.cache import PaidCallCache, make_key
+from rekognition_stub import face_detail, index_response, make_engine, search_response
+
+from facelib.engines.rekognition.cache import PaidCallCache, make_key
 from facelib.errors import CollectionNotFound, InvalidParameter
 from facelib.images import decode
-from rekognition_stub import face_detail, index_response, make_engine, search_response
 
 
 class LocalScript:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, fixture_bytes, two_faces_jpeg
 
 
@@ -29,8 +28,7 @@ def files_mentioning(root, needles: set[str]) -> list[str]:
 
 @pytest.fixture
 def indexed_people(workspace, tmp_path):
-    from facelib.people_catalog import People
-    from facelib.pipeline import index_paths
+    from conftest import index_paths
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -38,7 +36,7 @@ def indexed_people(workspace, tmp_path):
         (folder / name).write_bytes(fixture_bytes(name))
     (folder / "pair.jpg").write_bytes(two_faces_jpeg())
     index_paths(workspace, "e", [folder])
-    People(workspace, "e").update()
+    workspace.collection("e").people.update()
     return workspace, folder
 
 
@@ -60,26 +58,22 @@ def test_delete_an_image_leaves_no_trace(indexed_people):
 
 
 def test_delete_a_person_leaves_no_trace_of_their_faces(indexed_people):
-    from facelib.people_catalog import People
-
     ws, folder = indexed_people
-    people = People(ws, "e")
-    biden = min(people.list(), key=lambda p: len(p.face_ids))
+    people = ws.collection("e").people
+    biden = min(people.listing(), key=lambda p: len(p.face_ids))
     face_ids = set(biden.face_ids)
     thumbs = {ws.catalog.face(f).thumb_path for f in face_ids}
     assert cli(ws, "--person", str(biden.person_id))["faces"] == 2
     assert traces(ws.settings.db_path, face_ids) == []
     assert not any(ws.path(t).exists() for t in thumbs)
-    assert biden.person_id not in {p.person_id for p in people.list(include_hidden=True)}
+    assert biden.person_id not in {p.person_id for p in people.listing(include_hidden=True)}
     # The photos stay (without --with-photos); Obama is untouched.
     assert ws.catalog.counts("e") == {"images": 4, "faces": 3, "rejected": 0}
 
 
 def test_delete_a_person_with_photos(indexed_people):
-    from facelib.people_catalog import People
-
     ws, folder = indexed_people
-    biden = min(People(ws, "e").list(), key=lambda p: len(p.face_ids))
+    biden = min(ws.collection("e").people.listing(), key=lambda p: len(p.face_ids))
     shas = {ws.catalog.face(f).image_sha256 for f in biden.face_ids}
     cli(ws, "--person", str(biden.person_id), "--with-photos")
     assert traces(ws.settings.db_path, shas) == []
@@ -99,17 +93,16 @@ def test_delete_a_collection_leaves_nothing(indexed_people):
 
 def test_rekognition_erasure_deletes_faces_users_and_cache(workspace):
     from rekognition_stub import rekognition_collection, search_response
-    from facelib.people_catalog import People
-
+    
     engine, stub, _ = rekognition_collection(workspace, "e")
     face_id = workspace.catalog.faces("e")[0].face_id
     stub.add_response("search_faces", search_response([]))
-    people = People(workspace, "e")
+    people = workspace.collection("e").people
     people.update()
-    pid = people.list()[0].person_id
+    pid = people.listing()[0].person_id
     stub.add_response("delete_user", {}, {"CollectionId": "e", "UserId": f"facesearch-person-{pid}"})
     stub.add_response("delete_faces", {"DeletedFaces": [face_id]}, {"CollectionId": "e", "FaceIds": [face_id]})
-    assert people.delete_person(pid) == 1
+    assert workspace.collection("e").delete_person(pid) == 1
     stub.assert_no_pending_responses()
     assert traces(workspace.settings.db_path, {face_id}) == []
     cache = engine.cache.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -10,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageOps
-
 from conftest import FIXTURES, ROOT
+from PIL import Image, ImageOps
 
 
 def make_folder(folder: Path) -> int:
@@ -32,7 +32,32 @@ def make_folder(folder: Path) -> int:
 def cli_index(folder: Path, data: Path, workers: int = 2) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "facelib", "index", str(folder), "--collection", "c",
                              "--data-dir", str(data), "--workers", str(workers), "--quiet", "--no-group"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.fixture
+def reap():
+    """Process groups to kill when the test ends, whatever happened."""
+    groups: list[int] = []
+    yield groups
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def count_images(data: Path) -> int:
@@ -75,16 +100,22 @@ def reference(tmp_path_factory):
     return folder, n, faces
 
 
-def test_sigkill_mid_batch_then_rerun(reference, tmp_path):
+def test_sigkill_mid_batch_then_rerun(reference, tmp_path, reap):
     folder, n, faces = reference
     data = tmp_path / "data"
     proc = cli_index(folder, data)
+    reap.append(proc.pid)
     deadline = time.time() + 120
     while count_images(data) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, "the batch finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
+    assert len(group_members(proc.pid)) >= 2, "the coordinator and its workers"
+    proc.send_signal(signal.SIGKILL)  # the coordinator only, as a crash would
     proc.wait(30)
+    deadline = time.time() + 10
+    while group_members(proc.pid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert group_members(proc.pid) == [], "the workers die with their coordinator"
     done = count_images(data)
     assert 3 <= done < n
     rerun = cli_index(folder, data)

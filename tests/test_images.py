@@ -8,11 +8,11 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import fixture_bytes
 from PIL import Image
 
 from facelib import images
 from facelib.errors import BadImage
-from conftest import fixture_bytes
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:

@@ -7,9 +7,8 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import FIXTURES, fixture_bytes, two_faces_jpeg
+from PIL import Image
 
 
 class Immediate(cf.Executor):
@@ -40,10 +39,9 @@ def frame_of(data: bytes) -> np.ndarray:
 
 @pytest.fixture
 def recognizer(indexed):
-    from facelib.live import LiveRecognizer
 
     clock = Clock()
-    rec = LiveRecognizer(indexed, "fx", clock=clock, executor=Immediate())
+    rec = indexed.collection("fx").live(clock=clock, executor=Immediate())
     return rec, clock
 
 
@@ -84,24 +82,22 @@ def test_a_face_that_leaves_is_forgotten(recognizer):
 
 
 def test_unknown_faces_say_so(workspace):
-    from facelib.live import LiveRecognizer
-    from facelib.pipeline import index_paths
+    from conftest import index_paths
 
     index_paths(workspace, "only_biden", [FIXTURES / "biden.jpg"], workers=1)
-    rec = LiveRecognizer(workspace, "only_biden", executor=Immediate(), clock=Clock())
+    rec = workspace.collection("only_biden").live(executor=Immediate(), clock=Clock())
     frame = frame_of(fixture_bytes("obama.jpg"))
     rec.process(frame)
     assert [f["label"] for f in rec.snapshot()["faces"]] == ["unknown"]
 
 
 def test_rekognition_throttles_harder_and_counts_cost(workspace):
-    from facelib.live import LiveRecognizer
     from rekognition_stub import face, face_detail, rekognition_collection, search_response
 
     engine, stub, sha = rekognition_collection(workspace, "r")
     stored = workspace.catalog.faces("r")[0]
     clock = Clock()
-    rec = LiveRecognizer(workspace, "r", clock=clock, executor=Immediate())
+    rec = workspace.collection("r").live(clock=clock, executor=Immediate())
     assert rec.search_interval == 5.0
     frame = frame_of(fixture_bytes("obama.jpg"))
     # Two searches in 6 seconds; the identical crop the second time is served by the cache.
@@ -142,4 +138,4 @@ def test_live_page_with_the_stream_patched(with_samples_at, monkeypatch):
     assert faces["similarity"][0] >= 80
     assert {m.label: m.value for m in at.metric}["Frames"] == "1"
     at.button(key="live_freeze").click().run()
-    assert at.session_state["_keep_query"]["source"] == "live"
+    assert at.session_state["search_query"]["source"] == "live"

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import fixture_bytes, two_faces_jpeg
 
-from facelib.catalog import Catalog
-from facelib.engines.local import LocalEngine
+from facelib import Settings, Workspace
 from facelib.errors import CollectionExists, CollectionNotFound, FaceNotFound, InvalidParameter
 from facelib.images import decode
-from conftest import fixture_bytes, two_faces_jpeg
+
+
+def local_engine(data_dir, detector="hog"):
+    """The local engine of a fresh workspace (its vectors live in that workspace's catalog database)."""
+    return Workspace(Settings(data_dir=data_dir, detector=detector)).engine("local")
 
 
 @pytest.fixture
 def engine(tmp_path):
-    e = LocalEngine(Catalog(tmp_path / "c.sqlite3"))
+    e = local_engine(tmp_path)
     e.create_collection("people")
     return e
 
@@ -95,8 +99,9 @@ def test_search_chooses_face_by_index(engine):
 
 
 def test_no_face_gives_an_empty_result(engine):
-    from PIL import Image
     import io
+
+    from PIL import Image
     buf = io.BytesIO()
     Image.new("RGB", (200, 200), (120, 160, 200)).save(buf, "PNG")
     res = engine.search_faces_by_image("people", decode(buf.getvalue()))
@@ -126,11 +131,11 @@ def test_collection_errors(engine):
 
 
 def test_cnn_detector_option(tmp_path):
-    cnn = LocalEngine(Catalog(tmp_path / "c.sqlite3"), detector="cnn")
+    cnn = local_engine(tmp_path / "c", detector="cnn")
     faces = cnn.detect_faces(img("obama.jpg"))
     assert len(faces) == 1 and faces[0].extra["detector"] == "cnn"
-    hog = LocalEngine(Catalog(tmp_path / "d.sqlite3")).detect_faces(img("obama.jpg"))[0].box
+    hog = local_engine(tmp_path / "d").detect_faces(img("obama.jpg"))[0].box
     b = faces[0].box
     assert abs((b.left + b.width / 2) - (hog.left + hog.width / 2)) < 0.05  # the same face
     with pytest.raises(ValueError):
-        LocalEngine(Catalog(tmp_path / "e.sqlite3"), detector="fast")
+        local_engine(tmp_path / "e", detector="fast")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from conftest import fixture_bytes, two_faces_jpeg
-from facelib.people import Decisions, Edge, choose_person, group_faces, inherit, pair
+
+from facelib.people.grouping import Decisions, Edge, choose_person, group_faces, inherit, pair
 
 
 def clique(ids, sim):
@@ -87,14 +87,13 @@ def test_incremental_rule():
 # -- the catalog, with the real local engine ------------------------------------------------------
 @pytest.fixture
 def grouped(workspace):
-    from facelib.people_catalog import People
-    from facelib.pipeline import Indexer, bytes_source
+    from facelib import bytes_source
 
     workspace.create_collection("fam")
     names = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
-    Indexer(workspace, "fam").run([bytes_source(n, fixture_bytes(n)) for n in names] +
+    workspace.collection("fam").index([bytes_source(n, fixture_bytes(n)) for n in names] +
                                   [bytes_source("pair.jpg", two_faces_jpeg())])
-    people = People(workspace, "fam")
+    people = workspace.collection("fam").people
     assert people.update() == 6
     return workspace, people
 
@@ -102,7 +101,7 @@ def grouped(workspace):
 def labels_of(ws, people):
     """{frozenset of image names: person label}"""
     faces = {f.face_id: f.image_name for f in ws.catalog.faces("fam")}
-    return {frozenset(faces[f] for f in p.face_ids): p.label for p in people.list(include_hidden=True)}
+    return {frozenset(faces[f] for f in p.face_ids): p.label for p in people.listing(include_hidden=True)}
 
 
 def test_update_groups_each_person_once(grouped):
@@ -112,21 +111,21 @@ def test_update_groups_each_person_once(grouped):
     assert frozenset({"biden.jpg", "pair.jpg"}) in groups
     assert len(groups) == 2
     regrouped = people.regroup()
-    assert {frozenset(p.face_ids) for p in regrouped} == {frozenset(p.face_ids) for p in people.list()}
+    assert {frozenset(p.face_ids) for p in regrouped} == {frozenset(p.face_ids) for p in people.listing()}
 
 
 def test_name_survives_regroup_and_search_shows_it(grouped):
     ws, people = grouped
-    obama = people.list()[0]
+    obama = people.listing()[0]
     people.rename(obama.person_id, "Barack")
     people.regroup()
-    assert people.list()[0].name == "Barack" and people.list()[0].person_id == obama.person_id
+    assert people.listing()[0].name == "Barack" and people.listing()[0].person_id == obama.person_id
     assert set(people.names().values()) >= {"Barack"}
 
 
 def test_split_merge_move_and_not_a_face_survive_regroup(grouped):
     ws, people = grouped
-    obama, biden = people.list()
+    obama, biden = people.listing()
     people.rename(obama.person_id, "Barack")
     # Split two faces off Obama.
     gone = list(obama.face_ids[:2])
@@ -147,26 +146,26 @@ def test_split_merge_move_and_not_a_face_survive_regroup(grouped):
     # "Not a face" drops it from every person.
     people.not_a_face(moved)
     people.regroup()
-    assert all(moved not in p.face_ids for p in people.list(include_hidden=True))
+    assert all(moved not in p.face_ids for p in people.listing(include_hidden=True))
 
 
 def test_not_this_person_and_hide(grouped):
     ws, people = grouped
-    obama = people.list()[0]
+    obama = people.listing()[0]
     face = obama.face_ids[-1]
     alone = people.not_this_person(face)
     people.regroup()
     assert face not in people.get(obama.person_id).face_ids
-    assert any(p.face_ids == (face,) for p in people.list())
+    assert any(p.face_ids == (face,) for p in people.listing())
     people.hide(obama.person_id)
-    assert obama.person_id not in {p.person_id for p in people.list()}
-    assert obama.person_id in {p.person_id for p in people.list(include_hidden=True)}
+    assert obama.person_id not in {p.person_id for p in people.listing()}
+    assert obama.person_id in {p.person_id for p in people.listing(include_hidden=True)}
     assert alone
 
 
 def test_photos_together_and_merge_suggestions(grouped):
     ws, people = grouped
-    obama, biden = people.list()
+    obama, biden = people.listing()
     both = people.photos_with([obama.person_id, biden.person_id])
     names = {ws.catalog.image("fam", sha).original_name for sha in both}
     assert names == {"pair.jpg"}
@@ -174,7 +173,7 @@ def test_photos_together_and_merge_suggestions(grouped):
                                                                                    [biden.person_id])} == \
         {"obama.jpg", "obama2.jpg", "obama3.jpg"}
     # Grouping at 99.99% leaves Obama's faces apart: the closest two are suggested first.
-    strict = type(people)(ws, "fam", threshold=99.99)
+    strict = ws.collection("fam").people_at(99.99)
     strict.regroup()
     suggestions = strict.merge_suggestions()
     assert len(suggestions) >= 2 and suggestions[0][2] >= suggestions[1][2] >= 80
@@ -189,8 +188,8 @@ def test_photos_together_and_merge_suggestions(grouped):
 
 def test_deleting_an_image_cleans_people(grouped):
     ws, people = grouped
-    biden = people.list()[1]
+    biden = people.listing()[1]
     for sha in {ws.catalog.face(f).image_sha256 for f in biden.face_ids}:
-        ws.delete_image("fam", sha)
-    assert len(people.list()) == 1
+        ws.collection("fam").delete_image(sha)
+    assert len(people.listing()) == 1
     assert people.person_of().keys() <= {f.face_id for f in ws.catalog.faces("fam")}

@@ -6,11 +6,10 @@ import json
 import shutil
 
 import pytest
+from conftest import ERROR, FIXTURES, INDEXED_STATUS, NO_FACE, SKIPPED, fixture_bytes, index_paths, two_faces_jpeg
 
-from facelib.pipeline import ERROR, INDEXED_STATUS, NO_FACE, SKIPPED, Indexer, bytes_source, index_paths
-from facelib.search import QualityFilter, filter_matches, search_by_face, search_by_image
+from facelib import QualityFilter, bytes_source, filter_matches
 from facelib.images import decode
-from conftest import FIXTURES, fixture_bytes, two_faces_jpeg
 
 
 def make_batch(tmp_path):
@@ -59,7 +58,7 @@ def test_batch_outcomes_and_rerun(workspace, tmp_path, workers):
 
 
 def test_search_joins_catalog_and_filters_locally(indexed):
-    res = search_by_image(indexed, "fx", decode(fixture_bytes("obama3.jpg")))
+    res = indexed.collection("fx").search_image(decode(fixture_bytes("obama3.jpg")))
     assert res.floor == 50 and res.searched_face == 0
     names = [r.image_name.split("/")[-1] for r in res.rows]
     assert set(names[:3]) == {"obama.jpg", "obama2.jpg", "obama3.jpg"}
@@ -73,17 +72,17 @@ def test_search_joins_catalog_and_filters_locally(indexed):
 
 def test_search_by_face(indexed):
     obama = next(f for f in indexed.catalog.faces("fx") if f.image_name.endswith("/obama.jpg"))
-    res = search_by_face(indexed, "fx", obama.face_id)
+    res = indexed.collection("fx").search_face(obama.face_id)
     above = [r.image_name.split("/")[-1] for r in filter_matches(res.rows, 80)]
     assert sorted(above) == ["obama2.jpg", "obama3.jpg"]
 
 
 def test_delete_image_removes_faces_files_and_vectors(workspace):
-    ind = Indexer(workspace, _new(workspace, "d"))
-    ind.run([bytes_source("a.jpg", fixture_bytes("obama.jpg")), bytes_source("b.jpg", fixture_bytes("obama2.jpg"))])
+    coll = workspace.create_collection("d")
+    coll.index([bytes_source("a.jpg", fixture_bytes("obama.jpg")), bytes_source("b.jpg", fixture_bytes("obama2.jpg"))])
     face = workspace.catalog.faces("d")[0]
     thumb, stored = workspace.path(face.thumb_path), workspace.path(face.stored_path)
-    assert workspace.delete_image("d", face.image_sha256) == 1
+    assert workspace.collection("d").delete_image(face.image_sha256) == 1
     assert not thumb.exists() and not stored.exists()
     assert workspace.catalog.counts("d")["faces"] == 1
     assert face.face_id not in workspace.engine_for("d").list_faces("d")
@@ -99,19 +98,34 @@ def _new(ws, name):
 
 
 def test_index_anyway_a_face_left_out(workspace):
-    from facelib.pipeline import index_anyway
-
     workspace.create_collection("m")
-    report = Indexer(workspace, "m", max_faces=1).run([bytes_source("pair.jpg", two_faces_jpeg())])
+    report = workspace.collection("m").index([bytes_source("pair.jpg", two_faces_jpeg())], max_faces=1)
     assert report.faces_indexed == 1 and report.faces_rejected == 1
     rejected = workspace.catalog.faces("m", status="rejected")[0]
     assert rejected.reasons == ("EXCEEDS_MAX_FACES",)
-    promoted = index_anyway(workspace, "m", rejected.face_id)
+    promoted = workspace.collection("m").index_anyway(rejected.face_id)
     assert promoted.status == "indexed" and promoted.reasons == ()
     assert workspace.path(promoted.thumb_path).exists()
     assert workspace.catalog.counts("m") == {"images": 1, "faces": 2, "rejected": 0}
     engine = workspace.engine_for("m")
     assert set(engine.list_faces("m")) == {f.face_id for f in workspace.catalog.faces("m")}
     # The promoted face is searchable: the other face of the pair is not it.
-    res = search_by_face(workspace, "m", promoted.face_id)
+    res = workspace.collection("m").search_face(promoted.face_id)
     assert promoted.face_id not in {r.face_id for r in res.rows}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_detector_setting_analyses_with_its_own_models(tmp_path, workers):
+    """Regression: the worker's analyser was a module global built with the first detector seen, so
+    a "cnn" batch after a "hog" batch in one process was analysed (and stored) as "hog"."""
+    from facelib import Settings, Workspace
+
+    stored = {}
+    for detector in ("hog", "cnn", "hog"):
+        ws = Workspace(Settings(data_dir=tmp_path / f"data-{detector}-{len(stored)}", detector=detector))
+        coll = ws.create_collection("c", "local")
+        names = ["obama.jpg", "biden.jpg", "obama2.jpg"]
+        report = coll.index([bytes_source(n, fixture_bytes(n)) for n in names], workers=workers)
+        assert report.faces_indexed == 3
+        stored[len(stored)] = {f.detail.extra["detector"] for f in coll.faces()}
+    assert stored == {0: {"hog"}, 1: {"cnn"}, 2: {"hog"}}

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from facelib import quality, similarity, thumbnails
+from facelib import MatchRow, QualityFilter, filter_matches, matches_by_threshold, quality, thumbnails
+from facelib.engines.local import similarity
 from facelib.records import BoundingBox, FaceDetail, Pose
-from facelib.search import MatchRow, QualityFilter, filter_matches, matches_by_threshold
 
 
 def test_brightness_scale():
@@ -61,8 +61,8 @@ def test_thumbnail_is_square_and_inside(tmp_path):
     box = BoundingBox(0.9, 0.8, 0.2, 0.3)  # pokes outside the image
     t = thumbnails.thumbnail(im, box)
     assert t.size == (thumbnails.THUMB_SIDE, thumbnails.THUMB_SIDE)
-    l, t_, r, b = thumbnails.square_crop_box(box, 300, 200)
-    assert 0 <= l < r <= 300 and 0 <= t_ < b <= 200 and r - l == b - t_
+    left, t_, r, b = thumbnails.square_crop_box(box, 300, 200)
+    assert 0 <= left < r <= 300 and 0 <= t_ < b <= 200 and r - left == b - t_
     assert thumbnails.data_uri(thumbnails.thumbnail_jpeg(im, box)).startswith("data:image/jpeg;base64,")
 
 
@@ -86,9 +86,11 @@ def test_failing_sql_agrees_with_reasons(tmp_path):
     """The SQL form of the quality filter selects exactly the faces its Python form rejects."""
     import random
 
-    from facelib.catalog import Catalog, StoredFace, StoredImage
+    from facelib import Settings, StoredFace, StoredImage, Workspace
 
-    cat = Catalog(tmp_path / "c.sqlite3")
+    ws = Workspace(Settings(data_dir=tmp_path / "data"))
+    ws.create_collection("c", "local")
+    cat = ws.catalog
     rng = random.Random(1)
     faces = []
     for i in range(200):
@@ -100,8 +102,7 @@ def test_failing_sql_agrees_with_reasons(tmp_path):
     cat.record_image(StoredImage("c", "sha", "x.jpg", None, None, 1, 1, 1, "JPEG", 0.0, {}), faces)
     q = QualityFilter(min_brightness=40, min_sharpness=30, min_confidence=70, min_size_px=60, max_yaw=45,
                       max_pitch=20, min_age=18)
-    where, args = q.failing_sql()
-    n, rows = cat.faces_where("c", where, args, limit=1000)
+    n, rows = cat.faces_failing("c", q, limit=1000)
     expected = {f.face_id for f in faces if q.reasons(f.detail)}
     assert n == len(expected) and {r.face_id for r in rows} == expected and 0 < n < 200
-    assert cat.faces_where("c", *QualityFilter().failing_sql())[0] == 0
+    assert cat.faces_failing("c", QualityFilter())[0] == 0

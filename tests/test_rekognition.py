@@ -5,15 +5,24 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image
-
 from conftest import DEV, FIXTURES, fixture_bytes, needs_dev, needs_recorded, two_faces_jpeg
-from facelib.errors import (BadImage, CollectionNotFound, EngineAuthError, EngineUnavailable, InvalidParameter)
+from PIL import Image
+from rekognition_stub import (
+    ANY,
+    box,
+    client_error,
+    face,
+    face_detail,
+    index_response,
+    make_engine,
+    recorded,
+    recorded_search,
+    search_response,
+)
+
+from facelib import bytes_source, filter_matches
+from facelib.errors import BadImage, CollectionNotFound, EngineAuthError, EngineUnavailable, InvalidParameter
 from facelib.images import decode
-from facelib.pipeline import Indexer, bytes_source
-from facelib.search import filter_matches, search_by_face, search_by_image
-from rekognition_stub import (ANY, box, client_error, face, face_detail, index_response, make_engine, recorded,
-                              recorded_search, search_response)
 
 
 @pytest.fixture
@@ -48,7 +57,7 @@ def index_two(ws, stub):
         shas[name] = sha
         unindexed = [(box(0.7, 0.7, 0.1, 0.1), ("LOW_SHARPNESS", "SMALL_BOUNDING_BOX"))] if name == "biden.jpg" else []
         stub.add_response("index_faces", index_response(sha, unindexed=unindexed), index_params(sha))
-    report = Indexer(ws, "team", workers=1).run([bytes_source(n, fixture_bytes(n)) for n in shas])
+    report = ws.collection("team").index([bytes_source(n, fixture_bytes(n)) for n in shas], workers=1)
     return report, shas
 
 
@@ -68,7 +77,7 @@ def test_index_a_batch_end_to_end(rek):
     rejected = ws.catalog.faces("team", status="rejected")
     assert len(rejected) == 1 and rejected[0].reasons == ("LOW_SHARPNESS", "SMALL_BOUNDING_BOX")
     # Rerun: no paid call at all (the stub has nothing queued and would fail).
-    again = Indexer(ws, "team", workers=1).run([bytes_source(n, fixture_bytes(n)) for n in shas])
+    again = ws.collection("team").index([bytes_source(n, fixture_bytes(n)) for n in shas], workers=1)
     assert {o.status for o in again.outcomes} == {"skipped"}
     ops = {o["operation"]: o for o in ws.costs().to_json()["operations"]}
     assert ops["IndexFaces"] == {"operation": "IndexFaces", "calls": 2, "cache_hits": 0, "spent": 0.002, "saved": 0.0}
@@ -86,12 +95,12 @@ def test_search_by_image_is_cached_and_thresholded_locally(rek):
     matches = [(face(obama_face.face_id, shas["obama.jpg"]), 97.5), (face(biden_face.face_id, shas["biden.jpg"]), 61.0)]
     stub.add_response("search_faces_by_image", search_response(matches, box()),
                       {"CollectionId": "team", "Image": {"Bytes": ANY}, "FaceMatchThreshold": 50.0, "MaxFaces": 1000})
-    first = search_by_image(ws, "team", query)
+    first = ws.collection("team").search_image(query)
     assert [r.image_name for r in first.rows] == ["obama.jpg", "biden.jpg"]
     assert first.rows[0].thumb_path and first.rows[0].detail.age_low == 30
     # Moving the threshold filters locally; the same search again is served by the cache.
     assert [r.image_name for r in filter_matches(first.rows, 80)] == ["obama.jpg"]
-    second = search_by_image(ws, "team", decode(fixture_bytes("obama2.jpg"), "again.jpg"))
+    second = ws.collection("team").search_image(decode(fixture_bytes("obama2.jpg"), "again.jpg"))
     assert second.rows == first.rows
     costs = {o["operation"]: o for o in ws.costs().to_json()["operations"]}
     assert costs["DetectFaces"]["calls"] == 1 and costs["DetectFaces"]["cache_hits"] == 1
@@ -105,14 +114,14 @@ def test_an_index_makes_cached_searches_stale(rek):
     fid = ws.catalog.faces("team", image_sha256=shas["obama.jpg"])[0].face_id
     params = {"CollectionId": "team", "FaceId": fid, "FaceMatchThreshold": 50.0, "MaxFaces": 1000}
     stub.add_response("search_faces", search_response([]), params)
-    assert search_by_face(ws, "team", fid).rows == ()
-    assert search_by_face(ws, "team", fid).rows == ()  # cached
+    assert ws.collection("team").search_face(fid).rows == ()
+    assert ws.collection("team").search_face(fid).rows == ()  # cached
     sha = decode(fixture_bytes("obama3.jpg")).sha256
     stub.add_response("index_faces", index_response(sha), index_params(sha))
-    Indexer(ws, "team", workers=1).run([bytes_source("obama3.jpg", fixture_bytes("obama3.jpg"))])
+    ws.collection("team").index([bytes_source("obama3.jpg", fixture_bytes("obama3.jpg"))], workers=1)
     new_face = ws.catalog.faces("team", image_sha256=sha)[0]
     stub.add_response("search_faces", search_response([(face(new_face.face_id, sha), 95.0)]), params)
-    assert [r.image_name for r in search_by_face(ws, "team", fid).rows] == ["obama3.jpg"]
+    assert [r.image_name for r in ws.collection("team").search_face(fid).rows] == ["obama3.jpg"]
 
 
 def test_errors_are_not_cached(rek):
@@ -215,7 +224,7 @@ def test_limits_are_enforced_before_any_call(rek):
 
 
 def test_large_png_and_tiny_image_are_prepared(rek):
-    from facelib.engines.rekognition import MAX_IMAGE_BYTES, prepare_image
+    from facelib.engines.rekognition.engine import MAX_IMAGE_BYTES, prepare_image
 
     rng = __import__("numpy").random.default_rng(0)
     noisy = Image.fromarray(rng.integers(0, 255, (1800, 1800, 3), dtype="uint8"))
@@ -242,7 +251,7 @@ def test_large_png_and_tiny_image_are_prepared(rek):
 def test_no_credentials_is_an_auth_error(monkeypatch, workspace):
     from botocore.exceptions import NoCredentialsError
 
-    from facelib.engines.rekognition import map_error
+    from facelib.engines.rekognition.engine import map_error
 
     assert isinstance(map_error(NoCredentialsError(), "DetectFaces"), EngineAuthError)
 
@@ -257,7 +266,7 @@ def test_recorded_detect_faces_maps_every_face(rek):
     img = decode((DEV / "images" / "alice3.jpg").read_bytes(), "alice3.jpg")
     faces = engine.detect_faces(img)
     assert len(faces) == len(resp["FaceDetails"]) == 2
-    for d, raw in zip(faces, resp["FaceDetails"]):
+    for d, raw in zip(faces, resp["FaceDetails"], strict=False):
         assert d.box.left == pytest.approx(raw["BoundingBox"]["Left"])
         assert d.brightness == pytest.approx(raw["Quality"]["Brightness"])
         assert d.age_low == raw["AgeRange"]["Low"] and len(d.landmarks) == len(raw["Landmarks"])
@@ -271,8 +280,8 @@ def test_recorded_index_and_search_through_the_pipeline(rek):
     for n in names:
         sha = decode((DEV / "images" / f"{n}.jpg").read_bytes()).sha256
         stub.add_response("index_faces", recorded("index-faces", n), index_params(sha))
-    report = Indexer(ws, "team", workers=1).run(
-        [bytes_source(f"{n}.jpg", (DEV / "images" / f"{n}.jpg").read_bytes()) for n in names])
+    report = ws.collection("team").index(
+        [bytes_source(f"{n}.jpg", (DEV / "images" / f"{n}.jpg").read_bytes()) for n in names], workers=1)
     expected = sum(len(recorded("index-faces", n)["FaceRecords"]) for n in names)
     assert report.faces_indexed == expected
     face_id, resp = recorded_search("alice1")
@@ -280,7 +289,7 @@ def test_recorded_index_and_search_through_the_pipeline(rek):
     assert face_id in ids  # the recorded search was made for a face of alice1
     stub.add_response("search_faces", resp, {"CollectionId": "team", "FaceId": face_id,
                                              "FaceMatchThreshold": 50.0, "MaxFaces": 1000})
-    rows = search_by_face(ws, "team", face_id).rows
+    rows = ws.collection("team").search_face(face_id).rows
     assert len(rows) == len(resp["FaceMatches"])
     known = [r for r in rows if r.thumb_path]
     assert {r.image_name for r in known} <= {"alice2.jpg", "alice3.jpg"} and known
@@ -288,13 +297,11 @@ def test_recorded_index_and_search_through_the_pipeline(rek):
 
 
 def test_preflight_estimate(rek):
-    from facelib.ledger import estimate_batch
-
     ws, engine, stub = rek
     index_two(ws, stub)
     sources = [bytes_source(n, fixture_bytes(n)) for n in ("obama.jpg", "biden.jpg", "obama2.jpg", "obama3.jpg")]
     sources.append(bytes_source("copy.jpg", fixture_bytes("obama3.jpg")))
-    est = estimate_batch(ws.catalog, "team", sources, ws.settings.prices)
+    est = ws.collection("team").estimate(sources)
     assert (est.files, est.already_indexed, est.duplicates, est.paid_calls) == (5, 2, 1, 2)
     assert est.dollars == pytest.approx(0.002)
 
@@ -315,19 +322,17 @@ def test_costs_cli_reads_the_ledger(rek):
 
 
 def test_index_anyway_crops_the_face_and_maps_the_box_back(rek):
-    from facelib.pipeline import index_anyway
-
     ws, engine, stub = rek
     data = two_faces_jpeg()
     sha = decode(data).sha256
     right = box(0.62, 0.1, 0.2, 0.3)
     stub.add_response("index_faces", index_response(sha, unindexed=[(right, ("EXCEEDS_MAX_FACES",))]),
                       index_params(sha, max_faces=1))
-    Indexer(ws, "team", workers=1, max_faces=1).run([bytes_source("pair.jpg", data)])
+    ws.collection("team").index([bytes_source("pair.jpg", data)], workers=1, max_faces=1)
     rejected = ws.catalog.faces("team", status="rejected")[0]
     sent = captured_images(engine, "IndexFaces")
     stub.add_response("index_faces", index_response(sha, boxes=[box(0.2, 0.2, 0.6, 0.6)]), index_params(sha, 1))
-    promoted = index_anyway(ws, "team", rejected.face_id)
+    promoted = ws.collection("team").index_anyway(rejected.face_id)
     crop = Image.open(io.BytesIO(sent[0]))
     assert crop.width < decode(data).rgb.width / 2
     assert promoted.status == "indexed" and promoted.detail.box == rejected.detail.box
@@ -353,31 +358,29 @@ def _record_box(d):
 
 
 def test_people_graph_costs_one_search_per_face_and_users_mirror(rek):
-    from facelib.people_catalog import People
-
     ws, engine, stub = rek
     _, shas = index_two(ws, stub)
     faces = sorted(ws.catalog.faces("team"), key=lambda f: f.face_id)  # searched in id order
-    people = People(ws, "team")
+    people = ws.collection("team").people
     assert people.pending_searches() == 2
     for f in faces:
         other = next(o for o in faces if o.face_id != f.face_id)
         stub.add_response("search_faces", search_response([(face(other.face_id, other.image_sha256), 60.0)]),
                           {"CollectionId": "team", "FaceId": f.face_id, "FaceMatchThreshold": 50.0, "MaxFaces": 1000})
     assert people.update() == 2
-    assert len(people.list()) == 2 and people.pending_searches() == 0
+    assert len(people.listing()) == 2 and people.pending_searches() == 0
     people.regroup()  # no stubbed response left: a paid call here would fail the test
-    person = people.list()[0]
+    person = people.listing()[0]
     stub.add_response("create_user", {}, {"CollectionId": "team", "UserId": f"facesearch-person-{person.person_id}"})
     stub.add_response("associate_faces", {"AssociatedFaces": [{"FaceId": person.face_ids[0]}],
                                           "UnsuccessfulFaceAssociations": [], "UserStatus": "UPDATING"},
                       {"CollectionId": "team", "UserId": f"facesearch-person-{person.person_id}",
                        "FaceIds": list(person.face_ids)})
-    assert people.mirror_to_rekognition(person.person_id) == f"facesearch-person-{person.person_id}"
+    assert people.mirror_to_users(person.person_id) == f"facesearch-person-{person.person_id}"
     # An existing user is reused.
     client_error(stub, "create_user", "ConflictException", "exists")
     stub.add_response("associate_faces", {"AssociatedFaces": [], "UnsuccessfulFaceAssociations": []})
-    people.mirror_to_rekognition(person.person_id)
+    people.mirror_to_users(person.person_id)
 
 
 def test_a_failed_index_call_leaves_nothing_half_written_and_a_rerun_cleans_up(rek):
@@ -387,7 +390,7 @@ def test_a_failed_index_call_leaves_nothing_half_written_and_a_rerun_cleans_up(r
     data = fixture_bytes("obama.jpg")
     sha = decode(data).sha256
     client_error(stub, "index_faces", "ProvisionedThroughputExceededException", "slow down")
-    report = Indexer(ws, "team", workers=1).run([bytes_source("obama.jpg", data)])
+    report = ws.collection("team").index([bytes_source("obama.jpg", data)], workers=1)
     assert report.outcomes[0].status == "error" and "busy" in report.outcomes[0].message
     assert ws.catalog.counts("team") == {"images": 0, "faces": 0, "rejected": 0}
     assert not list(ws.settings.thumbs_dir.rglob("*.jpg"))
@@ -397,5 +400,5 @@ def test_a_failed_index_call_leaves_nothing_half_written_and_a_rerun_cleans_up(r
                       {"CollectionId": "team", "MaxResults": 4096})
     stub.add_response("delete_faces", {"DeletedFaces": ["ghost"]}, {"CollectionId": "team", "FaceIds": ["ghost"]})
     stub.add_response("index_faces", index_response(sha), index_params(sha))
-    again = Indexer(ws, "team", workers=1).run([bytes_source("obama.jpg", data)])
+    again = ws.collection("team").index([bytes_source("obama.jpg", data)], workers=1)
     assert again.faces_indexed == 1 and ws.catalog.pending("team") == []

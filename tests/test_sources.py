@@ -7,10 +7,9 @@ import json
 import zipfile
 
 import pytest
-
 from conftest import fixture_bytes
-from facelib.pipeline import Indexer
-from facelib.sources import zip_sources
+
+from facelib import zip_sources
 
 
 def instagram_zip(layout: str) -> bytes:
@@ -41,7 +40,7 @@ def test_instagram_export_keeps_dates_and_captions(workspace, layout):
     assert first["caption"] == "Café with Mom 😊" and first["post_date"] == "2024-01-01T00:00:00+00:00"
     assert photos["instagram.zip/media/posts/202402/19.jpg"].metadata["caption"] == "Two at once"
     workspace.create_collection("ig")
-    report = Indexer(workspace, "ig", workers=1).run(sources)
+    report = workspace.collection("ig").index(sources, workers=1)
     assert report.faces_indexed == 3 and not report.errors  # the JSON files are not reported as errors
     stored = {i.original_name: i for i in workspace.catalog.images("ig")}
     assert stored["instagram.zip/media/posts/202401/17.jpg"].metadata["caption"] == "Café with Mom 😊"
@@ -53,7 +52,7 @@ def test_s3_prefix_is_listed_with_the_paginator_and_streamed(workspace):
     from botocore.response import StreamingBody
     from botocore.stub import Stubber
 
-    from facelib.s3source import s3_sources
+    from facelib.ingest.s3 import s3_sources
 
     client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing",
                           aws_secret_access_key="testing")
@@ -73,7 +72,7 @@ def test_s3_prefix_is_listed_with_the_paginator_and_streamed(workspace):
         assert [s.name for s in sources] == ["s3://family/photos/a.jpg", "s3://family/photos/sub/b.JPG"]
         assert sources[0].metadata == {"bucket": "family", "key": "photos/a.jpg", "etag": "etag-a"}
         workspace.create_collection("s3")
-        report = Indexer(workspace, "s3", workers=1).run(sources)
+        report = workspace.collection("s3").index(sources, workers=1)
         stub.assert_no_pending_responses()
     assert report.faces_indexed == 2
     image = next(i for i in workspace.catalog.images("s3") if i.original_name.endswith("a.jpg"))
@@ -85,7 +84,7 @@ def test_s3_errors_are_clear():
     from botocore.stub import Stubber
 
     from facelib.errors import EngineAuthError, InvalidParameter
-    from facelib.s3source import parse_s3_uri, s3_sources
+    from facelib.ingest.s3 import parse_s3_uri, s3_sources
 
     with pytest.raises(InvalidParameter):
         parse_s3_uri("https://bucket/x")

@@ -1,21 +1,31 @@
 """The engine interface, shaped after Rekognition's collection API so both engines fit.
 
-Similarities are percentages 0-100 (higher is more alike); thresholds are on the same scale.
+Engines declare what they can do as attributes (``paid``, ``reports_age``, ``parallel``) and
+optional Protocols (:class:`SupportsUsers`), so callers ask ``isinstance`` instead of ``hasattr``
+or comparing engine names. Similarities are percentages 0-100 (higher is more alike);
+thresholds are on the same scale; boxes are relative 0-1.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
 
 from ..errors import InvalidParameter
 from ..images import LoadedImage
-from ..records import BoundingBox, CollectionInfo, FaceDetail, ImageSearch, IndexedFace, IndexResult, Match
+from ..records import BoundingBox, CollectionInfo, EngineName, FaceDetail, ImageSearch, IndexedFace, IndexResult, Match
+from ..settings import DEFAULT_THRESHOLD
 
 #: Collection names both engines accept (Rekognition's pattern, 255 characters at most).
 COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 #: External image ids both engines accept (Rekognition's pattern).
 EXTERNAL_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
+
+Parallelism = Literal["process", "thread"]
 
 
 def check_collection_name(name: str) -> str:
@@ -47,11 +57,40 @@ def external_image_id(sha256: str) -> str:
     return sha256
 
 
+@dataclass
+class Prepared:
+    """What the per-image work (:meth:`Engine.preparer`) hands to :meth:`Engine.commit`.
+
+    ``details``: every face found (boxes relative 0-1), for thumbnails. ``payload``: the engine's
+    own data (the local engine's descriptors, Rekognition's IndexFaces answer); picklable.
+    """
+
+    sha256: str
+    size: tuple[int, int]
+    format: str
+    details: list[FaceDetail]
+    payload: Any = None
+    thumbs: dict[BoundingBox, bytes] = field(default_factory=dict)
+
+
+#: The per-image work: bytes in, :class:`Prepared` out. For ``parallel == "process"`` engines it is
+#: picklable and pure (no database, no client); it may keep models in a per-process cache.
+Preparer = Callable[[LoadedImage], Prepared]
+
+
 @runtime_checkable
 class Engine(Protocol):
-    """A face engine with named collections."""
+    """A face engine with named collections.
 
-    name: str
+    ``paid``: reads are billed (cost prompts, the Live interval, UI copy). ``reports_age``: faces
+    carry an age range (the age filter). ``parallel``: how the indexer runs :meth:`preparer`'s
+    work: "process" (CPU-bound, a process pool) or "thread" (network-bound).
+    """
+
+    name: EngineName
+    paid: bool
+    reports_age: bool
+    parallel: Parallelism
 
     def create_collection(self, collection: str) -> None: ...
 
@@ -61,21 +100,53 @@ class Engine(Protocol):
 
     def describe_collection(self, collection: str) -> CollectionInfo: ...
 
+    def warm(self) -> None:
+        """Load models now, before worker processes fork (nothing to do for a remote engine)."""
+        ...
+
+    def model_version(self) -> str | None:
+        """The model new collections are indexed with (None when the service picks it)."""
+        ...
+
     def detect_faces(self, image: LoadedImage) -> list[FaceDetail]:
-        """Every face in the image, largest first is not guaranteed."""
+        """Every face in the image (no order guaranteed)."""
+        ...
+
+    def preparer(self, collection: str, *, max_faces: int) -> Preparer:
+        """The per-image indexing work for ``collection`` (runs in a worker)."""
+        ...
+
+    def commit(self, collection: str, prepared: Prepared, *, external_id: str, max_faces: int) -> IndexResult:
+        """Make a prepared image's faces searchable (runs in the coordinator, inside the catalog's
+        transaction for engines whose index lives in the catalog database)."""
+        ...
+
+    def forget_image(self, collection: str, external_id: str) -> list[str]:
+        """Delete every face indexed with that external id (recovery after a crash); returns them."""
         ...
 
     def index_faces(self, collection: str, image: LoadedImage, external_image_id: str,
                     max_faces: int = 100) -> IndexResult: ...
 
-    def search_faces(self, collection: str, face_id: str, threshold: float = 80.0,
+    def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
+                          external_image_id: str) -> IndexedFace:
+        """Index the single face inside ``box`` (relative 0-1), leaving the image's other faces alone."""
+        ...
+
+    def search_faces(self, collection: str, face_id: str, threshold: float = DEFAULT_THRESHOLD,
                      max_faces: int = 50) -> list[Match]:
         """Faces like an indexed face (itself excluded), most alike first."""
         ...
 
-    def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = 80.0,
+    def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = DEFAULT_THRESHOLD,
                               max_faces: int = 50, face_index: int | None = None) -> ImageSearch:
         """Faces like one face of the image (``face_index``; default the largest)."""
+        ...
+
+    def search_region(self, collection: str, rgb: np.ndarray, box: BoundingBox, threshold: float = DEFAULT_THRESHOLD,
+                      max_faces: int = 1) -> list[Match]:
+        """Faces like the face in ``box`` (relative) of an RGB frame whose faces are already found
+        (the Live page: no second detection on the whole frame)."""
         ...
 
     def list_faces(self, collection: str) -> list[str]:
@@ -86,27 +157,24 @@ class Engine(Protocol):
         """Delete faces; returns the ids deleted."""
         ...
 
-    def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = 80.0) -> list[Match]:
+    def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
         """Faces of ``target`` like the largest face of ``source``."""
         ...
 
-    def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
-                          external_image_id: str) -> IndexedFace:
-        """Index the single face inside ``box`` (relative 0-1), leaving the image's other faces alone."""
+
+@runtime_checkable
+class SupportsUsers(Protocol):
+    """An engine that groups faces into Users of its own (Rekognition)."""
+
+    def associate_user_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]: ...
+
+    def delete_user(self, collection: str, user_id: str) -> bool: ...
+
+
+@runtime_checkable
+class BoxDetector(Protocol):
+    """Finds face boxes in an RGB array quickly, with no descriptors (the Live page's detector)."""
+
+    def detect_boxes(self, arr: np.ndarray) -> list[tuple[BoundingBox, float]]:
+        """(box relative 0-1, detector confidence 0-100) of every face."""
         ...
-
-
-def overlap(a: BoundingBox, b: BoundingBox) -> float:
-    """Intersection over union of two relative boxes, 0-1."""
-    w = min(a.left + a.width, b.left + b.width) - max(a.left, b.left)
-    h = min(a.top + a.height, b.top + b.height) - max(a.top, b.top)
-    inter = max(w, 0.0) * max(h, 0.0)
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
-
-
-def largest_face(faces: list[FaceDetail] | tuple[FaceDetail, ...]) -> int | None:
-    """Index of the face with the largest box, or None when there is none."""
-    if not faces:
-        return None
-    return max(range(len(faces)), key=lambda i: faces[i].box.area)

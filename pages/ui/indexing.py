@@ -7,18 +7,19 @@ import time
 import pandas as pd
 import streamlit as st
 
-from facelib.people_catalog import People
-from facelib.pipeline import BatchReport, FileOutcome, Indexer, Source
-from facelib.workspace import Workspace
+from facelib import BatchReport, Collection, FileOutcome, FileStatus, Source
 
-from .tables import COLUMNS, thumb
+from .tables import COLUMNS
+
+OUTCOME_LABELS = {FileStatus.NO_FACE: "no face found", FileStatus.SKIPPED: "already indexed",
+                  FileStatus.ERROR: "error"}
 
 
-def run_batch(ws: Workspace, collection: str, sources: list[Source], label: str = "Indexing") -> BatchReport:
-    """Index with a live progress bar and ETA; returns the report."""
+def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing") -> BatchReport:
+    """Index with a live progress bar and ETA; free engines group the new faces at once."""
     total = len(sources)
     start = time.perf_counter()
-    with st.status(f"{label} {total} photo(s) into **{collection}**…", expanded=True) as status:
+    with st.status(f"{label} {total} photo(s) into **{coll.name}**…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting (loading the face models)…")
 
         def progress(done: int, total_: int, outcome: FileOutcome) -> None:
@@ -28,10 +29,10 @@ def run_batch(ws: Workspace, collection: str, sources: list[Source], label: str 
                          text=f"{done}/{total_} · {outcome.name.rsplit('/', 1)[-1]}: {outcome.status} · "
                               f"{elapsed:.0f}s elapsed, about {eta:.0f}s left")
 
-        report = Indexer(ws, collection).run(sources, progress)
-        if report.faces_indexed and ws.catalog.collection_engine(collection) == "local":
+        report = coll.index(sources, progress)
+        if report.faces_indexed and not coll.paid:
             bar.progress(1.0, text="Grouping the new faces into people…")
-            People(ws, collection).update()
+            coll.people.update()
         errors = len(report.errors)
         status.update(label=f"Indexed {report.faces_indexed} face(s) from {len(report.outcomes)} photo(s) in "
                             f"{report.seconds:.1f}s" + (f" · {errors} error(s)" if errors else ""),
@@ -39,27 +40,28 @@ def run_batch(ws: Workspace, collection: str, sources: list[Source], label: str 
     return report
 
 
-def outcome_frame(ws: Workspace, collection: str, report: BatchReport) -> pd.DataFrame:
+def outcome_frame(coll: Collection, report: BatchReport) -> pd.DataFrame:
     """One row per face (indexed or rejected), plus one row per file without faces or with an error."""
     rows = []
     for o in report.outcomes:
-        faces = ws.catalog.faces(collection, status=None, image_sha256=o.sha256) if o.status == "indexed" else []
+        faces = coll.faces(status=None, image_sha256=o.sha256) if o.status == FileStatus.INDEXED else []
         if not faces:
-            rows.append({"face": None, "image": o.name, "outcome": {"no_face": "no face found",
-                                                                    "skipped": "already indexed",
-                                                                    "error": "error"}.get(o.status, o.status),
+            rows.append({"face": None, "image": o.name, "outcome": OUTCOME_LABELS.get(o.status, str(o.status)),
                          "details": o.message, "face_id": None})
         for f in faces:
-            rows.append({"face": thumb(ws, f.thumb_path), "image": o.name,
-                         "outcome": "indexed" if f.status == "indexed" else "rejected",
-                         "details": ", ".join(f.reasons) or (f"brightness {f.detail.brightness:.0f}, sharpness "
-                                                             f"{f.detail.sharpness:.0f}, {f.detail.size_px} px"
-                                                             if f.detail.brightness is not None else ""),
+            d = f.detail
+            rows.append({"face": coll.thumb_uri(f.thumb_path), "image": o.name, "outcome": str(f.status),
+                         "details": ", ".join(f.reasons) or (f"brightness {d.brightness:.0f}, sharpness "
+                                                             f"{d.sharpness or 0:.0f}, {d.size_px} px"
+                                                             if d.brightness is not None else ""),
                          "face_id": f.face_id})
     return pd.DataFrame(rows, columns=["face", "image", "outcome", "details", "face_id"])
 
 
-def show_report(ws: Workspace, collection: str, report: BatchReport) -> None:
+def show_report(coll: Collection, report: BatchReport) -> None:
+    """The batch's counts, its errors, and the outcome table (only for the collection it went into)."""
+    if report.collection != coll.name:
+        return
     counts = report.summary()["by_status"]
     c = st.columns(5)
     c[0].metric("Photos", len(report.outcomes))
@@ -69,7 +71,7 @@ def show_report(ws: Workspace, collection: str, report: BatchReport) -> None:
     c[4].metric("Errors", counts.get("error", 0))
     for o in report.errors:
         st.error(f"**{o.name}**: {o.message}")
-    st.dataframe(outcome_frame(ws, collection, report), hide_index=True, width="stretch", key="outcome_table",
+    st.dataframe(outcome_frame(coll, report), hide_index=True, width="stretch", key="outcome_table",
                  row_height=64,
                  column_config={**COLUMNS, "outcome": st.column_config.TextColumn("Outcome"),
                                 "details": st.column_config.TextColumn("Details", width="large")})

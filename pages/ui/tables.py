@@ -2,61 +2,49 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 import pandas as pd
-from PIL import Image
 import streamlit as st
 
-from facelib.catalog import StoredFace
-from facelib.search import MatchRow, QualityFilter
-from facelib.images import WORK_MAX_SIDE, load_file
-from facelib.records import BoundingBox
-from facelib.thumbnails import cached_data_uri, draw_boxes
-from facelib.workspace import Workspace
-
-from .common import durable
+from facelib import Collection, MatchRow, QualityFilter, StoredFace
 
 
 def quality_controls(prefix: str, with_age: bool = False) -> QualityFilter:
     """Sliders for the view-time quality filters (values survive page switches)."""
+    def slider(label: str, name: str, default: int, lo: int, hi: int, step: int = 1, help: str | None = None) -> int:
+        value: int = st.slider(label, lo, hi, default, step=step, key=f"{prefix}_{name}", persist_state="session",
+                               help=help)
+        return value
+
     with st.expander("Quality filters", expanded=False):
         c1, c2, c3 = st.columns(3)
         with c1:
-            b = durable(st.slider, "Min brightness", f"{prefix}_min_brightness", 0, min_value=0, max_value=100,
-                        help="Mean brightness of the face crop, 0-100.")
-            s = durable(st.slider, "Min sharpness", f"{prefix}_min_sharpness", 0, min_value=0, max_value=100,
-                        help="Sharpness of the face crop, 0-100.")
+            b = slider("Min brightness", "min_brightness", 0, 0, 100, help="Mean brightness of the face crop, 0-100.")
+            s = slider("Min sharpness", "min_sharpness", 0, 0, 100, help="Sharpness of the face crop, 0-100.")
         with c2:
-            size = durable(st.slider, "Min face size (px)", f"{prefix}_min_size", 0, min_value=0, max_value=400,
-                           step=10, help="Shorter side of the face box in the original photo.")
-            conf = durable(st.slider, "Min detector confidence", f"{prefix}_min_conf", 0, min_value=0,
-                           max_value=100)
+            size = slider("Min face size (px)", "min_size", 0, 0, 400, step=10,
+                          help="Shorter side of the face box in the original photo.")
+            conf = slider("Min detector confidence", "min_conf", 0, 0, 100)
         with c3:
-            yaw = durable(st.slider, "Max head turn (yaw °)", f"{prefix}_max_yaw", 90, min_value=0, max_value=90)
-            pitch = durable(st.slider, "Max head tilt (pitch °)", f"{prefix}_max_pitch", 90, min_value=0,
-                            max_value=90)
-            age = (durable(st.slider, "Min age (Rekognition)", f"{prefix}_min_age", 0, min_value=0, max_value=80)
-                   if with_age else 0)
+            yaw = slider("Max head turn (yaw °)", "max_yaw", 90, 0, 90)
+            pitch = slider("Max head tilt (pitch °)", "max_pitch", 90, 0, 90)
+            age = slider("Min age", "min_age", 0, 0, 80) if with_age else 0
     return QualityFilter(min_brightness=b or None, min_sharpness=s or None, min_confidence=conf or None,
                          min_size_px=size or None, max_yaw=yaw if yaw < 90 else None,
                          max_pitch=pitch if pitch < 90 else None, min_age=age or None)
 
 
-def thumb(ws: Workspace, rel: str | None) -> str | None:
-    return cached_data_uri(str(ws.path(rel))) if rel else None
+def rows_key(prefix: str, ids: Iterable[str]) -> str:
+    """A widget key named by the rows a table shows: a selection made on other rows never applies."""
+    return f"{prefix}_{hashlib.sha1('|'.join(ids).encode()).hexdigest()[:10]}"
 
 
-def stored_photo(ws: Workspace, rel: str | None, boxes: list[BoundingBox], labels: list[str] | None = None,
-                 highlight: int | None = None, max_side: int = WORK_MAX_SIDE) -> Image.Image | None:
-    """The catalog's stored copy of a photo with the boxes drawn, or None when it has no copy."""
-    if not rel or not ws.path(rel).exists():
-        return None
-    return draw_boxes(load_file(str(ws.path(rel)), max_side=max_side).rgb, boxes, labels=labels, highlight=highlight)
-
-
-def matches_frame(ws: Workspace, rows: list[MatchRow], names: dict[str, str] | None = None) -> pd.DataFrame:
+def matches_frame(coll: Collection, rows: list[MatchRow], names: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per match: thumbnail (data URI), similarity, image, person, quality figures, face id."""
     frame = pd.DataFrame({
-        "face": [thumb(ws, r.thumb_path) for r in rows],
+        "face": [coll.thumb_uri(r.thumb_path) for r in rows],
         "similarity": [round(r.similarity, 1) for r in rows],
         "image": [r.image_name.rsplit("/", 1)[-1] for r in rows],
         "person": [(names or {}).get(r.face_id) for r in rows],
@@ -90,11 +78,11 @@ MATCH_COLUMNS = {
 }
 
 
-def faces_frame(ws: Workspace, faces: list[StoredFace]) -> pd.DataFrame:
+def faces_frame(coll: Collection, faces: list[StoredFace]) -> pd.DataFrame:
     return pd.DataFrame({
-        "face": [thumb(ws, f.thumb_path) for f in faces],
+        "face": [coll.thumb_uri(f.thumb_path) for f in faces],
         "image": [f.image_name.rsplit("/", 1)[-1] for f in faces],
-        "status": [f.status for f in faces],
+        "status": [str(f.status) for f in faces],
         "reasons": [", ".join(f.reasons) for f in faces],
         "brightness": [f.detail.brightness for f in faces],
         "sharpness": [f.detail.sharpness for f in faces],

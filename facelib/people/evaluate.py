@@ -10,10 +10,13 @@ import csv
 import itertools
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .people_catalog import People
-from .search import search_by_face
-from .workspace import Workspace
+from ..records import StoredFace
+from ..settings import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from ..collection import Collection
 
 
 def load_labels(path: str | Path) -> dict[str, tuple[str, ...]]:
@@ -22,11 +25,11 @@ def load_labels(path: str | Path) -> dict[str, tuple[str, ...]]:
         return {r["file"]: tuple(x for x in (r.get("identities") or "").split(";") if x) for r in csv.DictReader(f)}
 
 
-def evaluate(ws: Workspace, collection: str, labels_csv: str | Path, threshold: float = 80.0) -> dict:
+def evaluate(coll: Collection, labels_csv: str | Path, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
     """Identification accuracy, grouping's pairwise precision/recall/F1, and same-photo merges."""
     labels = load_labels(labels_csv)
-    faces = ws.catalog.faces(collection)
-    per_image: dict[str, list] = defaultdict(list)
+    faces = coll.faces()
+    per_image: dict[str, list[StoredFace]] = defaultdict(list)
     for f in faces:
         per_image[f.image_sha256].append(f)
     identity: dict[str, str] = {}
@@ -37,8 +40,8 @@ def evaluate(ws: Workspace, collection: str, labels_csv: str | Path, threshold: 
 
     correct = total = 0
     for face_id, who in sorted(identity.items()):
-        own = ws.catalog.face(face_id).image_sha256
-        rows = [r for r in search_by_face(ws, collection, face_id).rows if r.image_sha256 != own]
+        own = coll.face(face_id).image_sha256
+        rows = [r for r in coll.search_face(face_id).rows if r.image_sha256 != own]
         best = next((r for r in rows if r.similarity >= threshold), None)
         others_exist = any(v == who and k != face_id for k, v in identity.items())
         total += 1
@@ -47,7 +50,7 @@ def evaluate(ws: Workspace, collection: str, labels_csv: str | Path, threshold: 
         else:  # right when the best match's photo holds that person
             correct += who in labels.get(Path(best.image_name).name, ())
 
-    person_of = People(ws, collection).person_of()
+    person_of = coll.people.person_of()
     tp = fp = fn = 0
     for a, b in itertools.combinations(sorted(identity), 2):
         same_truth = identity[a] == identity[b]

@@ -5,14 +5,13 @@ Listing uses boto3's ListObjectsV2 paginator; each object is streamed when the b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .engines.rekognition import RETRY_CONFIG
-from .errors import BadImage, EngineAuthError, InvalidParameter
-from .images import MAX_BYTES
+from ..errors import BadImage, EngineAuthError, InvalidParameter
+from ..images import MAX_BYTES
 from .sources import IMAGE_SUFFIXES, Source, display_name
 
 
@@ -26,10 +25,10 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def s3_sources(uri: str, client: Any = None) -> list[Source]:
-    """One source per image object under the prefix (by key order)."""
+def s3_sources(uri: str, client: Any) -> list[Source]:
+    """One source per image object under the prefix (by key order); ``client``: a boto3 S3 client
+    (:func:`facelib.aws.client`)."""
     bucket, prefix = parse_s3_uri(uri)
-    client = client or boto3.client("s3", config=RETRY_CONFIG)
     sources = []
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -50,13 +49,14 @@ def s3_sources(uri: str, client: Any = None) -> list[Source]:
     return sources
 
 
-def _reader(client: Any, bucket: str, key: str, size: int):
+def _reader(client: Any, bucket: str, key: str, size: int) -> Callable[[], bytes]:
     def read() -> bytes:
         if size > MAX_BYTES:
             raise BadImage(f"s3://{bucket}/{key}: {size / 1e6:.0f} MB is over the {MAX_BYTES / 1e6:.0f} MB limit")
         try:
             body = client.get_object(Bucket=bucket, Key=key)["Body"]
-            return body.read()
+            data: bytes = body.read()
+            return data
         except ClientError as exc:
             raise BadImage(f"s3://{bucket}/{key}: cannot be read ({exc.response.get('Error', {}).get('Code')})") from exc
         except BotoCoreError as exc:

@@ -1,5 +1,6 @@
 """Where photos come from: files, folders, uploads, zip archives and Instagram exports, as lazy
-:class:`Source` objects (S3 prefixes are in :mod:`facelib.s3source`).
+:class:`Source` objects (S3 prefixes are in :mod:`.s3`; :mod:`.paths` dispatches command-line
+arguments to both).
 
 A source that cannot be used (an unsafe archive member, a file outside the allowed folders...)
 is still a source: reading it raises :class:`BadImage` with the reason, so the batch reports it
@@ -12,13 +13,13 @@ import json
 import os
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, Callable
+from typing import IO, Any
 
-from .errors import BadImage
+from ..errors import BadImage
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 #: Largest total uncompressed size of one archive, bytes.
@@ -36,7 +37,7 @@ class Source:
     name: str
     read: Callable[[], bytes]
     origin: str = "file"
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def display_name(name: str) -> str:
@@ -58,25 +59,6 @@ def file_source(path: str | Path, name: str | None = None) -> Source:
 
 def bytes_source(name: str, data: bytes, origin: str = "upload") -> Source:
     return Source(display_name(name), lambda: data, origin)
-
-
-def expand_paths(paths: list[str | Path] | tuple[str | Path, ...]) -> Iterator[Source]:
-    """Sources for command-line arguments: files, folders (recursive, links to folders not followed),
-    ``.zip`` archives and ``s3://bucket/prefix``."""
-    for raw in paths:
-        text = str(raw)
-        if text.startswith("s3://"):
-            from .s3source import s3_sources
-
-            yield from s3_sources(text)
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            yield from walk_folder(p)
-        elif p.suffix.lower() == ".zip":
-            yield from zip_sources(p, name=text)
-        else:
-            yield file_source(p, text)
 
 
 def walk_folder(folder: Path, roots: list[Path] | None = None) -> Iterator[Source]:
@@ -182,7 +164,7 @@ def _fix_text(text: str) -> str:
         return text
 
 
-def instagram_posts(zf: zipfile.ZipFile) -> dict[str, dict]:
+def instagram_posts(zf: zipfile.ZipFile) -> dict[str, dict[str, str]]:
     """member name -> {"post_date", "caption"} for the photos of an Instagram export; {} otherwise.
 
     Supported: the JSON export, with ``your_instagram_activity/content/posts_N.json`` (2024 and
@@ -190,7 +172,7 @@ def instagram_posts(zf: zipfile.ZipFile) -> dict[str, dict]:
     each a list of posts with ``media`` entries holding ``uri``, ``creation_timestamp`` and
     ``title``. The HTML export is not supported (choose JSON when downloading).
     """
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, str]] = {}
     post_files: list[tuple[str, str]] = []  # (posts file, export root inside the zip)
     for n in zf.namelist():
         if not n.endswith(".json"):
@@ -218,6 +200,6 @@ def instagram_posts(zf: zipfile.ZipFile) -> dict[str, dict]:
                 caption = _fix_text(m.get("title") or "") or post_caption
                 meta = {"caption": caption}
                 if ts:
-                    meta["post_date"] = datetime.fromtimestamp(int(ts), tz=timezone.utc).isoformat()
+                    meta["post_date"] = datetime.fromtimestamp(int(ts), tz=UTC).isoformat()
                 out[root + uri] = meta
     return out

@@ -1,35 +1,63 @@
 """AWS Rekognition engine: the only module that imports boto3/botocore.
 
 Every read (DetectFaces, SearchFaces, SearchFacesByImage, CompareFaces, ListFaces pages,
-DescribeCollection) goes through :class:`facelib.cache.PaidCallCache`; writes (CreateCollection,
+DescribeCollection) goes through :class:`.cache.PaidCallCache`; writes (CreateCollection,
 IndexFaces, DeleteFaces, DeleteCollection) are never memoized and invalidate the collection's
-cached reads. Every call and cache hit is counted in the :class:`facelib.ledger.Ledger`.
+cached reads. Every call and cache hit is counted in the :class:`.ledger.Ledger`.
 Retries are botocore's own (adaptive mode). Service errors are mapped to facelib's exceptions here.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
+import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 from PIL import Image
 
-from ..cache import PaidCallCache, make_key
-from ..catalog import Catalog
-from ..errors import (BadImage, CollectionExists, CollectionNotFound, EngineAuthError, EngineUnavailable,
-                      FaceLibError, FaceNotFound, InvalidParameter, NoFaceFound)
-from ..images import LoadedImage
-from ..ledger import Ledger
-from ..records import (BoundingBox, CollectionInfo, FaceDetail, ImageSearch, IndexedFace, IndexResult, Landmark,
-                       Match, Pose, UnindexedFace)
-from ..settings import Settings
-from ..thumbnails import square_crop_box
-from .base import check_collection_name, check_max_faces, check_threshold, external_image_id, largest_face
+from ...errors import (
+    BadImage,
+    CollectionExists,
+    CollectionNotFound,
+    EngineAuthError,
+    EngineUnavailable,
+    FaceLibError,
+    FaceNotFound,
+    InvalidParameter,
+    NoFaceFound,
+)
+from ...images import LoadedImage, decode, encode_jpeg
+from ...records import (
+    BoundingBox,
+    CollectionInfo,
+    EngineName,
+    FaceDetail,
+    ImageSearch,
+    IndexedFace,
+    IndexResult,
+    Landmark,
+    Match,
+    Pose,
+    UnindexedFace,
+    largest_face,
+)
+from ...settings import DEFAULT_THRESHOLD
+from ...thumbnails import square_crop_box
+from ..base import (
+    Parallelism,
+    Prepared,
+    Preparer,
+    check_collection_name,
+    check_max_faces,
+    check_threshold,
+    external_image_id,
+)
+from .cache import PaidCallCache, make_key
+from .ledger import Ledger
 
 #: Rekognition's limits on image bytes sent inline.
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -38,7 +66,6 @@ MIN_IMAGE_SIDE = 80
 SEND_MAX_SIDE = 1920
 #: Version of the image preparation; part of every cache key that holds an image.
 PREP_VERSION = "prep1"
-RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
 LIST_PAGE = 4096
 
 
@@ -71,8 +98,6 @@ def prepare_image(image: LoadedImage) -> bytes:
 
 def crop_face(image: LoadedImage, box: BoundingBox) -> tuple[LoadedImage, tuple[int, int, int, int]]:
     """A picture of one face (with margin) to send alone, and its pixel box in ``image.rgb``."""
-    from ..images import decode, encode_jpeg
-
     px = square_crop_box(box, *image.rgb.size, margin=0.4)
     data = encode_jpeg(image.rgb.crop(px), quality=92)
     return decode(data, name=f"{image.name}#face", max_side=None), px
@@ -151,30 +176,21 @@ def _no_face(exc: ClientError) -> bool:
 class RekognitionEngine:
     """Engine over an AWS Rekognition client (real, or wrapped in a Stubber for tests)."""
 
-    name = "rekognition"
-    parallel = "thread"
+    name = EngineName.REKOGNITION
+    paid = True
+    reports_age = True
+    parallel: Parallelism = "thread"
 
-    def __init__(self, client: Any, catalog: Catalog, cache: PaidCallCache, ledger: Ledger | None = None) -> None:
+    def __init__(self, client: Any, cache: PaidCallCache, ledger: Ledger) -> None:
         self.client = client
-        self.catalog = catalog
         self.cache = cache
-        self.ledger = ledger or Ledger(catalog)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, catalog: Catalog) -> "RekognitionEngine":
-        """A client from the standard AWS chain (profile/region from settings, else the environment)."""
-        try:
-            session = boto3.Session(profile_name=settings.aws_profile, region_name=settings.aws_region)
-            client = session.client("rekognition", config=RETRY_CONFIG)
-        except BotoCoreError as exc:
-            raise EngineAuthError(f"cannot set up AWS: {exc}") from exc
-        return cls(client, catalog, PaidCallCache(settings.cache_dir))
+        self.ledger = ledger
 
     # -- plumbing ------------------------------------------------------------------------------
     def _invoke(self, operation: str, collection: str | None, params: dict[str, Any]) -> dict[str, Any]:
         """The service call itself, with errors mapped to facelib's (not counted, not cached)."""
         try:
-            response = getattr(self.client, _snake(operation))(**params)
+            response: dict[str, Any] = getattr(self.client, _snake(operation))(**params)
         except (ClientError, BotoCoreError) as exc:
             raise map_error(exc, operation, collection) from exc
         response.pop("ResponseMetadata", None)
@@ -222,7 +238,7 @@ class RekognitionEngine:
         r = self._cached("DescribeCollection", collection, None, {"CollectionId": collection})
         created = r.get("CreationTimestamp")
         return CollectionInfo(collection, int(r.get("FaceCount", 0)), r.get("FaceModelVersion"),
-                              created.isoformat() if hasattr(created, "isoformat") else created)
+                              created.isoformat() if isinstance(created, datetime) else created)
 
     # -- faces ---------------------------------------------------------------------------------
     def detect_faces(self, image: LoadedImage) -> list[FaceDetail]:
@@ -249,6 +265,24 @@ class RekognitionEngine:
         unindexed = tuple(UnindexedFace(face_detail(u.get("FaceDetail", {}), size), tuple(u.get("Reasons", [])))
                           for u in r.get("UnindexedFaces", []))
         return IndexResult(faces, unindexed, r.get("FaceModelVersion"))
+
+    def warm(self) -> None:
+        """Nothing to load: the models are the service's."""
+
+    def model_version(self) -> str | None:
+        return None  # the service picks it; IndexFaces reports it
+
+    def preparer(self, collection: str, *, max_faces: int) -> Preparer:
+        """IndexFaces itself is the per-image work (network-bound: run in threads)."""
+        def prepare(image: LoadedImage) -> Prepared:
+            result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces)
+            details = [f.detail for f in result.faces] + [u.detail for u in result.unindexed]
+            return Prepared(image.sha256, image.original_size, image.format, details, payload=result)
+        return prepare
+
+    def commit(self, collection: str, prepared: Prepared, *, external_id: str, max_faces: int) -> IndexResult:
+        result: IndexResult = prepared.payload
+        return result
 
     def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
                           external_image_id_: str) -> IndexedFace:
@@ -296,7 +330,7 @@ class RekognitionEngine:
             return False
         return True
 
-    def delete_by_external_id(self, collection: str, external_id: str) -> list[str]:
+    def forget_image(self, collection: str, external_id: str) -> list[str]:
         """Delete every face indexed with that ExternalImageId (uncached listing: it must be current)."""
         ids = [f["FaceId"] for f in self._face_records(collection, cached=False)
                if f.get("ExternalImageId") == external_id]
@@ -328,13 +362,14 @@ class RekognitionEngine:
         return deleted
 
     # -- search --------------------------------------------------------------------------------
-    def search_faces(self, collection: str, face_id: str, threshold: float = 80.0, max_faces: int = 50) -> list[Match]:
+    def search_faces(self, collection: str, face_id: str, threshold: float = DEFAULT_THRESHOLD,
+                     max_faces: int = 50) -> list[Match]:
         params = {"CollectionId": collection, "FaceId": face_id, "FaceMatchThreshold": check_threshold(threshold),
                   "MaxFaces": check_max_faces(max_faces)}
         r = self._cached("SearchFaces", collection, None, params)
         return [Match(_indexed(m["Face"]), float(m["Similarity"])) for m in r.get("FaceMatches", [])]
 
-    def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = 80.0,
+    def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = DEFAULT_THRESHOLD,
                               max_faces: int = 50, face_index: int | None = None) -> ImageSearch:
         """DetectFaces for every face of the query, then SearchFacesByImage on the chosen one.
 
@@ -362,7 +397,16 @@ class RekognitionEngine:
         return ImageSearch(faces, chosen, tuple(Match(_indexed(m["Face"]), float(m["Similarity"]))
                                                 for m in r.get("FaceMatches", [])))
 
-    def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = 80.0) -> list[Match]:
+    def search_region(self, collection: str, rgb: np.ndarray, box: BoundingBox, threshold: float = DEFAULT_THRESHOLD,
+                      max_faces: int = 1) -> list[Match]:
+        """SearchFacesByImage on a crop of that face of the frame (cropped with margin, sent alone)."""
+        h, w = rgb.shape[:2]
+        buf = io.BytesIO()
+        Image.fromarray(rgb).crop(square_crop_box(box, w, h, margin=0.4)).save(buf, "JPEG", quality=90)
+        found = self.search_faces_by_image(collection, decode(buf.getvalue(), "live.jpg", None), threshold, max_faces)
+        return list(found.matches)
+
+    def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
         check_threshold(threshold)
         try:
             r = self._cached("CompareFaces", None, (source.sha256, target.sha256, PREP_VERSION),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import diskcache
 
@@ -50,13 +50,13 @@ class PaidCallCache:
         if value is not _MISS:
             if on_hit:
                 on_hit()
-            return value  # type: ignore[return-value]
+            return cast(T, value)
         with diskcache.Lock(self.cache, "lock:" + key, expire=600):
             value = self.cache.get(key, _MISS)
             if value is not _MISS:
                 if on_hit:
                     on_hit()
-                return value  # type: ignore[return-value]
+                return cast(T, value)
             value = call()
             if on_call:  # counted once the service answered
                 on_call()

@@ -19,9 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from sklearn.cluster import AgglomerativeClustering
 
 #: Distance standing in for "never together" (far above any similarity distance of 0-100).
 FORBIDDEN = 1e12
@@ -55,6 +52,11 @@ def group_faces(faces: Iterable[str], edges: Iterable[Edge], photo_of: Mapping[s
     ``threshold``: similarity (0-100) a group's faces must reach on average to be joined.
     Returns groups as sorted lists of face ids, largest group first (ties by first id).
     """
+    # SciPy and scikit-learn load only when grouping runs (they cost seconds at first import).
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.cluster import AgglomerativeClustering
+
     ids = sorted(set(faces) - decisions.not_faces)
     if not ids:
         return []
@@ -72,10 +74,11 @@ def group_faces(faces: Iterable[str], edges: Iterable[Edge], photo_of: Mapping[s
     by_photo: dict[str, list[int]] = defaultdict(list)
     for f in ids:
         by_photo[photo_of.get(f, f)].append(label[index[f]])
-    for members in by_photo.values():
-        for i in range(len(members)):
-            for j in range(i + 1, len(members)):
-                forbidden.add((min(members[i], members[j]), max(members[i], members[j])))
+    for nodes_in_photo in by_photo.values():
+        for i in range(len(nodes_in_photo)):
+            for j in range(i + 1, len(nodes_in_photo)):
+                x, y = nodes_in_photo[i], nodes_in_photo[j]
+                forbidden.add((min(x, y), max(x, y)))
     for a, b in decisions.cannot_link:
         if a in index and b in index:
             la, lb = label[index[a]], label[index[b]]
@@ -130,7 +133,7 @@ def group_faces(faces: Iterable[str], edges: Iterable[Edge], photo_of: Mapping[s
         model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                         distance_threshold=limit + 1e-9)
         labels = model.fit_predict(dist)
-        for node, lab in zip(nodes, labels):
+        for node, lab in zip(nodes, labels, strict=False):
             cluster[node] = next_id + int(lab)
         next_id += int(labels.max()) + 1
 

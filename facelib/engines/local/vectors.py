@@ -6,8 +6,8 @@ Distances are Euclidean between 128-D descriptors; callers map them to similarit
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class Matrix:
     generation: int
 
     @classmethod
-    def build(cls, ids: list[str] | np.ndarray, vectors: np.ndarray, generation: int) -> "Matrix":
+    def build(cls, ids: list[str] | np.ndarray, vectors: np.ndarray, generation: int) -> Matrix:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, DIM)
         id_array = np.asarray(ids, dtype=np.bytes_) if len(ids) else np.zeros(0, dtype="S36")
         return cls(id_array, vectors, np.einsum("ij,ij->i", vectors, vectors), generation)
@@ -37,7 +37,7 @@ class Matrix:
         return len(self.ids)
 
     def face_id(self, row: int) -> str:
-        return self.ids[row].decode("ascii")
+        return str(self.ids[row].decode("ascii"))
 
     def nearest(self, query: np.ndarray, k: int, max_distance: float) -> list[tuple[int, float]]:
         """Up to ``k`` (row, distance) pairs with distance <= ``max_distance``, nearest first.
@@ -65,7 +65,7 @@ class Matrix:
 class MatrixCache:
     """Keeps one :class:`Matrix` per collection, reloaded when the collection's generation moves."""
 
-    def __init__(self, loader: Callable[[str], tuple[list[str], np.ndarray]],
+    def __init__(self, loader: Callable[[str], tuple[np.ndarray, np.ndarray]],
                  generation: Callable[[str], int]) -> None:
         self._loader = loader
         self._generation = generation

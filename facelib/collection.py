@@ -1,0 +1,234 @@
+"""The handle pages and the CLI hold: one collection of a workspace, after sqlite-utils' ``db[name]``.
+
+``coll = ws.collection("family")``, then ``coll.index(sources)``, ``coll.search_image(image)``,
+``coll.people.rename(person_id, "Mom")``, ``coll.delete_image(sha)``. Every method batches its
+queries. Similarities are percentages 0-100; boxes are relative 0-1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from .engines.base import Engine, SupportsUsers, external_image_id
+from .errors import InvalidParameter
+from .filters import QualityFilter
+from .images import WORK_MAX_SIDE, LoadedImage, load_file
+from .ingest.estimate import BatchEstimate, estimate_batch
+from .ingest.indexer import BatchReport, Indexer, Progress
+from .ingest.sources import Source
+from .people.service import People
+from .people.store import PeopleStore
+from .records import BoundingBox, EngineName, FaceStatus, StoredFace, StoredImage
+from .search import SearchResult, search_by_face, search_by_image
+from .thumbnails import cached_data_uri, draw_boxes
+
+if TYPE_CHECKING:
+    from .live import LiveRecognizer
+    from .records import CollectionInfo
+    from .workspace import Workspace
+
+
+class Collection:
+    """One collection: its catalog rows, files, engine and people."""
+
+    def __init__(self, workspace: Workspace, name: str, engine: Engine) -> None:
+        self.ws = workspace
+        self.name = name
+        self.engine = engine
+        self._catalog = workspace.catalog
+        self._files = workspace.files
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, engine={self.engine.name!s})"
+
+    # -- what it is ----------------------------------------------------------------------------
+    @property
+    def engine_name(self) -> EngineName:
+        return self.engine.name
+
+    @property
+    def paid(self) -> bool:
+        """Reads are billed (the UI asks before paid work and shows costs)."""
+        return self.engine.paid
+
+    @property
+    def reports_age(self) -> bool:
+        """Faces carry an age range (the age filter)."""
+        return self.engine.reports_age
+
+    @property
+    def has_users(self) -> bool:
+        """People can be mirrored as engine Users."""
+        return isinstance(self.engine, SupportsUsers)
+
+    def counts(self) -> dict[str, int]:
+        """images, faces (indexed) and rejected."""
+        return self._catalog.counts(self.name)
+
+    def describe(self) -> CollectionInfo:
+        """What the engine itself says of the collection (a call to it)."""
+        return self.engine.describe_collection(self.name)
+
+    # -- indexing ------------------------------------------------------------------------------
+    def index(self, sources: Iterable[Source], progress: Progress | None = None, workers: int | None = None,
+              max_faces: int = 100) -> BatchReport:
+        """Index a batch (images the collection holds already are skipped); see :class:`Indexer`."""
+        indexer = Indexer(self._catalog, self._files, self.engine, self.name, workers, max_faces)
+        return indexer.run(sources, progress)
+
+    def estimate(self, sources: Sequence[Source]) -> BatchEstimate:
+        """Paid calls and dollars that indexing ``sources`` would cost."""
+        return estimate_batch(lambda sha: self._catalog.has_image(self.name, sha), sources, self.ws.settings.prices)
+
+    def index_anyway(self, face_id: str) -> StoredFace:
+        """Index a face the engine rejected (e.g. EXCEEDS_MAX_FACES, LOW_SHARPNESS) from the stored copy.
+
+        Only that face is indexed; the image's other faces stay as they are. Returns the face as now stored.
+        """
+        face = self._catalog.face(face_id)
+        if face.collection != self.name or face.status != FaceStatus.REJECTED:
+            raise InvalidParameter(f"face {face_id!r} is not a rejected face of {self.name!r}")
+        if not face.stored_path or not self._files.path(face.stored_path).exists():
+            raise InvalidParameter("the stored copy of this image is missing: index the photo again instead")
+        image = load_file(str(self._files.path(face.stored_path)))
+        new = self.engine.index_face_region(self.name, image, face.detail.box, external_image_id(face.image_sha256))
+        self._catalog.promote_face(face_id, new.face_id, face.detail, face.thumb_path)
+        return self._catalog.face(new.face_id)
+
+    # -- searching -----------------------------------------------------------------------------
+    def search_image(self, image: LoadedImage, face_index: int | None = None, floor: float | None = None,
+                     max_faces: int | None = None) -> SearchResult:
+        """Search the chosen face of ``image`` (default the largest) once, at ``floor`` (default the
+        settings' 50%): thresholds then filter the result locally."""
+        s = self.ws.settings
+        result = search_by_image(self._catalog, self.engine, self.name, image,
+                                 s.search_floor if floor is None else floor, max_faces or s.search_max_faces,
+                                 face_index)
+        self.ws.search_calls += 1
+        return result
+
+    def search_face(self, face_id: str, floor: float | None = None, max_faces: int | None = None) -> SearchResult:
+        """Search an indexed face (it is left out of its own results)."""
+        s = self.ws.settings
+        result = search_by_face(self._catalog, self.engine, self.name, face_id,
+                                s.search_floor if floor is None else floor, max_faces or s.search_max_faces)
+        self.ws.search_calls += 1
+        return result
+
+    # -- reading -------------------------------------------------------------------------------
+    def faces(self, status: str | None = FaceStatus.INDEXED, image_sha256: str | None = None) -> list[StoredFace]:
+        """Faces (``status`` None: indexed and rejected), in image then face order."""
+        return self._catalog.faces(self.name, status, image_sha256)
+
+    def face(self, face_id: str) -> StoredFace:
+        """One face of this collection (:class:`FaceNotFound` otherwise)."""
+        face = self._catalog.face(face_id)
+        if face.collection != self.name:
+            from .errors import FaceNotFound
+
+            raise FaceNotFound(f"no face {face_id!r} in {self.name!r}")
+        return face
+
+    def faces_by_id(self, face_ids: Iterable[str]) -> dict[str, StoredFace]:
+        return {k: f for k, f in self._catalog.faces_by_id(face_ids).items() if f.collection == self.name}
+
+    def sample(self, n: int, seed: int = 0) -> list[StoredFace]:
+        """Up to ``n`` indexed faces drawn at random (reproducible for one ``seed``)."""
+        return self._catalog.sample_faces(self.name, n, seed)
+
+    def failing(self, quality: QualityFilter, limit: int = 500) -> tuple[int, list[StoredFace]]:
+        """(how many indexed faces ``quality`` hides, the first ``limit`` of them)."""
+        return self._catalog.faces_failing(self.name, quality, limit)
+
+    def image(self, sha256: str) -> StoredImage | None:
+        return self._catalog.image(self.name, sha256)
+
+    def images(self) -> list[StoredImage]:
+        return self._catalog.images(self.name)
+
+    def find_images(self, text: str, limit: int = 100) -> list[StoredImage]:
+        """Images whose original name contains ``text`` (case-insensitive), newest first."""
+        return self._catalog.find_images(self.name, text, limit)
+
+    def has_image(self, sha256: str) -> bool:
+        return self._catalog.has_image(self.name, sha256)
+
+    def thumb_uri(self, relative: str | None) -> str | None:
+        """A thumbnail as a data URI for tables (None when it has none)."""
+        return cached_data_uri(str(self._files.path(relative))) if relative else None
+
+    def photo(self, relative: str | None, boxes: list[BoundingBox], labels: list[str] | None = None,
+              highlight: int | None = None, max_side: int = WORK_MAX_SIDE) -> Image.Image | None:
+        """A stored copy with the boxes drawn (``highlight`` thicker), or None when it has no copy."""
+        if not relative or not self._files.path(relative).exists():
+            return None
+        image = load_file(str(self._files.path(relative)), max_side=max_side)
+        return draw_boxes(image.rgb, boxes, labels=labels, highlight=highlight)
+
+    # -- people --------------------------------------------------------------------------------
+    @cached_property
+    def people(self) -> People:
+        """The people of this collection (grouping at the settings' people threshold)."""
+        return self.people_at(self.ws.settings.people_threshold)
+
+    def people_at(self, threshold: float) -> People:
+        s = self.ws.settings
+        return People(PeopleStore(self.ws.db, self.name), self._catalog, self.engine, threshold, s.search_floor,
+                      s.search_max_faces)
+
+    # -- erasure -------------------------------------------------------------------------------
+    def delete_image(self, sha256: str) -> int:
+        """Delete an image: its faces in the engine, the catalog (people rows by cascade), thumbnails
+        and stored copy (unless another collection holds it). Returns how many faces went."""
+        faces = self._catalog.faces(self.name, status=None, image_sha256=sha256)
+        indexed = [f.face_id for f in faces if f.status == FaceStatus.INDEXED]
+        if indexed:
+            self.engine.delete_faces(self.name, indexed)
+        self._catalog.remove_image(self.name, sha256)
+        self.people.store.drop_empty()
+        self._files.remove_thumbs(f.thumb_path for f in faces)
+        if self._catalog.references(sha256) == 0:
+            self._files.remove_copies([sha256])
+        return len(faces)
+
+    def delete_faces(self, face_ids: list[str]) -> int:
+        """Erase faces: from the engine, the catalog (and people), and their thumbnails. Images stay."""
+        faces = self.faces_by_id(face_ids)
+        indexed = [f for f, s in faces.items() if s.status == FaceStatus.INDEXED]
+        if indexed:
+            self.engine.delete_faces(self.name, indexed)
+        gone = self._catalog.remove_faces(self.name, list(faces))
+        self.people.store.drop_empty()
+        self._files.remove_thumbs(f.thumb_path for f in gone)
+        return len(gone)
+
+    def delete_person(self, person_id: int, with_photos: bool = False) -> int:
+        """Erase a person: their faces from the engine, catalog and disk, their engine User, and with
+        ``with_photos`` every photo they appear in. Returns how many faces went."""
+        person = self.people.get(person_id)
+        self.people.forget_user(person_id)
+        if with_photos:
+            shas = {f.image_sha256 for f in self.faces_by_id(person.face_ids).values()}
+            n = sum(self.delete_image(sha) for sha in sorted(shas))
+        else:
+            n = self.delete_faces(list(person.face_ids))
+        self.people.store.delete_person(person_id)
+        return n
+
+    def delete(self) -> None:
+        """Delete the whole collection (engine, catalog, files)."""
+        self.ws.delete_collection(self.name)
+
+    # -- live ----------------------------------------------------------------------------------
+    def live(self, threshold: float | None = None, **options: Any) -> LiveRecognizer:
+        """A recogniser for the Live page's frames (detection offline, searches in this collection);
+        ``options`` go to :class:`~facelib.live.LiveRecognizer` (clock, executor, search_interval...)."""
+        from . import engines
+        from .live import LiveRecognizer
+
+        return LiveRecognizer(self, engines.live_detector(self.ws.engine),
+                              self.ws.settings.default_threshold if threshold is None else threshold, **options)

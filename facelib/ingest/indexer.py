@@ -1,0 +1,179 @@
+"""Indexing a batch of photos into a collection.
+
+Per file: read -> sha256 (skip images the collection already holds) -> the engine's per-image work
+in workers (:mod:`.workers`) -> stored copy, thumbnails, the engine's commit and the catalog record
+in one step. A bad file gives a per-file error and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..engines.base import Engine, Prepared, external_image_id
+from ..errors import FaceLibError
+from ..images import sha256_hex
+from ..records import BoundingBox, FaceDetail, FaceStatus, FileStatus, StoredFace, StoredImage
+from ..store.catalog import Catalog
+from ..store.files import Files
+from .sources import Source
+from .workers import prepare_all
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file: status is indexed, no_face, skipped (already indexed) or error."""
+
+    name: str
+    status: FileStatus
+    sha256: str | None = None
+    faces_indexed: int = 0
+    faces_rejected: int = 0
+    message: str = ""
+    face_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchReport:
+    """Every file's outcome, in the order they finished; ``collection`` they went into."""
+
+    collection: str = ""
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def faces_indexed(self) -> int:
+        return sum(o.faces_indexed for o in self.outcomes)
+
+    @property
+    def faces_rejected(self) -> int:
+        return sum(o.faces_rejected for o in self.outcomes)
+
+    @property
+    def errors(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == FileStatus.ERROR]
+
+    def summary(self) -> dict[str, Any]:
+        """The CLI's JSON: images, faces_indexed, faces_rejected, errors, plus per-status counts."""
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[str(o.status)] = counts.get(str(o.status), 0) + 1
+        return {"images": len(self.outcomes), "faces_indexed": self.faces_indexed,
+                "faces_rejected": self.faces_rejected,
+                "errors": [{"image": o.name, "message": o.message} for o in self.errors],
+                "by_status": counts, "seconds": round(self.seconds, 3),
+                "files": [{**asdict(o), "status": str(o.status)} for o in self.outcomes]}
+
+
+Progress = Callable[[int, int, FileOutcome], None]
+
+
+class Indexer:
+    """Indexes batches into one collection: its catalog, files and engine."""
+
+    def __init__(self, catalog: Catalog, files: Files, engine: Engine, collection: str, workers: int | None = None,
+                 max_faces: int = 100) -> None:
+        self.catalog = catalog
+        self.files = files
+        self.engine = engine
+        self.collection = collection
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.max_faces = max_faces
+
+    def run(self, sources: Iterable[Source], progress: Progress | None = None) -> BatchReport:
+        """Index every source; ``progress(done, total, outcome)`` is called after each file."""
+        sources = list(sources)
+        total = len(sources)
+        self._recover()
+        report = BatchReport(self.collection)
+        start = time.perf_counter()
+        seen: set[str] = set()
+
+        def finish(outcome: FileOutcome) -> None:
+            report.outcomes.append(outcome)
+            if progress:
+                progress(len(report.outcomes), total, outcome)
+
+        def readable() -> Iterator[tuple[Source, bytes, str]]:
+            for src in sources:
+                try:
+                    data = src.read()
+                except (OSError, FaceLibError) as exc:
+                    reason = getattr(exc, "strerror", None) or exc
+                    finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"))
+                    continue
+                sha = sha256_hex(data)
+                if sha in seen or self.catalog.has_image(self.collection, sha):
+                    finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"))
+                    continue
+                seen.add(sha)
+                self.catalog.mark_pending(self.collection, sha)  # cleaned up on the next run if we die mid-call
+                yield src, data, src.name
+
+        # Too few images to pay for starting a process pool: analyse them here.
+        workers = 1 if self.engine.parallel == "process" and total < 3 else self.workers
+        preparer = self.engine.preparer(self.collection, max_faces=self.max_faces)
+        for src, data, prepared in prepare_all(readable(), preparer, self.engine.parallel, workers, self.engine.warm):
+            if isinstance(prepared, Exception):
+                # The pending mark stays: the engine may hold part of it; the next run cleans up.
+                finish(FileOutcome(src.name, FileStatus.ERROR, sha256_hex(data), message=_message(prepared)))
+                continue
+            try:
+                finish(self._commit(src, data, prepared))
+            except FaceLibError as exc:
+                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc)))
+            except OSError as exc:  # the disk, not the photo: say so, and go on
+                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=f"could not be stored: {exc}"))
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _recover(self) -> None:
+        """Images whose engine write started but whose record never landed (the process died):
+        remove what the engine may hold for them, so the rerun indexes each face once."""
+        for sha in self.catalog.pending(self.collection):
+            if not self.catalog.has_image(self.collection, sha):
+                self.engine.forget_image(self.collection, external_image_id(sha))
+            self.catalog.clear_pending(self.collection, sha)
+
+    def _commit(self, src: Source, data: bytes, prep: Prepared) -> FileOutcome:
+        """Files first (content-addressed or deterministic names, so a rerun rewrites the same ones),
+        then the engine's commit and the catalog in one SQLite transaction: a crash leaves either the
+        whole image or nothing."""
+        coll = self.collection
+        stored = self.files.store_copy(prep.sha256, prep.format, data)
+        thumb_of = self._write_thumbs(prep)
+        with self.catalog.transaction():
+            result = self.engine.commit(coll, prep, external_id=external_image_id(prep.sha256),
+                                        max_faces=self.max_faces)
+            entries: list[tuple[str, FaceStatus, FaceDetail, tuple[str, ...]]] = [
+                (f.face_id, FaceStatus.INDEXED, f.detail, ()) for f in result.faces]
+            entries += [(f"u-{prep.sha256[:16]}-{i}", FaceStatus.REJECTED, u.detail, u.reasons)
+                        for i, u in enumerate(result.unindexed)]
+            entries.sort(key=lambda e: (e[2].box.left, e[2].box.top))
+            faces = [StoredFace(face_id, coll, prep.sha256, index, status, tuple(reasons), detail,
+                                thumb_of.get(detail.box))
+                     for index, (face_id, status, detail, reasons) in enumerate(entries)]
+            self.catalog.record_image(
+                StoredImage(coll, prep.sha256, src.name, src.origin, stored, prep.size[0], prep.size[1],
+                            len(data), prep.format, time.time(), dict(src.metadata)), faces)
+            self.catalog.clear_pending(coll, prep.sha256)
+        n_idx = len(result.faces)
+        status = FileStatus.INDEXED if n_idx else FileStatus.NO_FACE
+        message = "" if n_idx else ("no face found" if not result.unindexed else "faces found, none indexed")
+        return FileOutcome(src.name, status, prep.sha256, n_idx, len(result.unindexed), message,
+                           [f.face_id for f in result.faces])
+
+    def _write_thumbs(self, prep: Prepared) -> dict[BoundingBox, str]:
+        """Thumbnails named by collection, image and box order: the same detection gives the same files."""
+        boxes = sorted(prep.thumbs, key=lambda b: (b.left, b.top, b.width, b.height))
+        return {box: self.files.write_thumb(self.collection, prep.sha256, k, prep.thumbs[box])
+                for k, box in enumerate(boxes)}
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, FaceLibError):
+        return str(exc)
+    return f"{exc.__class__.__name__}: {exc}"

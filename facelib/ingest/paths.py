@@ -1,0 +1,29 @@
+"""Command-line arguments to sources: files, folders (recursive), ``.zip`` archives and
+``s3://bucket/prefix`` (S3 through a client built from the settings' profile and region)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ..settings import Settings
+from .sources import Source, file_source, walk_folder, zip_sources
+
+
+def expand_paths(paths: Iterable[str | Path], settings: Settings | None = None) -> Iterator[Source]:
+    """Sources for command-line arguments, in the order given (links to folders not followed)."""
+    for raw in paths:
+        text = str(raw)
+        if text.startswith("s3://"):
+            from ..aws import client
+            from .s3 import s3_sources
+
+            yield from s3_sources(text, client("s3", settings or Settings()))
+            continue
+        p = Path(raw)
+        if p.is_dir():
+            yield from walk_folder(p)
+        elif p.suffix.lower() == ".zip":
+            yield from zip_sources(p, name=text)
+        else:
+            yield file_source(p, text)

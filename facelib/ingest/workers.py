@@ -1,0 +1,112 @@
+"""Running the per-image work (decode, the engine's preparer, thumbnails) in workers.
+
+Engines that declare ``parallel == "process"`` get a process pool (their preparer is picklable and
+keeps its models in a per-process cache keyed by its settings); others get threads. Results come
+back in input order with at most ``2 x workers`` images in flight.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import ctypes
+import ctypes.util
+import multiprocessing
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+from ..engines.base import Parallelism, Prepared, Preparer
+from ..images import WORK_MAX_SIDE, decode
+from ..thumbnails import thumbnail_jpeg
+
+T = TypeVar("T")
+
+
+def prepare_job(preparer: Preparer, data: bytes, name: str) -> Prepared:
+    """Decode, run the engine's per-image work, and cut the thumbnails of every face found."""
+    image = decode(data, name=name, max_side=WORK_MAX_SIDE)
+    prepared = preparer(image)
+    prepared.thumbs = {d.box: thumbnail_jpeg(image.rgb, d.box) for d in prepared.details}
+    return prepared
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """"fork" where the platform has it, else "spawn".
+
+    Fork (Linux's default in Python 3.11) never re-runs the caller's ``__main__``: under Streamlit
+    ``__main__`` is the page script, which "spawn" would execute again in every worker. Forked
+    workers also share the models the parent loaded (copy-on-write). The workers only decode,
+    analyse and pickle results; they touch no lock, database or thread of the parent.
+    """
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to kill this worker when the coordinator dies
+    (``PR_SET_PDEATHSIG``), so a killed batch leaves no orphan workers behind."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
+def _attempt(fn: Callable[..., Prepared], *args: object) -> Prepared | Exception:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - reported per file
+        return exc
+
+
+def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, parallel: Parallelism, workers: int,
+                warm: Callable[[], None] | None = None) -> Iterator[tuple[T, bytes, Prepared | Exception]]:
+    """Yield (item, bytes, Prepared or the exception) in input order.
+
+    ``items``: (anything, image bytes, name). ``warm`` loads models in this process before a
+    process pool forks, so workers inherit them. One worker (or one image) runs here, in order.
+    """
+    items = iter(items)
+    if workers == 1:
+        for item, data, name in items:
+            yield item, data, _attempt(prepare_job, preparer, data, name)
+        return
+    pool: cf.Executor
+    if parallel == "process":
+        if warm:
+            warm()
+        pool = cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_die_with_parent)
+    else:
+        pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="index")
+
+    def submit(data: bytes, name: str) -> cf.Future[Prepared]:
+        try:
+            return pool.submit(prepare_job, preparer, data, name)
+        except cf.process.BrokenProcessPool:  # a worker died: carry on in this process
+            done: cf.Future[Prepared] = cf.Future()
+            result = _attempt(prepare_job, preparer, data, name)
+            if isinstance(result, Exception):
+                done.set_exception(result)
+            else:
+                done.set_result(result)
+            return done
+
+    window: deque[tuple[T, bytes, cf.Future[Prepared]]] = deque()
+
+    def collect() -> tuple[T, bytes, Prepared | Exception]:
+        item, data, fut = window.popleft()
+        try:
+            return item, data, fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported per file
+            return item, data, exc
+
+    with pool:
+        for item, data, name in items:
+            window.append((item, data, submit(data, name)))
+            if len(window) >= 2 * workers:
+                yield collect()
+        while window:
+            yield collect()

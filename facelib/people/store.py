@@ -1,0 +1,243 @@
+"""The people tables: persons, face -> person, analyst decisions and the match graph.
+
+Every row belongs to a catalog row (a collection or a face) by a foreign key with
+``ON DELETE CASCADE``, so erasing a face or a collection in the catalog erases what was grouped
+from it without this module being asked. Similarities are percentages 0-100.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..records import DecisionKind
+from ..store.db import Database, Migration, rebuild, script
+from .grouping import Decisions, Edge, pair
+
+LEGACY = """
+CREATE TABLE IF NOT EXISTS people(
+    person_id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, name TEXT,
+    hidden INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS face_person(
+    face_id TEXT PRIMARY KEY, person_id INTEGER NOT NULL, collection TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS face_person_by_person ON face_person(person_id);
+CREATE INDEX IF NOT EXISTS face_person_by_collection ON face_person(collection, person_id);
+CREATE TABLE IF NOT EXISTS decisions(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL, kind TEXT NOT NULL,
+    a TEXT NOT NULL, b TEXT, created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS decisions_by_collection ON decisions(collection);
+CREATE TABLE IF NOT EXISTS match_edges(
+    collection TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, similarity REAL NOT NULL,
+    PRIMARY KEY (collection, a, b));
+CREATE TABLE IF NOT EXISTS edges_done(face_id TEXT PRIMARY KEY, collection TEXT NOT NULL)
+"""
+
+_FACE = "REFERENCES faces(face_id) ON DELETE CASCADE ON UPDATE CASCADE"
+_COLLECTION = "REFERENCES collections(name) ON DELETE CASCADE"
+_REBUILDS = (
+    rebuild("people", f"""CREATE TABLE people__new(
+        person_id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL {_COLLECTION}, name TEXT,
+        hidden INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL)""",
+            ("person_id", "collection", "name", "hidden", "created_at"),
+            "collection IN (SELECT name FROM collections)",
+            ["CREATE INDEX people_by_collection ON people(collection)"]),
+    rebuild("face_person", f"""CREATE TABLE face_person__new(
+        face_id TEXT PRIMARY KEY {_FACE},
+        person_id INTEGER NOT NULL REFERENCES people(person_id) ON DELETE CASCADE,
+        collection TEXT NOT NULL {_COLLECTION})""", ("face_id", "person_id", "collection"),
+            "face_id IN (SELECT face_id FROM faces) AND person_id IN (SELECT person_id FROM people)",
+            ["CREATE INDEX face_person_by_person ON face_person(person_id)",
+             "CREATE INDEX face_person_by_collection ON face_person(collection, person_id)"]),
+    rebuild("decisions", f"""CREATE TABLE decisions__new(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL {_COLLECTION},
+        kind TEXT NOT NULL CHECK (kind IN ('must', 'cannot', 'not_face')),
+        a TEXT NOT NULL {_FACE}, b TEXT {_FACE}, created_at REAL NOT NULL)""",
+            ("id", "collection", "kind", "a", "b", "created_at"),
+            "a IN (SELECT face_id FROM faces) AND (b IS NULL OR b IN (SELECT face_id FROM faces))",
+            ["CREATE INDEX decisions_by_collection ON decisions(collection, kind)",
+             "CREATE INDEX decisions_by_a ON decisions(a)", "CREATE INDEX decisions_by_b ON decisions(b)"]),
+    rebuild("match_edges", f"""CREATE TABLE match_edges__new(
+        collection TEXT NOT NULL {_COLLECTION}, a TEXT NOT NULL {_FACE}, b TEXT NOT NULL {_FACE},
+        similarity REAL NOT NULL, PRIMARY KEY (collection, a, b))""", ("collection", "a", "b", "similarity"),
+            "a IN (SELECT face_id FROM faces) AND b IN (SELECT face_id FROM faces)",
+            ["CREATE INDEX match_edges_by_a ON match_edges(a)", "CREATE INDEX match_edges_by_b ON match_edges(b)"]),
+    rebuild("edges_done", f"""CREATE TABLE edges_done__new(
+        face_id TEXT PRIMARY KEY {_FACE}, collection TEXT NOT NULL {_COLLECTION})""", ("face_id", "collection"),
+            "face_id IN (SELECT face_id FROM faces)"),
+)
+
+
+def _add_foreign_keys(conn: sqlite3.Connection) -> None:
+    for step in _REBUILDS:
+        step(conn)
+
+
+MIGRATIONS = (
+    Migration(2, "people: persons, decisions, match graph", script(LEGACY)),
+    Migration(6, "people: rows belong to faces and collections (foreign keys, cascade)", _add_foreign_keys),
+)
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A person's aggregate row: counts and the cover face (largest, sharpest)."""
+
+    person_id: int
+    name: str | None
+    hidden: bool
+    photos: int
+    cover_id: str
+
+
+class PeopleStore:
+    """SQL over the people tables of one collection."""
+
+    def __init__(self, db: Database, collection: str) -> None:
+        self.db = db
+        self.collection = collection
+
+    # -- the graph ---------------------------------------------------------------------------
+    def unsearched(self) -> list[str]:
+        """Indexed faces whose matches were never fetched, in id order."""
+        return [r[0] for r in self.db.connect().execute(
+            "SELECT face_id FROM faces WHERE collection=? AND status='indexed' AND face_id NOT IN"
+            " (SELECT face_id FROM edges_done WHERE collection=?) ORDER BY face_id", (self.collection, self.collection))]
+
+    def add_edges(self, face_id: str, matches: Iterable[tuple[str, float]]) -> None:
+        """Keep a face's matches (other face id, similarity) and mark it searched, in one transaction.
+        Matches with faces the catalog no longer holds are dropped."""
+        with self.db.transaction() as db:
+            db.executemany(
+                "INSERT INTO match_edges(collection, a, b, similarity) SELECT ?, ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM faces WHERE face_id=?) "
+                "ON CONFLICT(collection, a, b) DO UPDATE SET similarity=MAX(similarity, excluded.similarity)",
+                [(self.collection, *pair(face_id, other), sim, other) for other, sim in matches])
+            db.execute("INSERT OR IGNORE INTO edges_done(face_id, collection) VALUES (?,?)", (face_id, self.collection))
+
+    def edges(self) -> list[Edge]:
+        return [Edge(a, b, s) for a, b, s in self.db.connect().execute(
+            "SELECT a, b, similarity FROM match_edges WHERE collection=?", (self.collection,))]
+
+    # -- decisions ---------------------------------------------------------------------------
+    def decisions(self) -> Decisions:
+        must, cannot, not_faces = set(), set(), set()
+        for kind, a, b in self.db.connect().execute(
+                "SELECT kind, a, b FROM decisions WHERE collection=?", (self.collection,)):
+            if kind == DecisionKind.MUST:
+                must.add(pair(a, b))
+            elif kind == DecisionKind.CANNOT:
+                cannot.add(pair(a, b))
+            elif kind == DecisionKind.NOT_FACE:
+                not_faces.add(a)
+        return Decisions(frozenset(must), frozenset(cannot), frozenset(not_faces))
+
+    def supersede(self, kind: DecisionKind, left: Iterable[str], right: Iterable[str]) -> None:
+        """Forget earlier ``kind`` decisions between the two sets: the newest decision wins."""
+        a, b = set(left), set(right)
+        with self.db.transaction() as db:
+            rows = db.execute("SELECT id, a, b FROM decisions WHERE collection=? AND kind=?",
+                              (self.collection, str(kind))).fetchall()
+            stale = [(i,) for i, x, y in rows if (x in a and y in b) or (x in b and y in a)]
+            db.executemany("DELETE FROM decisions WHERE id=?", stale)
+
+    def decide(self, kind: DecisionKind, pairs: Iterable[tuple[str, str | None]]) -> None:
+        now = time.time()
+        with self.db.transaction() as db:
+            db.executemany("INSERT INTO decisions(collection, kind, a, b, created_at) VALUES (?,?,?,?,?)",
+                           [(self.collection, str(kind), a, b, now) for a, b in pairs])
+
+    # -- people ------------------------------------------------------------------------------
+    def person_of(self) -> dict[str, int]:
+        """face id -> person id for every grouped face."""
+        return dict(self.db.connect().execute(
+            "SELECT face_id, person_id FROM face_person WHERE collection=?", (self.collection,)).fetchall())
+
+    def person_rows(self, only: int | None = None) -> list[PersonRow]:
+        """Every person with at least one indexed face (or just ``only``), from SQL aggregates."""
+        return [PersonRow(pid, name, bool(hidden), photos, cover) for pid, name, hidden, photos, cover, _ in
+                self.db.connect().execute(
+                    "SELECT p.person_id, p.name, p.hidden, COUNT(DISTINCT f.image_sha256), f.face_id,"
+                    " MAX(COALESCE(f.size_px, 0) * (COALESCE(f.sharpness, 50) + 10))"
+                    " FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
+                    " JOIN faces f ON f.face_id=fp.face_id AND f.status='indexed'"
+                    " WHERE p.collection=? AND (? IS NULL OR p.person_id=?) GROUP BY p.person_id",
+                    (self.collection, only, only))]
+
+    def members(self, only: int | None = None) -> dict[int, list[str]]:
+        """person id -> their indexed faces' ids, sorted."""
+        out: dict[int, list[str]] = defaultdict(list)
+        for face_id, pid in self.db.connect().execute(
+                "SELECT fp.face_id, fp.person_id FROM face_person fp JOIN faces f ON f.face_id=fp.face_id"
+                " AND f.status='indexed' WHERE fp.collection=? AND (? IS NULL OR fp.person_id=?) ORDER BY fp.face_id",
+                (self.collection, only, only)):
+            out[pid].append(face_id)
+        return out
+
+    def labels(self, face_ids: Iterable[str] | None = None) -> dict[str, tuple[int, str | None]]:
+        """face id -> (person id, name), for every grouped face or just the given ones."""
+        sql = ("SELECT fp.face_id, p.person_id, p.name FROM face_person fp JOIN people p ON p.person_id=fp.person_id"
+               " WHERE fp.collection=?")
+        conn = self.db.connect()
+        if face_ids is None:
+            rows = conn.execute(sql, (self.collection,)).fetchall()
+        else:
+            ids = list(face_ids)
+            rows = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows += conn.execute(sql + f" AND fp.face_id IN ({','.join('?' * len(chunk))})",
+                                     (self.collection, *chunk)).fetchall()
+        return {f: (pid, name) for f, pid, name in rows}
+
+    def visible_count(self) -> int:
+        """Visible people with at least one face."""
+        return int(self.db.connect().execute(
+            "SELECT COUNT(DISTINCT p.person_id) FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
+            " WHERE p.collection=? AND p.hidden=0", (self.collection,)).fetchone()[0])
+
+    def new_person(self, name: str | None = None) -> int:
+        with self.db.transaction() as db:
+            cur = db.execute("INSERT INTO people(collection, name, hidden, created_at) VALUES (?,?,0,?)",
+                             (self.collection, name, time.time()))
+            return int(cur.lastrowid or 0)
+
+    def assign(self, face_ids: Iterable[str], person_id: int) -> None:
+        with self.db.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO face_person(face_id, person_id, collection) VALUES (?,?,?)",
+                           [(f, person_id, self.collection) for f in face_ids])
+
+    def unassign(self, face_ids: Iterable[str]) -> None:
+        with self.db.transaction() as db:
+            db.executemany("DELETE FROM face_person WHERE face_id=?", [(f,) for f in face_ids])
+
+    def clear_assignments(self) -> None:
+        with self.db.transaction() as db:
+            db.execute("DELETE FROM face_person WHERE collection=?", (self.collection,))
+
+    def reassign_person(self, from_person: int, to_person: int) -> None:
+        """Every face of ``from_person`` now belongs to ``to_person``; ``from_person`` goes."""
+        with self.db.transaction() as db:
+            db.execute("UPDATE face_person SET person_id=? WHERE person_id=?", (to_person, from_person))
+            db.execute("DELETE FROM people WHERE person_id=?", (from_person,))
+
+    def set_name(self, person_id: int, name: str | None) -> None:
+        with self.db.transaction() as db:
+            db.execute("UPDATE people SET name=? WHERE person_id=? AND collection=?", (name, person_id, self.collection))
+
+    def set_hidden(self, person_id: int, hidden: bool) -> None:
+        with self.db.transaction() as db:
+            db.execute("UPDATE people SET hidden=? WHERE person_id=? AND collection=?",
+                       (int(hidden), person_id, self.collection))
+
+    def delete_person(self, person_id: int) -> None:
+        with self.db.transaction() as db:
+            db.execute("DELETE FROM people WHERE person_id=? AND collection=?", (person_id, self.collection))
+
+    def drop_empty(self) -> None:
+        """Forget the people of the collection that no face belongs to any more."""
+        with self.db.transaction() as db:
+            db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
+                       " (SELECT person_id FROM face_person WHERE collection=?)", (self.collection, self.collection))

@@ -1,0 +1,154 @@
+"""The catalog database: one SQLite file (WAL) under the data directory, and its schema migrations.
+
+Every owner (catalog, people, the local engine's store, the Rekognition ledger) declares its own
+tables as :class:`Migration` steps; :class:`Database` runs the steps newer than the file's
+``PRAGMA user_version`` in version order, each in one transaction, so a data directory written by
+an older version opens and upgrades in place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: ``apply`` runs inside a transaction with foreign keys off; afterwards
+    ``PRAGMA foreign_key_check`` must come back empty and ``user_version`` becomes ``version``."""
+
+    version: int
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration body that runs plain SQL statements (``;``-separated, no triggers)."""
+    statements = [s.strip() for s in sql.split(";") if s.strip()]
+
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+    return run
+
+
+def rebuild(table: str, create_sql: str, columns: Sequence[str], where: str = "1",
+            indexes: Iterable[str] = ()) -> Callable[[sqlite3.Connection], None]:
+    """A migration body that rebuilds ``table`` with a new definition (SQLite's 12-step recipe):
+    create ``<table>__new``, copy ``columns`` of the rows matching ``where``, drop, rename, re-index.
+    ``create_sql`` must create ``<table>__new``."""
+    cols = ", ".join(columns)
+
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute(create_sql)
+        conn.execute(f"INSERT INTO {table}__new({cols}) SELECT {cols} FROM {table} WHERE {where}")
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE {table}__new RENAME TO {table}")
+        for index in indexes:
+            conn.execute(index)
+    return run
+
+
+def _enable_wal(conn: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """Switch the database to WAL (persistent in the file). Switching needs a moment alone with the
+    file, which SQLite's busy timeout does not wait for, so retry while another process holds it."""
+    deadline = time.monotonic() + seconds
+    delay = 0.01
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+class MigrationError(RuntimeError):
+    """A migration step left rows that break a foreign key (nothing was changed)."""
+
+
+class Database:
+    """Thread-safe access to the catalog file: one connection per thread, nested transactions join."""
+
+    def __init__(self, path: str | Path, migrations: Sequence[Migration] = ()) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self.migrations = sorted(migrations, key=lambda m: m.version)
+        versions = [m.version for m in self.migrations]
+        if len(set(versions)) != len(versions):
+            raise ValueError(f"two migrations share a version: {versions}")
+        self.migrate()
+
+    # -- connections -------------------------------------------------------------------------
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection (WAL, 30 s busy timeout, foreign keys on, autocommit outside
+        transactions)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            _enable_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error). Nested use joins the outer one."""
+        conn = self.connect()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- schema ------------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The schema version of the file (``PRAGMA user_version``; 0 for a new file)."""
+        return int(self.connect().execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> list[str]:
+        """Run every step newer than the file's version, each in its own transaction; returns their
+        names. Concurrent openers serialise on ``BEGIN IMMEDIATE`` and skip steps already done."""
+        conn = self.connect()
+        done: list[str] = []
+        for step in self.migrations:
+            if step.version <= self.version:
+                continue
+            conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction, so set it first
+            try:
+                with self.transaction():
+                    if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= step.version:
+                        continue  # another process ran it while we waited for the lock
+                    step.apply(conn)
+                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise MigrationError(f"migration {step.version} ({step.name}) breaks foreign keys: "
+                                             f"{[tuple(r) for r in broken[:5]]}")
+                    conn.execute(f"PRAGMA user_version={int(step.version)}")
+            finally:
+                conn.execute("PRAGMA foreign_keys=ON")
+            done.append(step.name)
+        return done

@@ -1,0 +1,82 @@
+"""Files under the data directory: stored copies of photos and face thumbnails, one path scheme.
+
+- Stored copies are content-addressed: ``images/<sha[:2]>/<sha><ext>`` (shared by collections).
+- Thumbnails are named by collection, image and box order: ``thumbs/<collection>/<sha[:2]>/<sha>-<k>.jpg``,
+  so the same detection writes the same files and a killed batch leaves no orphans.
+
+Paths kept in the catalog are relative to the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+#: File name suffix of a stored copy, by Pillow format.
+SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif",
+            "MPO": ".jpg", "HEIF": ".heic"}
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file unique to this process and thread, then rename over ``path``
+    (two processes writing the same file both succeed, and no reader sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def unlink(p: Path) -> None:
+    try:
+        p.unlink()
+    except FileNotFoundError:
+        pass
+
+
+class Files:
+    """The stored copies and thumbnails below one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir
+        self.images_dir = data_dir / "images"
+        self.thumbs_dir = data_dir / "thumbs"
+
+    def path(self, relative: str) -> Path:
+        """Absolute path of a file stored under the data directory."""
+        return self.root / relative
+
+    def relative(self, path: Path) -> str:
+        return os.path.relpath(path, self.root)
+
+    def thumb_path(self, collection: str, sha256: str, k: int) -> Path:
+        """Where the k-th face (in box order) of an image's thumbnail lives."""
+        return self.thumbs_dir / collection / sha256[:2] / f"{sha256}-{k}.jpg"
+
+    def write_thumb(self, collection: str, sha256: str, k: int, jpeg: bytes) -> str:
+        path = self.thumb_path(collection, sha256, k)
+        atomic_write(path, jpeg)
+        return self.relative(path)
+
+    def store_copy(self, sha256: str, image_format: str, data: bytes) -> str:
+        """The stored copy of an image (written once; content-addressed), as a relative path."""
+        path = self.images_dir / sha256[:2] / f"{sha256}{SUFFIXES.get(image_format, '.img')}"
+        if not path.exists():
+            atomic_write(path, data)
+        return self.relative(path)
+
+    def remove_thumbs(self, relative_paths: Iterable[str | None]) -> None:
+        for rel in relative_paths:
+            if rel:
+                unlink(self.path(rel))
+
+    def remove_copies(self, shas: Iterable[str]) -> None:
+        """Delete the stored copies of these images (the caller checked nothing else holds them)."""
+        for sha in shas:
+            for p in (self.images_dir / sha[:2]).glob(sha + ".*"):
+                unlink(p)
+
+    def remove_collection_thumbs(self, collection: str) -> None:
+        shutil.rmtree(self.thumbs_dir / collection, ignore_errors=True)
