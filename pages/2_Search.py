@@ -138,9 +138,10 @@ def results(coll: Collection, result: SearchResult) -> None:
     """Sliders, metrics, chart and table: moving a slider reruns only this part, with no engine call."""
     controls, figures = st.columns([2, 3], gap="large")
     with controls:
-        threshold: int = st.slider("Match threshold (similarity %)", int(floor), 100,
-                                   int(coll.ws.settings.default_threshold), step=1, key="search_threshold",
-                                   persist_state="session", help=f"Higher is stricter. {coll.ws.settings.default_threshold:.0f} is Rekognition's default.")
+        default = int(coll.ws.settings.default_threshold)
+        threshold: int = st.slider("Match threshold (similarity %)", int(floor), 100, default, step=1,
+                                   key="search_threshold", persist_state="session",
+                                   help=f"Higher is stricter. {default} is Rekognition's default.")
         quality = quality_controls("search", with_age=coll.reports_age)
     rows = filter_matches(result.rows, threshold, quality)
     with figures:
