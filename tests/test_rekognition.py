@@ -224,7 +224,7 @@ def test_limits_are_enforced_before_any_call(rek):
 
 
 def test_large_png_and_tiny_image_are_prepared(rek):
-    from facelib.engines.rekognition.engine import MAX_IMAGE_BYTES, prepare_image
+    from facelib.engines.rekognition.shapes import MAX_IMAGE_BYTES, prepare_image
 
     rng = __import__("numpy").random.default_rng(0)
     noisy = Image.fromarray(rng.integers(0, 255, (1800, 1800, 3), dtype="uint8"))
@@ -251,7 +251,7 @@ def test_large_png_and_tiny_image_are_prepared(rek):
 def test_no_credentials_is_an_auth_error(monkeypatch, workspace):
     from botocore.exceptions import NoCredentialsError
 
-    from facelib.engines.rekognition.engine import map_error
+    from facelib.engines.rekognition.shapes import map_error
 
     assert isinstance(map_error(NoCredentialsError(), "DetectFaces"), EngineAuthError)
 

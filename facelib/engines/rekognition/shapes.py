@@ -1,0 +1,146 @@
+"""Rekognition's side of the boundary: image bytes it accepts, its response shapes as facelib
+records, and its errors as facelib's exceptions. Boxes are relative 0-1; scores 0-100."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+from PIL import Image
+
+from ...errors import (
+    BadImage,
+    CollectionExists,
+    CollectionNotFound,
+    EngineAuthError,
+    EngineUnavailable,
+    FaceLibError,
+    FaceNotFound,
+    InvalidParameter,
+)
+from ...images import LoadedImage, decode, encode_jpeg
+from ...records import BoundingBox, FaceDetail, IndexedFace, Landmark, Pose
+from ...thumbnails import square_crop_box
+
+#: Rekognition's limits on image bytes sent inline.
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MIN_IMAGE_SIDE = 80
+#: Long side of an image re-encoded for Rekognition (it detects faces of 40 px and up at this size).
+SEND_MAX_SIDE = 1920
+#: Version of the image preparation; part of every cache key that holds an image.
+PREP_VERSION = "prep1"
+LIST_PAGE = 4096
+
+
+def prepare_image(image: LoadedImage) -> bytes:
+    """Bytes Rekognition accepts: JPEG or PNG, at most 5 MB, at least 80 px a side, stored upright.
+
+    The original bytes are sent when they already fit; otherwise the upright picture is
+    re-encoded as JPEG (downscaled to SEND_MAX_SIDE, or upscaled to 80 px). Either way relative
+    boxes in the answer hold for the original image.
+    """
+    w, h = image.original_size
+    if (image.format in ("JPEG", "PNG") and len(image.data) <= MAX_IMAGE_BYTES and image.orientation == 1
+            and min(w, h) >= MIN_IMAGE_SIDE):
+        return image.data
+    rgb = image.rgb
+    if max(rgb.size) > SEND_MAX_SIDE:
+        rgb = rgb.copy()
+        rgb.thumbnail((SEND_MAX_SIDE, SEND_MAX_SIDE), Image.Resampling.LANCZOS)
+    if min(rgb.size) < MIN_IMAGE_SIDE:
+        k = MIN_IMAGE_SIDE / min(rgb.size)
+        rgb = rgb.resize((max(MIN_IMAGE_SIDE, round(rgb.width * k)), max(MIN_IMAGE_SIDE, round(rgb.height * k))),
+                         Image.Resampling.LANCZOS)
+    for quality in (92, 85, 75, 60):
+        buf = io.BytesIO()
+        rgb.save(buf, "JPEG", quality=quality)
+        if buf.tell() <= MAX_IMAGE_BYTES:
+            return buf.getvalue()
+    raise BadImage(f"{image.name or 'image'}: cannot be made small enough for Rekognition (5 MB)")
+
+
+def crop_face(image: LoadedImage, box: BoundingBox) -> tuple[LoadedImage, tuple[int, int, int, int]]:
+    """A picture of one face (with margin) to send alone, and its pixel box in ``image.rgb``."""
+    px = square_crop_box(box, *image.rgb.size, margin=0.4)
+    data = encode_jpeg(image.rgb.crop(px), quality=92)
+    return decode(data, name=f"{image.name}#face", max_side=None), px
+
+
+# -- mapping Rekognition's shapes to records ------------------------------------------------------
+def box_of(b: dict[str, float] | None) -> BoundingBox:
+    b = b or {}
+    return BoundingBox(float(b.get("Left", 0.0)), float(b.get("Top", 0.0)), float(b.get("Width", 0.0)),
+                       float(b.get("Height", 0.0)))
+
+
+def face_detail(d: dict[str, Any], image_size: tuple[int, int] | None = None) -> FaceDetail:
+    """A Rekognition FaceDetail (or Face) dict as a :class:`FaceDetail`."""
+    box = box_of(d.get("BoundingBox"))
+    quality = d.get("Quality") or {}
+    pose = d.get("Pose") or {}
+    age = d.get("AgeRange") or {}
+    known = {"BoundingBox", "Quality", "Pose", "AgeRange", "Landmarks", "Confidence"}
+    size = None
+    if image_size:
+        size = int(round(min(box.width * image_size[0], box.height * image_size[1])))
+    return FaceDetail(
+        box=box,
+        confidence=d.get("Confidence"),
+        brightness=quality.get("Brightness"),
+        sharpness=quality.get("Sharpness"),
+        pose=Pose(pose.get("Yaw"), pose.get("Pitch"), pose.get("Roll")),
+        landmarks=tuple(Landmark(lm["Type"], float(lm["X"]), float(lm["Y"])) for lm in d.get("Landmarks") or ()),
+        age_low=age.get("Low"), age_high=age.get("High"), size_px=size,
+        extra={k: v for k, v in d.items() if k not in known},
+    )
+
+
+def indexed_face(face: dict[str, Any], detail: FaceDetail | None = None) -> IndexedFace:
+    ext = face.get("ExternalImageId") or ""
+    return IndexedFace(face["FaceId"], ext, ext, detail or face_detail(face))
+
+
+# -- errors ----------------------------------------------------------------------------------------
+def map_error(exc: Exception, operation: str, collection: str | None = None) -> FaceLibError:
+    """The facelib exception for a boto error (to raise ``from exc``)."""
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return EngineAuthError("no AWS credentials found: set a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", ""), err.get("Message", "")
+        if code == "ResourceNotFoundException":
+            if operation == "SearchFaces" and collection and "face" in message.lower():
+                return FaceNotFound(f"{message} (collection {collection!r})")
+            return CollectionNotFound(f"collection {collection!r} does not exist in Rekognition ({message})")
+        if code == "ResourceAlreadyExistsException":
+            return CollectionExists(f"collection {collection!r} exists already in Rekognition")
+        if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+                    "ExpiredTokenException"):
+            return EngineAuthError(f"AWS refused {operation}: the credentials need the permission "
+                                   f"rekognition:{operation} ({code}: {message})")
+        if code in ("ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException",
+                    "InternalServerError", "ServiceUnavailableException"):
+            return EngineUnavailable(f"Rekognition is busy: {operation} still failed after retries ({code})")
+        if code in ("ImageTooLargeException", "InvalidImageFormatException"):
+            return BadImage(f"Rekognition refused the image in {operation}: {message or code}")
+        if code == "InvalidS3ObjectException":
+            return BadImage(f"Rekognition could not read the image: {message}")
+        return InvalidParameter(f"Rekognition {operation}: {code}: {message}")
+    if isinstance(exc, BotoCoreError):
+        return EngineUnavailable(f"cannot reach Rekognition for {operation}: {exc}")
+    return EngineUnavailable(f"Rekognition {operation} failed: {exc}")
+
+
+def no_face(exc: ClientError) -> bool:
+    err = exc.response.get("Error", {})
+    return err.get("Code") == "InvalidParameterException" and "face" in err.get("Message", "").lower()
+
+
+def snake(operation: str) -> str:
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
