@@ -52,12 +52,14 @@ with tab_camera:
     st.camera_input("Take a snapshot", key="search_camera", on_change=set_image_query,
                     args=("search_camera", "camera"))
 with tab_face:
-    # Bound to ?face=: a link to this page with a face id searches that face.
-    typed = st.text_input("Face id", key="face", bind="query-params", persist_state="session",
+    # ?face=ID: a link to this page searches that face (once per session and link).
+    linked = st.query_params.get("face", "").strip()
+    if linked and st.session_state.get("_face_linked") != linked:
+        st.session_state["_face_linked"] = linked
+        st.session_state["search_face_id"] = linked
+        set_face_query(linked)
+    typed = st.text_input("Face id", key="search_face_id", persist_state="session",
                           placeholder="pick one on the Faces page, or paste an id")
-    if typed.strip() and st.session_state.get("_face_applied") != typed.strip():
-        st.session_state["_face_applied"] = typed.strip()
-        set_face_query(typed)
     if st.button("Search this face id", key="search_face_go") and typed.strip():
         set_face_query(typed)
     st.page_link("pages/3_Faces.py", label="Browse faces and click one", icon=":material/face:")

@@ -22,12 +22,17 @@ if "person_msg" in st.session_state:
 ids = [p.person_id for p in everyone]
 if "_person_next" in st.session_state:  # chosen by the last action (a split, an erasure)
     st.session_state["person"] = st.session_state.pop("_person_next")
+# ?person=ID opens that person (kept in sync by hand: Streamlit binds a selectbox to the URL by its
+# labels, and these are names, not ids).
+linked = st.query_params.get("person", "")
+if "person" not in st.session_state and linked.isdigit():
+    st.session_state["person"] = int(linked)
 if st.session_state.get("person") not in ids:
     st.session_state["person"] = ids[0]
 labels = {p.person_id: f"{p.label} ({len(p.face_ids)} faces)" for p in everyone}
-# Bound to ?person=: a link to this page opens that person.
 pid: int = st.selectbox("Person", ids, format_func=lambda i: labels.get(i, str(i)), key="person",
-                        bind="query-params", persist_state="session")
+                        persist_state="session")
+st.query_params["person"] = str(pid)
 person = people.get(pid)
 
 

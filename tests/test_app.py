@@ -303,3 +303,74 @@ def test_erase_a_person_from_the_person_page(with_samples):
     ok(at)
     assert any("Erased" in s.value for s in at.success)
     assert len(at.selectbox(key="person").options) == len(before) - 1
+
+
+# -- deep links: ?collection=, ?face=, ?person= open the right thing -------------------------------
+def seeded(data_dir):
+    """Two local collections; "second" holds the shipped photos, grouped into people."""
+    from conftest import FIXTURES, index_paths
+
+    from facelib import Settings, Workspace
+
+    ws = Workspace(Settings(data_dir=data_dir))
+    ws.create_collection("first", "local")
+    index_paths(ws, "second", [FIXTURES], workers=1)
+    ws.collection("second").people.update()
+    return ws
+
+
+def test_deep_link_to_a_collection(data_dir):
+    seeded(data_dir)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["collection"] = "second"
+    ok(at.run())
+    assert at.sidebar.selectbox(key="collection").value == "second"
+    assert metrics(at)["Images"] == "4"
+    # The choice is kept on other pages, and a link to a collection that does not exist falls back.
+    ok(at.switch_page("pages/3_Faces.py").run())
+    assert at.sidebar.selectbox(key="collection").value == "second"
+    other = AppTest.from_file(APP, default_timeout=120)
+    other.query_params["collection"] = "gone"
+    ok(other.run())
+    assert other.sidebar.selectbox(key="collection").value in {"first", "second"}
+
+
+def test_deep_link_to_a_face_searches_it(data_dir):
+    ws = seeded(data_dir)
+    obama = next(f for f in ws.catalog.faces("second") if f.image_name.endswith("/obama.jpg"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["collection"] = "second"
+    at.query_params["face"] = obama.face_id
+    ok(at.switch_page("pages/2_Search.py").run())
+    assert at.session_state["search_query"] == {"kind": "face", "source": "face", "face_id": obama.face_id}
+    images = set(table_of(at, "results_table").value["image"])
+    assert {"obama2.jpg", "obama3.jpg"} <= images and "biden.jpg" not in images
+    # Moving a slider afterwards does not search again.
+    calls = metrics(at)["Engine searches"]
+    ok(at.slider(key="search_threshold").set_value(95).run())
+    assert metrics(at)["Engine searches"] == calls
+
+
+def test_deep_link_to_a_person(data_dir):
+    ws = seeded(data_dir)
+    biden = min(ws.collection("second").people.listing(), key=lambda p: len(p.face_ids))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["collection"] = "second"
+    at.query_params["person"] = str(biden.person_id)
+    ok(at.switch_page("pages/6_Person.py").run())
+    assert at.selectbox(key="person").value == biden.person_id
+    assert any("1 face(s)" in h.value for h in at.subheader)
+
+
+def test_switching_collection_drops_the_other_collections_results(data_dir):
+    seeded(data_dir)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["collection"] = "second"
+    ok(at.run())
+    ok(at.switch_page("pages/2_Search.py").run())
+    at.file_uploader(key="search_upload").set_value([("obama2.jpg", fixture_bytes("obama2.jpg"), "image/jpeg")])
+    ok(at.run())
+    assert "search_result" in at.session_state
+    ok(at.sidebar.selectbox(key="collection").set_value("first").run())
+    assert "search_result" not in at.session_state and "search_query" not in at.session_state
+    assert not at.dataframe or all(not (d.key or "").startswith("results_table") for d in at.dataframe)

@@ -9,13 +9,13 @@ person are bound to the URL (``?collection=``, ``?face=``, ``?person=``) for dee
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
 from facelib import ENGINE_LABELS, ENGINES, Collection, FaceLibError, Settings, Workspace
 
 COLLECTION = "collection"          # widget key and query parameter: the collection being worked on
+CHOSEN = "_collection"             # the durable choice behind the picker
 NAV = [("app.py", "Home", ":material/home:"), ("pages/1_Index.py", "Index photos", ":material/upload:"),
        ("pages/2_Search.py", "Search", ":material/person_search:"),
        ("pages/7_Live.py", "Live camera", ":material/videocam:"), ("pages/3_Faces.py", "Faces", ":material/face:"),
@@ -36,15 +36,10 @@ def workspace() -> Workspace:
     return _workspace(str(Settings().data_dir))
 
 
-def persisted(**kwargs: Any) -> dict[str, Any]:
-    """Keyword arguments that keep a keyed widget's value across page changes (Streamlit's own)."""
-    return {"persist_state": "session", **kwargs}
-
-
 def choose_collection(name: str) -> None:
     """Make ``name`` the current collection on the next run (before the picker is drawn)."""
     forget_results()
-    st.session_state[COLLECTION] = name
+    st.session_state[CHOSEN] = name
     st.session_state["_results_of"] = name
 
 
@@ -97,11 +92,23 @@ def _collection_picker(ws: Workspace) -> str | None:
         st.info("No collection yet: create one below, or index the sample photos on the Home page.")
         return None
     names = list(engines)
-    if st.session_state.get(COLLECTION) not in engines:
-        st.session_state[COLLECTION] = names[0]
     previous = st.session_state.get("_results_of")
-    name: str = st.selectbox("Collection", names, key=COLLECTION, bind="query-params", persist_state="session",
+    # The picker is drawn on every page, and Streamlit 1.67 resets a keyed widget met on a second page
+    # (persist_state restores it only on the page that set it), so the durable choice lives under a
+    # plain key and is copied in. ?collection=NAME opens that collection.
+    chosen = st.session_state.get(CHOSEN)
+    linked = st.query_params.get(COLLECTION)
+    if chosen not in engines:
+        chosen = linked if linked in engines else names[0]
+    st.session_state[COLLECTION] = st.session_state[CHOSEN] = chosen
+
+    def keep() -> None:
+        st.session_state[CHOSEN] = st.session_state[COLLECTION]
+
+    name: str = st.selectbox("Collection", names, key=COLLECTION, on_change=keep,
                              format_func=lambda n: f"{n} ({engines.get(n, '?')})")
+    if st.query_params.get(COLLECTION) != name:
+        st.query_params[COLLECTION] = name
     if previous is not None and previous != name:
         forget_results()
     st.session_state["_results_of"] = name
