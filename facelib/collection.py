@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from .engines.base import Engine, SupportsUsers, external_image_id
-from .errors import InvalidParameter
+from .errors import FaceNotFound, InvalidParameter
 from .filters import QualityFilter
 from .images import WORK_MAX_SIDE, LoadedImage, load_file
 from .ingest.estimate import BatchEstimate, estimate_batch
@@ -29,6 +29,7 @@ from .thumbnails import cached_data_uri, draw_boxes
 if TYPE_CHECKING:
     from .live import LiveRecognizer
     from .records import CollectionInfo
+    from .settings import Settings
     from .workspace import Workspace
 
 
@@ -46,6 +47,11 @@ class Collection:
         return f"Collection({self.name!r}, engine={self.engine.name!s})"
 
     # -- what it is ----------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        """The workspace's settings (floor, default threshold, prices...)."""
+        return self.ws.settings
+
     @property
     def engine_name(self) -> EngineName:
         return self.engine.name
@@ -128,8 +134,6 @@ class Collection:
         """One face of this collection (:class:`FaceNotFound` otherwise)."""
         face = self._catalog.face(face_id)
         if face.collection != self.name:
-            from .errors import FaceNotFound
-
             raise FaceNotFound(f"no face {face_id!r} in {self.name!r}")
         return face
 

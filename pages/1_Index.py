@@ -13,7 +13,7 @@ from pages.ui.common import page
 from pages.ui.indexing import run_batch, show_report
 
 coll = page("Index", ":material/upload:")
-settings = coll.ws.settings
+settings = coll.settings
 st.title("Index photos")
 st.caption(f"Into **{coll.name}** with the **{coll.engine_name}** engine. Photos already in the collection "
            "(same bytes) are skipped, so indexing a batch again costs nothing.")

@@ -26,7 +26,7 @@ PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 Ki
 QUERY = "search_query"  # {"kind": "image"|"face", ...}: what is being searched
 
 coll = page("Search", ":material/person_search:")
-floor = coll.ws.settings.search_floor
+floor = coll.settings.search_floor
 st.title("Search")
 
 
@@ -140,7 +140,7 @@ def results(coll: Collection, result: SearchResult) -> None:
     """Sliders, metrics, chart and table: moving a slider reruns only this part, with no engine call."""
     controls, figures = st.columns([2, 3], gap="large")
     with controls:
-        default = int(coll.ws.settings.default_threshold)
+        default = int(coll.settings.default_threshold)
         threshold: int = st.slider("Match threshold (similarity %)", int(floor), 100, default, step=1,
                                    key="search_threshold", persist_state="session",
                                    help=f"Higher is stricter. {default} is Rekognition's default.")

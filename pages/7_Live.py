@@ -10,7 +10,7 @@ from facelib import LiveRecognizer, sha256_hex
 from pages.ui.common import page
 
 coll = page("Live", ":material/videocam:")
-settings = coll.ws.settings
+settings = coll.settings
 st.title("Live")
 with st.sidebar:
     threshold: int = st.slider("Live match threshold (similarity %)", int(settings.search_floor), 100,

@@ -136,10 +136,11 @@ def test_search_by_upload_then_sliders_filter_without_engine_calls(with_samples)
 def test_threshold_survives_a_visit_to_another_page(with_samples):
     at = upload_query(with_samples)
     at.slider(key="search_threshold").set_value(93).run()
+    at.slider(key="search_max_yaw").set_value(30).run()
     at.switch_page("pages/3_Faces.py").run()
     at.switch_page("pages/2_Search.py").run()
     ok(at)
-    assert at.slider(key="search_threshold").value == 93
+    assert at.slider(key="search_threshold").value == 93 and at.slider(key="search_max_yaw").value == 30
 
 
 def test_search_by_camera_snapshot_of_two_people(with_samples):

@@ -2,8 +2,9 @@
 
 Pages are Streamlit's plain multipage mode (auto-discovered from pages/), so every page calls
 :func:`page` itself instead of relying on app.py having run first. Widget values that must
-survive page changes use Streamlit's own ``persist_state="session"``; the collection, a face and a
-person are bound to the URL (``?collection=``, ``?face=``, ``?person=``) for deep links.
+survive page changes use Streamlit's own ``persist_state="session"``, except the collection
+picker, which is on every page (see :func:`_collection_picker`). Deep links: ``?collection=``
+(here), ``?face=`` (Search) and ``?person=`` (Person) are read on arrival and kept up to date.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def group_new_faces(coll: Collection, auto: bool = True) -> None:
             people.update()
         return
     pending = people.pending_searches()
-    price = coll.ws.settings.prices.per_image_call
+    price = coll.settings.prices.per_image_call
     st.info(f"{ungrouped} face(s) are not in a person yet; grouping them needs {pending} SearchFaces call(s), "
             f"about ${pending * price:.3f} (each face is searched once, ever).")
     if st.button("Group the new faces", type="primary", key="group_new"):
