@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from facelib import FaceStatus, QualityFilter, Settings, StoredFace, StoredImage, Workspace, decode
-from facelib.engines.local.analyser import AnalyzedFace
+from facelib.engines.local.analysis import AnalyzedFace
 from facelib.thumbnails import thumbnail_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent

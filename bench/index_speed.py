@@ -3,13 +3,16 @@
 Same photos (../shared/faces-dev/images), same 2 cores, one run. Both are timed as whole commands
 (interpreter start and model loading included):
 
-- facelib:           python -m facelib index UNKNOWN --collection bench --workers N --no-group
+- facelib sface:     python -m facelib index UNKNOWN --collection bench --workers N --no-group
+                     (the default model: YuNet + SFace)
+- facelib dlib:      the same with --model dlib (HOG)
                      (like for like: the CLI does not group people; grouping is timed apart)
 - face_recognition:  face_recognition --cpus N KNOWN UNKNOWN     (1.3.0, HOG, upsample 1, 1600 px)
 
 Recall: of the faces AWS Rekognition found on the same photos
 (../shared/rekognition-responses/datas/detect-faces/), how many each finds (a face counts when
-the centre of Rekognition's box lies inside a detected box). face_recognition's detections are
+the centre of Rekognition's box lies inside a detected box), and how many boxes hold no
+Rekognition face (false boxes, on the photos Rekognition saw). face_recognition's detections are
 taken with its own face_locations() at the CLI's settings.
 
     pip install --no-deps face_recognition==1.3.0 click   # next to dlib-bin
@@ -47,6 +50,13 @@ def timed(cmd: list[str], env: dict | None = None) -> float:
 
 def rekognition_faces() -> dict[str, list[dict]]:
     return {p.stem: json.loads(p.read_text())["FaceDetails"] for p in sorted(DETECT.glob("*.json"))}
+
+
+def false_boxes(rek: list[dict], boxes: list[tuple[float, float, float, float]]) -> int:
+    """How many of ``boxes`` hold no Rekognition face centre."""
+    centres = [(d["BoundingBox"]["Left"] + d["BoundingBox"]["Width"] / 2,
+                d["BoundingBox"]["Top"] + d["BoundingBox"]["Height"] / 2) for d in rek]
+    return sum(1 for left, t, r, bt in boxes if not any(left <= cx <= r and t <= cy <= bt for cx, cy in centres))
 
 
 def covered(rek: list[dict], boxes: list[tuple[float, float, float, float]]) -> int:
@@ -102,31 +112,35 @@ def main() -> None:
     shutil.copy(unknown / "obama_k1.jpg", known / "obama.jpg")
     n_images = len(list(unknown.iterdir()))
 
-    ours, theirs = [], []
+    times: dict[str, list[float]] = {"sface": [], "dlib": [], "cli": []}
     for i in range(args.repeat):
-        data = tmp / f"data{i}"
-        ours.append(timed([sys.executable, "-m", "facelib", "index", str(unknown), "--collection", "bench",
-                           "--data-dir", str(data), "--workers", str(args.workers), "--quiet", "--no-group"]))
-        theirs.append(timed(["face_recognition", "--cpus", str(args.workers), str(known), str(unknown)]))
-    t_ours, t_theirs = statistics.median(ours), statistics.median(theirs)
+        for model in ("sface", "dlib"):
+            data = tmp / f"{model}{i}"
+            times[model].append(timed([sys.executable, "-m", "facelib", "index", str(unknown), "--collection",
+                                       "bench", "--data-dir", str(data), "--workers", str(args.workers), "--quiet",
+                                       "--no-group", "--model", model]))
+        times["cli"].append(timed(["face_recognition", "--cpus", str(args.workers), str(known), str(unknown)]))
+    median = {k: statistics.median(v) for k, v in times.items()}
     grouping = timed([sys.executable, "-m", "facelib", "people", "--collection", "bench", "--data-dir",
-                      str(tmp / "data0")])
+                      str(tmp / "sface0")])
 
     rek = rekognition_faces()
     total = sum(len(v) for v in rek.values())
-    ours_boxes = facelib_boxes(tmp / "data0")
-    theirs_boxes = face_recognition_boxes(list(rek))
-    found_ours = sum(covered(rek[n], ours_boxes.get(n, [])) for n in rek)
-    found_theirs = sum(covered(rek[n], theirs_boxes.get(n, [])) for n in rek)
-    faces_ours = sum(len(v) for v in ours_boxes.values())
+    boxes = {"sface": facelib_boxes(tmp / "sface0"), "dlib": facelib_boxes(tmp / "dlib0"),
+             "cli": face_recognition_boxes(list(rek))}
+    found = {k: sum(covered(rek[n], b.get(n, [])) for n in rek) for k, b in boxes.items()}
+    false = {k: sum(false_boxes(rek[n], b.get(n, [])) for n in rek) for k, b in boxes.items()}
+    faces = {k: sum(len(v) for v in b.values()) for k, b in boxes.items() if k != "cli"}
 
     print(f"machine: {os.cpu_count()} cores; {n_images} photos; workers {args.workers}; median of {args.repeat}")
-    print("| tool | seconds | images/s | Rekognition faces found |")
-    print("|---|---|---|---|")
-    print(f"| facelib index (HOG) | {t_ours:.2f} | {n_images / t_ours:.2f} | {found_ours} of {total} |")
-    print(f"| face_recognition CLI 1.3.0 | {t_theirs:.2f} | {n_images / t_theirs:.2f} | {found_theirs} of {total} |")
-    print(f"speed ratio facelib / face_recognition: {t_theirs / t_ours:.2f}x; facelib faces indexed: {faces_ours}")
-    print(f"grouping those faces into people afterwards (python -m facelib people): {grouping:.2f} s")
+    print("| tool | seconds | images/s | vs CLI | Rekognition faces found | false boxes |")
+    print("|---|---|---|---|---|---|")
+    for key, label in (("sface", "facelib index, sface (YuNet + SFace)"), ("dlib", "facelib index, dlib (HOG)"),
+                       ("cli", "face_recognition CLI 1.3.0")):
+        print(f"| {label} | {median[key]:.2f} | {n_images / median[key]:.2f} | {median['cli'] / median[key]:.2f}x | "
+              f"{found[key]} of {total} | {false[key]} |")
+    print(f"faces indexed: sface {faces['sface']}, dlib {faces['dlib']} (all photos)")
+    print(f"grouping the sface faces into people afterwards (python -m facelib people): {grouping:.2f} s")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.catalog_scale import PER_PERSON, build
 from facelib import FaceStatus, Settings, StoredFace, StoredImage, Workspace
-from facelib.engines.local.analyser import AnalyzedFace
+from facelib.engines.local.analysis import AnalyzedFace
 from facelib.people.grouping import pair
 
 

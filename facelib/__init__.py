@@ -13,6 +13,7 @@ to the image (0-1). These names are the API the pages and the CLI use::
 from .collection import Collection
 from .engines import ENGINES
 from .engines import LABELS as ENGINE_LABELS
+from .engines.local.analysis import MODELS
 from .errors import (
                      BadImage,
                      CollectionExists,
@@ -52,7 +53,7 @@ from .settings import Settings
 from .thumbnails import draw_boxes
 from .workspace import Workspace
 
-__all__ = ["ENGINES", "ENGINE_LABELS", "IMAGE_SUFFIXES", "NO_FILTER", "BadImage", "BatchEstimate", "BatchReport",
+__all__ = ["ENGINES", "ENGINE_LABELS", "IMAGE_SUFFIXES", "MODELS", "NO_FILTER", "BadImage", "BatchEstimate", "BatchReport",
            "BoundingBox", "Collection", "CollectionExists", "CollectionNotFound", "DecisionKind", "EngineAuthError",
            "EngineName", "EngineUnavailable", "FaceDetail", "FaceLibError", "FaceNotFound", "FaceStatus",
            "FileOutcome", "FileStatus", "ImageSearch", "IndexResult", "IndexedFace", "InvalidParameter",

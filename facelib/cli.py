@@ -1,6 +1,6 @@
 """``facesearch`` (or ``python -m facelib``): batch jobs over the same Collection handle the app uses.
 
-Commands: index, search, faces, people, evaluate, delete, costs, collections. ``--json`` prints
+Commands: index, search, faces, people, evaluate, delete, costs, reindex, collections. ``--json`` prints
 one JSON document on stdout; progress bars and messages go to stderr.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from .collection import Collection
 from .engines import ENGINES
+from .engines.local.analysis import MODELS
 from .errors import FaceLibError, FaceNotFound
 from .images import load_file, sha256_hex
 from .ingest import FileOutcome, expand_paths
@@ -25,7 +26,7 @@ from .workspace import Workspace
 
 def _workspace(args: argparse.Namespace) -> Workspace:
     settings = Settings().with_(data_dir=args.data_dir, engine=getattr(args, "engine", None),
-                                detector=getattr(args, "detector", None),
+                                detector=getattr(args, "detector", None), model=getattr(args, "model", None),
                                 aws_profile=args.aws_profile, aws_region=args.aws_region)
     return Workspace(settings)
 
@@ -44,7 +45,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     ws = _workspace(args)
-    coll = ws.ensure_collection(args.collection, args.engine)
+    coll = ws.ensure_collection(args.collection, args.engine, args.model)
     sources = list(expand_paths(args.paths, ws.settings))
     if coll.paid:
         est = coll.estimate(sources)
@@ -188,10 +189,45 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Index a collection again with another model; names and decisions carry over."""
+    from tqdm import tqdm
+
+    coll = _collection(args)
+    bar = tqdm(unit="img", desc=f"re-indexing {args.collection} with {args.model}", file=sys.stderr,
+               disable=args.quiet)
+
+    def progress(done: int, total: int, name: str) -> None:
+        bar.total = total
+        bar.update(1)
+
+    report = coll.reindex(args.model, progress, workers=args.workers)
+    bar.close()
+    if not args.no_group:
+        coll.people.update()
+    doc = report.summary()
+    if args.json:
+        _print_json(doc)
+    else:
+        print(f"{report.images} images re-indexed with {report.model}: {report.faces_before} faces before, "
+              f"{report.faces_after} after; {report.faces_carried} grouped faces, {report.people_kept} people and "
+              f"{report.decisions_kept} decisions carried over")
+        lost = [("images without a stored copy (dropped)", report.without_copy),
+                ("images that failed", [f"{n}: {why}" for n, why in report.failed]),
+                ("old faces with no new match", report.faces_unmatched),
+                ("people left with no face", report.people_lost)]
+        for label, items in lost:
+            if items:
+                print(f"{label}: {len(items)}: " + "; ".join(items[:10]) + (" …" if len(items) > 10 else ""))
+        if report.decisions_lost:
+            print(f"decisions that lost a face: {report.decisions_lost}")
+    return 0
+
+
 def cmd_collections(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     if args.action == "create":
-        ws.create_collection(_need_name(args), args.engine)
+        ws.create_collection(_need_name(args), args.engine, args.model)
         print(f"created {args.name}")
     elif args.action == "delete":
         ws.delete_collection(_need_name(args))
@@ -230,8 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     sp.add_argument("--max-faces", type=int, default=100, help="faces indexed per image, largest first")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--model", choices=MODELS, default=None,
+                    help="local engine's model for a new collection: sface (default: YuNet + SFace) or dlib")
     sp.add_argument("--detector", choices=("hog", "cnn"), default=None,
-                    help="local engine's detector: hog (default, fast) or cnn (mmod: slower, finds turned faces)")
+                    help="dlib model's detector: hog (default, fast) or cnn (mmod: slower, finds turned faces)")
     sp.add_argument("--no-group", action="store_true", help="do not group the new faces into people (local)")
     sp.add_argument("--group", action="store_true",
                     help="group the new faces into people with Rekognition too (one paid SearchFaces per face)")
@@ -282,9 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_costs)
 
+    sp = sub.add_parser("reindex", help="index a collection again with another model (names and decisions kept)")
+    sp.add_argument("--collection", required=True)
+    sp.add_argument("--model", choices=MODELS, required=True)
+    sp.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
+    sp.add_argument("--no-group", action="store_true", help="do not group the faces into people afterwards")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(sp)
+    sp.set_defaults(func=cmd_reindex)
+
     sp = sub.add_parser("collections", help="list, create or delete collections")
     sp.add_argument("action", nargs="?", choices=("list", "create", "delete"), default="list")
     sp.add_argument("name", nargs="?")
+    sp.add_argument("--model", choices=MODELS, default=None, help="local engine's model for create (default sface)")
     common(sp, engine=True)
     sp.set_defaults(func=cmd_collections)
     return p

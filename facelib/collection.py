@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .engines.base import Engine, SupportsUsers, external_image_id
+from .engines.base import Engine, SupportsModels, SupportsUsers, external_image_id
 from .errors import FaceNotFound, InvalidParameter
 from .filters import QualityFilter
 from .images import WORK_MAX_SIDE, LoadedImage, load_file
 from .ingest.estimate import BatchEstimate, estimate_batch
 from .ingest.indexer import BatchReport, Indexer, Progress
+from .ingest.reindex import Progress as ReindexProgress
+from .ingest.reindex import ReindexReport, check_target, reindex
 from .ingest.sources import Source
 from .people.service import People
 from .people.store import PeopleStore
@@ -51,6 +53,22 @@ class Collection:
     def settings(self) -> Settings:
         """The workspace's settings (floor, default threshold, prices...)."""
         return self.ws.settings
+
+    @property
+    def model(self) -> str | None:
+        """The face model that indexes this collection ("sface", "dlib"; None when the service picks)."""
+        indexed_by = self.engine.collection_model(self.name)
+        return indexed_by[0] if indexed_by else None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models this collection's engine offers (empty when the service picks its own)."""
+        return self.engine.models
+
+    @property
+    def model_version(self) -> str | None:
+        indexed_by = self.engine.collection_model(self.name)
+        return indexed_by[1] if indexed_by else None
 
     @property
     def engine_name(self) -> EngineName:
@@ -104,6 +122,20 @@ class Collection:
         new = self.engine.index_face_region(self.name, image, face.detail.box, external_image_id(face.image_sha256))
         self._catalog.promote_face(face_id, new.face_id, face.detail, face.thumb_path)
         return self._catalog.face(new.face_id)
+
+    def reindex(self, model: str, progress: ReindexProgress | None = None, workers: int | None = None) -> ReindexReport:
+        """Index every stored copy again with another of the engine's ``models``; names, hidden flags and
+        decisions carry over by image and box overlap (see :mod:`facelib.ingest.reindex`)."""
+        if not isinstance(self.engine, SupportsModels):
+            raise InvalidParameter(f"the {self.engine_name} engine has one model; its collections cannot be re-indexed")
+        check_target(self.model or "", model, self.engine.models)
+        engine = self.engine
+        old_thumbs = {f.thumb_path for f in self.faces(status=None)}
+        indexer = Indexer(self._catalog, self._files, engine, self.name, workers)
+        report = reindex(indexer, self.people.store, model, engine.model_preparer(model),
+                         lambda: engine.set_model(self.name, model), progress)
+        self._files.remove_thumbs(old_thumbs - {f.thumb_path for f in self.faces(status=None)})
+        return report
 
     # -- searching -----------------------------------------------------------------------------
     def search_image(self, image: LoadedImage, face_index: int | None = None, floor: float | None = None,

@@ -48,15 +48,32 @@ def pose_from_five_points(points: list[tuple[float, float]]) -> Pose:
     """Estimate head pose from dlib's 5 points, in pixels of one image.
 
     Points are dlib's order: subject's left eye outer/inner corner (on the image's right), right eye
-    outer/inner corner, nose base.
-    Roll is the eye line's angle; yaw comes from the nose's sideways offset from the eye midpoint,
-    pitch from its drop below the eye line, both relative to the eye distance. They are estimates
-    (about +-10 degrees), good for filtering strongly turned faces.
+    outer/inner corner, nose base. See :func:`pose_from_eyes_and_nose`.
     """
     (l0, l1, r0, r1, nose) = points[:5]
     # r: the eye on the image's left (subject's right), l: the one on the image's right.
-    rx, ry = (r0[0] + r1[0]) / 2, (r0[1] + r1[1]) / 2
-    lx, ly = (l0[0] + l1[0]) / 2, (l0[1] + l1[1]) / 2
+    right_eye = ((r0[0] + r1[0]) / 2, (r0[1] + r1[1]) / 2)
+    left_eye = ((l0[0] + l1[0]) / 2, (l0[1] + l1[1]) / 2)
+    return pose_from_eyes_and_nose(right_eye, left_eye, nose, frontal_drop=DLIB_NOSE_BASE_DROP)
+
+
+#: How far below the eye line the nose sits on a frontal face, in eye distances (measured on the
+#: frontal portraits of faces-dev): dlib's nose base, YuNet's nose tip.
+DLIB_NOSE_BASE_DROP = 0.78
+YUNET_NOSE_TIP_DROP = 0.6
+
+
+def pose_from_eyes_and_nose(eye_image_left: tuple[float, float], eye_image_right: tuple[float, float],
+                            nose: tuple[float, float], frontal_drop: float = YUNET_NOSE_TIP_DROP) -> Pose:
+    """Estimate head pose (degrees) from the two eye centres and the nose, in pixels of one image.
+
+    ``eye_image_left`` is the eye on the image's left (the subject's right). Roll is the eye line's
+    angle; yaw comes from the nose's sideways offset from the eye midpoint, pitch from its drop below
+    the eye line against ``frontal_drop``, both relative to the eye distance. They are estimates
+    (about +-10 degrees), good for filtering strongly turned faces.
+    """
+    rx, ry = eye_image_left
+    lx, ly = eye_image_right
     dx, dy = lx - rx, ly - ry
     eye_dist = math.hypot(dx, dy)
     if eye_dist < 1e-6:
@@ -69,8 +86,6 @@ def pose_from_five_points(points: list[tuple[float, float]]) -> Pose:
     along = nx * cos_r + ny * sin_r
     across = -nx * sin_r + ny * cos_r
     yaw = math.degrees(math.asin(max(-1.0, min(1.0, 2.0 * along / eye_dist))))
-    # On a frontal face the nose base sits about 0.78 eye distances below the eye line (measured
-    # on the frontal portraits of faces-dev).
     ratio = across / eye_dist
-    pitch = math.degrees(math.asin(max(-1.0, min(1.0, (ratio - 0.78) / 0.78))))
+    pitch = math.degrees(math.asin(max(-1.0, min(1.0, (ratio - frontal_drop) / frontal_drop))))
     return Pose(yaw=round(yaw, 1), pitch=round(pitch, 1), roll=round(roll, 1))

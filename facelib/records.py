@@ -243,8 +243,17 @@ def overlap(a: BoundingBox, b: BoundingBox) -> float:
     return inter / union if union > 0 else 0.0
 
 
+#: A face is a default-search candidate when its detector confidence is within this many points
+#: (0-100) of the most confident face's: a large, doubtful box never beats a clear face.
+CONFIDENT_WITHIN = 15.0
+
+
 def largest_face(faces: list[FaceDetail] | tuple[FaceDetail, ...]) -> int | None:
-    """Index of the face with the largest box, or None when there is none."""
+    """Index of the largest *confident* face (see :data:`CONFIDENT_WITHIN`), or None when there is none.
+    Faces whose confidence is unknown count as confident."""
     if not faces:
         return None
-    return max(range(len(faces)), key=lambda i: faces[i].box.area)
+    known = [f.confidence for f in faces if f.confidence is not None]
+    floor = max(known) - CONFIDENT_WITHIN if known else 0.0
+    candidates = [i for i, f in enumerate(faces) if f.confidence is None or f.confidence >= floor]
+    return max(candidates, key=lambda i: faces[i].box.area)

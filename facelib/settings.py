@@ -60,7 +60,8 @@ class Settings:
 
     data_dir: Path = field(default_factory=default_data_dir)
     engine: str = "local"
-    detector: str = "hog"            # local engine: "hog" (fast) or "cnn" (mmod, slower, finds turned faces)
+    model: str = "sface"             # local engine, new collections: "sface" (YuNet + SFace) or "dlib"
+    detector: str = "hog"            # dlib model: "hog" (fast) or "cnn" (mmod, slower, finds turned faces)
     search_floor: float = 50.0       # searches fetch everything above this, thresholds filter locally
     search_max_faces: int = 1000     # MaxFaces of a search made at the floor
     default_threshold: float = DEFAULT_THRESHOLD

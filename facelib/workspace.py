@@ -70,23 +70,25 @@ class Workspace:
         """The handle of an existing collection (:class:`CollectionNotFound` otherwise)."""
         return Collection(self, name, self.engine_for(name))
 
-    def create_collection(self, name: str, engine: str | None = None) -> Collection:
-        """Create a collection in the engine and the catalog."""
+    def create_collection(self, name: str, engine: str | None = None, model: str | None = None) -> Collection:
+        """Create a collection in the engine and the catalog (``model``: one of the engine's ``models``,
+        default its first)."""
         check_collection_name(name)
         eng = self.engine(engine)
         if name not in eng.list_collections():
             try:
-                eng.create_collection(name)
+                eng.create_collection(name, model)
             except CollectionExists:
                 pass
-        self.catalog.add_collection(name, eng.name, eng.model_version())
+        indexed_by = eng.collection_model(name)
+        self.catalog.add_collection(name, eng.name, indexed_by[1] if indexed_by else None)
         return Collection(self, name, eng)
 
-    def ensure_collection(self, name: str, engine: str | None = None) -> Collection:
+    def ensure_collection(self, name: str, engine: str | None = None, model: str | None = None) -> Collection:
         """The collection, created first unless it exists."""
         if name not in self.catalog.list_collections():
             try:
-                return self.create_collection(name, engine)
+                return self.create_collection(name, engine, model)
             except CollectionExists:  # another process created it meanwhile
                 pass
         return self.collection(name)

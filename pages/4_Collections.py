@@ -28,6 +28,44 @@ if st.button("Describe (ask the engine)", key="describe"):
     except FaceLibError as exc:
         st.error(str(exc))
 
+others = [m for m in coll.models if m != coll.model]
+if others:
+    with st.expander(f"Re-index with another model (now **{coll.model}**, {coll.model_version})"):
+        st.caption("Every stored copy is analysed again with the chosen model. Names, hidden people and your "
+                   "corrections carry over to the same faces (matched by photo and box); the report lists what "
+                   "could not.")
+        target = st.radio("Model", others, horizontal=True, key="reindex_model")
+        if st.button(f"Re-index {coll.counts()['images']} photo(s) with {target}", key="reindex_go"):
+            bar = st.progress(0.0, text="Loading the face models…")
+
+            def progress(done: int, total: int, name: str) -> None:
+                bar.progress(done / max(total, 1), text=f"{done}/{total} · {name.rsplit('/', 1)[-1]}")
+
+            try:
+                finished = coll.reindex(target, progress)
+            except FaceLibError as exc:
+                st.error(str(exc))
+            else:
+                bar.progress(1.0, text="Grouping the new faces…")
+                coll.people.update()
+                forget_results()
+                st.session_state["reindex_report"] = finished
+                st.rerun()
+    report = st.session_state.get("reindex_report")
+    if report is not None and report.collection == coll.name:
+        st.success(f"Re-indexed {report.images} photo(s) with {report.model}: {report.faces_before} → "
+                   f"{report.faces_after} faces; {report.people_kept} people, {report.faces_carried} grouped faces "
+                   f"and {report.decisions_kept} corrections carried over.")
+        lost = {"Photos without a stored copy (dropped)": report.without_copy,
+                "Photos that failed": [f"{n}: {why}" for n, why in report.failed],
+                "People left with no face": report.people_lost}
+        for label, items in lost.items():
+            if items:
+                st.warning(f"{label}: " + "; ".join(items[:20]) + (" …" if len(items) > 20 else ""))
+        if report.faces_unmatched or report.decisions_lost:
+            st.info(f"{len(report.faces_unmatched)} earlier face(s) have no match among the new faces; "
+                    f"{report.decisions_lost} correction(s) lost a face.")
+
 n_images = coll.counts()["images"]
 with st.expander(f"Delete one image ({n_images} in the collection)"):
     find = st.text_input("Find by name", key="delete_image_find", placeholder="part of the file name")

@@ -57,11 +57,18 @@ class RekScript:
         self.stub.add_response("search_faces", search_response([(self.indexed[e], s) for e, s in hits]))
 
 
-@pytest.fixture(params=["local", "rekognition"])
-def eng(request, workspace):
-    if request.param == "local":
-        yield workspace.engine("local"), LocalScript()
+@pytest.fixture(params=["local-sface", "local-dlib", "rekognition"])
+def eng(request, tmp_path):
+    from facelib import Settings, Workspace
+
+    if request.param.startswith("local"):
+        model = request.param.split("-")[1]
+        ws = Workspace(Settings(data_dir=tmp_path / "data", model=model))
+        engine = ws.engine("local")
+        assert engine.model == model
+        yield engine, LocalScript()
         return
+    workspace = Workspace(Settings(data_dir=tmp_path / "data"))
     engine, stub = make_engine(workspace)
     yield engine, RekScript(stub)
     stub.assert_no_pending_responses()

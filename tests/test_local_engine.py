@@ -11,9 +11,9 @@ from facelib.errors import CollectionExists, CollectionNotFound, FaceNotFound, I
 from facelib.images import decode
 
 
-def local_engine(data_dir, detector="hog"):
+def local_engine(data_dir, detector="hog", model="sface"):
     """The local engine of a fresh workspace (its vectors live in that workspace's catalog database)."""
-    return Workspace(Settings(data_dir=data_dir, detector=detector)).engine("local")
+    return Workspace(Settings(data_dir=data_dir, detector=detector, model=model)).engine("local")
 
 
 @pytest.fixture
@@ -131,11 +131,11 @@ def test_collection_errors(engine):
 
 
 def test_cnn_detector_option(tmp_path):
-    cnn = local_engine(tmp_path / "c", detector="cnn")
+    cnn = local_engine(tmp_path / "c", detector="cnn", model="dlib")
     faces = cnn.detect_faces(img("obama.jpg"))
     assert len(faces) == 1 and faces[0].extra["detector"] == "cnn"
-    hog = local_engine(tmp_path / "d").detect_faces(img("obama.jpg"))[0].box
+    hog = local_engine(tmp_path / "d", model="dlib").detect_faces(img("obama.jpg"))[0].box
     b = faces[0].box
     assert abs((b.left + b.width / 2) - (hog.left + hog.width / 2)) < 0.05  # the same face
     with pytest.raises(ValueError):
-        local_engine(tmp_path / "e", detector="fast")
+        local_engine(tmp_path / "e", detector="fast", model="dlib")

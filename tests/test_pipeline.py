@@ -122,10 +122,22 @@ def test_each_detector_setting_analyses_with_its_own_models(tmp_path, workers):
 
     stored = {}
     for detector in ("hog", "cnn", "hog"):
-        ws = Workspace(Settings(data_dir=tmp_path / f"data-{detector}-{len(stored)}", detector=detector))
+        ws = Workspace(Settings(data_dir=tmp_path / f"data-{detector}-{len(stored)}", detector=detector, model="dlib"))
         coll = ws.create_collection("c", "local")
         names = ["obama.jpg", "biden.jpg", "obama2.jpg"]
         report = coll.index([bytes_source(n, fixture_bytes(n)) for n in names], workers=workers)
         assert report.faces_indexed == 3
         stored[len(stored)] = {f.detail.extra["detector"] for f in coll.faces()}
     assert stored == {0: {"hog"}, 1: {"cnn"}, 2: {"hog"}}
+
+
+def test_a_cnn_batch_after_cnn_ran_here_does_not_fork():
+    """Regression: after dlib's CNN ran in this process, forked workers waited for ever on its thread
+    pool (the hog/cnn test above hung with 2 workers). Such a batch now runs here, in order."""
+    from facelib.engines.local import LocalPreparer
+    from facelib.engines.local.dlib import cnn_ran_here
+
+    assert LocalPreparer("sface").fork_safe and LocalPreparer("dlib", "hog").fork_safe
+    assert LocalPreparer("dlib", "cnn").fork_safe == (not cnn_ran_here())
+    LocalPreparer("dlib", "cnn")(decode(fixture_bytes("obama.jpg")))
+    assert cnn_ran_here() and not LocalPreparer("dlib", "cnn").fork_safe

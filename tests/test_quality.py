@@ -106,3 +106,15 @@ def test_failing_sql_agrees_with_reasons(tmp_path):
     expected = {f.face_id for f in faces if q.reasons(f.detail)}
     assert n == len(expected) and {r.face_id for r in rows} == expected and 0 < n < 200
     assert cat.faces_failing("c", QualityFilter())[0] == 0
+
+
+def test_default_face_is_the_largest_confident_one():
+    from facelib.records import largest_face
+
+    clear = FaceDetail(BoundingBox(0.1, 0.1, 0.2, 0.2), confidence=95.0)
+    doubtful_big = FaceDetail(BoundingBox(0.4, 0.4, 0.5, 0.5), confidence=72.0)
+    small_sure = FaceDetail(BoundingBox(0.8, 0.8, 0.1, 0.1), confidence=99.0)
+    assert largest_face([doubtful_big, clear, small_sure]) == 1
+    assert largest_face([doubtful_big]) == 0 and largest_face([]) is None
+    unknown = FaceDetail(BoundingBox(0.0, 0.0, 0.6, 0.6))
+    assert largest_face([clear, unknown]) == 1

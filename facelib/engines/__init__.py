@@ -46,7 +46,7 @@ def _local(settings: Settings, db: Database) -> Engine:
     from .local import LocalEngine
     from .local.store import LocalStore
 
-    return LocalEngine(LocalStore(db), detector=settings.detector)
+    return LocalEngine(LocalStore(db), model=settings.model, detector=settings.detector)
 
 
 def _rekognition(settings: Settings, db: Database) -> Engine:

@@ -74,25 +74,35 @@ class Prepared:
 
 
 #: The per-image work: bytes in, :class:`Prepared` out. For ``parallel == "process"`` engines it is
-#: picklable and pure (no database, no client); it may keep models in a per-process cache.
+#: picklable and pure (no database, no client); it may keep models in a per-process cache, and may
+#: say ``fork_safe = False`` when this process's state would deadlock a forked worker.
 Preparer = Callable[[LoadedImage], Prepared]
+
+
+def fork_safe(preparer: Preparer) -> bool:
+    """Whether workers forked from this process can run ``preparer`` (True unless it says otherwise)."""
+    return bool(getattr(preparer, "fork_safe", True))
 
 
 @runtime_checkable
 class Engine(Protocol):
     """A face engine with named collections.
 
-    ``paid``: reads are billed (cost prompts, the Live interval, UI copy). ``reports_age``: faces
+    ``models``: the face models a new collection may choose (the first is the default; empty when
+    the service picks). ``paid``: reads are billed (cost prompts, the Live interval, UI copy). ``reports_age``: faces
     carry an age range (the age filter). ``parallel``: how the indexer runs :meth:`preparer`'s
     work: "process" (CPU-bound, a process pool) or "thread" (network-bound).
     """
 
     name: EngineName
+    models: tuple[str, ...]
     paid: bool
     reports_age: bool
     parallel: Parallelism
 
-    def create_collection(self, collection: str) -> None: ...
+    def create_collection(self, collection: str, model: str | None = None) -> None:
+        """A new collection indexed by ``model`` (one of ``models``; default the engine's)."""
+        ...
 
     def delete_collection(self, collection: str) -> None: ...
 
@@ -104,8 +114,8 @@ class Engine(Protocol):
         """Load models now, before worker processes fork (nothing to do for a remote engine)."""
         ...
 
-    def model_version(self) -> str | None:
-        """The model new collections are indexed with (None when the service picks it)."""
+    def collection_model(self, collection: str) -> tuple[str, str] | None:
+        """(model, version) that indexes the collection; None when the service picks and reports it."""
         ...
 
     def detect_faces(self, image: LoadedImage) -> list[FaceDetail]:
@@ -169,6 +179,19 @@ class SupportsUsers(Protocol):
     def associate_user_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]: ...
 
     def delete_user(self, collection: str, user_id: str) -> bool: ...
+
+
+@runtime_checkable
+class SupportsModels(Protocol):
+    """An engine whose collections can switch to another of its ``models`` (the local engine)."""
+
+    def set_model(self, collection: str, model: str) -> None:
+        """The collection is now ``model``'s: its vectors are dropped until its images are re-indexed."""
+        ...
+
+    def model_preparer(self, model: str) -> Preparer:
+        """The per-image work of ``model`` (for re-indexing a collection with it)."""
+        ...
 
 
 @runtime_checkable

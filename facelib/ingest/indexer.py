@@ -122,7 +122,7 @@ class Indexer:
                 finish(FileOutcome(src.name, FileStatus.ERROR, sha256_hex(data), message=_message(prepared)))
                 continue
             try:
-                finish(self._commit(src, data, prepared))
+                finish(self.commit(src, data, prepared))
             except FaceLibError as exc:
                 finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc)))
             except OSError as exc:  # the disk, not the photo: say so, and go on
@@ -138,7 +138,7 @@ class Indexer:
                 self.engine.forget_image(self.collection, external_image_id(sha))
             self.catalog.clear_pending(self.collection, sha)
 
-    def _commit(self, src: Source, data: bytes, prep: Prepared) -> FileOutcome:
+    def commit(self, src: Source, data: bytes, prep: Prepared) -> FileOutcome:
         """Files first (content-addressed or deterministic names, so a rerun rewrites the same ones),
         then the engine's commit and the catalog in one SQLite transaction: a crash leaves either the
         whole image or nothing."""
@@ -158,7 +158,7 @@ class Indexer:
                      for index, (face_id, status, detail, reasons) in enumerate(entries)]
             self.catalog.record_image(
                 StoredImage(coll, prep.sha256, src.name, src.origin, stored, prep.size[0], prep.size[1],
-                            len(data), prep.format, time.time(), dict(src.metadata)), faces)
+                            len(data), prep.format, src.added_at or time.time(), dict(src.metadata)), faces)
             self.catalog.clear_pending(coll, prep.sha256)
         n_idx = len(result.faces)
         status = FileStatus.INDEXED if n_idx else FileStatus.NO_FACE

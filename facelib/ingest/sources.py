@@ -38,6 +38,7 @@ class Source:
     read: Callable[[], bytes]
     origin: str = "file"
     metadata: dict[str, Any] = field(default_factory=dict)
+    added_at: float | None = None  # when it first entered the collection (kept by a re-index)
 
 
 def display_name(name: str) -> str:

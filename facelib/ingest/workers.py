@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
-import ctypes.util
 import multiprocessing
 import signal
 import sys
@@ -17,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from ..engines.base import Parallelism, Prepared, Preparer
+from ..engines.base import Parallelism, Prepared, Preparer, fork_safe
 from ..images import WORK_MAX_SIDE, decode
 from ..thumbnails import thumbnail_jpeg
 
@@ -45,14 +44,17 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+#: libc's prctl, looked up here in the parent: a forked child must not touch the dynamic loader (a
+#: lock another thread held at fork time would never be released in the child).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
     """Worker initializer: on Linux, ask the kernel to kill this worker when the coordinator dies
     (``PR_SET_PDEATHSIG``), so a killed batch leaves no orphan workers behind."""
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _attempt(fn: Callable[..., Prepared], *args: object) -> Prepared | Exception:
@@ -70,6 +72,8 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
     process pool forks, so workers inherit them. One worker (or one image) runs here, in order.
     """
     items = iter(items)
+    if parallel == "process" and not fork_safe(preparer) and _mp_context().get_start_method() == "fork":
+        workers = 1  # a forked worker would wait for ever on a thread pool it did not inherit
     if workers == 1:
         for item, data, name in items:
             yield item, data, _attempt(prepare_job, preparer, data, name)

@@ -134,6 +134,11 @@ class PeopleStore:
                 not_faces.add(a)
         return Decisions(frozenset(must), frozenset(cannot), frozenset(not_faces))
 
+    def decision_rows(self) -> list[tuple[DecisionKind, str, str | None]]:
+        """Every decision as (kind, face a, face b or None), oldest first."""
+        return [(DecisionKind(k), a, b) for k, a, b in self.db.connect().execute(
+            "SELECT kind, a, b FROM decisions WHERE collection=? ORDER BY id", (self.collection,))]
+
     def supersede(self, kind: DecisionKind, left: Iterable[str], right: Iterable[str]) -> None:
         """Forget earlier ``kind`` decisions between the two sets: the newest decision wins."""
         a, b = set(left), set(right)

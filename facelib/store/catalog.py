@@ -139,6 +139,11 @@ class Catalog:
         return [r["name"] for r in self.connect().execute(
             "SELECT name FROM collections WHERE (? IS NULL OR engine=?) ORDER BY name", (engine, engine))]
 
+    def set_model_version(self, name: str, model: tuple[str, str] | None) -> None:
+        """Record the (model, version) that now indexes a collection (its version is what is kept)."""
+        with self.db.transaction() as db:
+            db.execute("UPDATE collections SET model_version=? WHERE name=?", (model[1] if model else None, name))
+
     def engines_by_collection(self) -> dict[str, str]:
         """Every collection's engine name, in one query."""
         return {r[0]: r[1] for r in self.connect().execute("SELECT name, engine FROM collections ORDER BY name")}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from facelib import ENGINE_LABELS, ENGINES, Collection, FaceLibError, Settings, Workspace
+from facelib import ENGINE_LABELS, ENGINES, MODELS, Collection, FaceLibError, Settings, Workspace
 
 COLLECTION = "collection"          # widget key and query parameter: the collection being worked on
 CHOSEN = "_collection"             # the durable choice behind the picker
@@ -123,9 +123,12 @@ def _new_collection_form(ws: Workspace) -> None:
                                  help="Letters, digits, '_', '.' and '-' (Rekognition's rule).")
             engine = st.radio("Engine", ENGINES, format_func=lambda e: ENGINE_LABELS[e], key="new_collection_engine",
                               horizontal=False)
+            models = ws.engine(engine).models if engine else ()
+            model = st.radio("Model (local engine)", MODELS, key="new_collection_model", horizontal=True,
+                             help="YuNet + SFace finds turned, small and children's faces; dlib is the earlier model.")
             if st.form_submit_button("Create", type="primary"):
                 try:
-                    ws.create_collection(name.strip(), engine)
+                    ws.create_collection(name.strip(), engine, model if model in models else None)
                 except FaceLibError as exc:
                     st.error(str(exc))
                 else:

@@ -1,5 +1,6 @@
-"""The offline engine (dlib on this machine; no account, no network)."""
+"""The offline engine: YuNet + SFace (default) or dlib, on this machine; no account, no network."""
 
-from .engine import MODEL_VERSION, LocalEngine, LocalPreparer
+from .analysis import DEFAULT_MODEL, MODELS
+from .engine import LocalEngine, LocalPreparer
 
-__all__ = ["MODEL_VERSION", "LocalEngine", "LocalPreparer"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "LocalEngine", "LocalPreparer"]

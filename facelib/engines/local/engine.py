@@ -1,6 +1,9 @@
-"""The offline engine: dlib analysis (:mod:`.analyser`), vectors in the catalog database
-(:mod:`.store`), exact in-memory search (:mod:`.vectors`), distances mapped to similarity 0-100
-(:mod:`.similarity`).
+"""The offline engine: two models (:mod:`.sface`, the default, and :mod:`.dlib`), vectors in the
+catalog database (:mod:`.store`), exact in-memory search (:mod:`.vectors`), distances mapped to
+similarity 0-100 by each model's calibration (:mod:`.similarity`).
+
+A collection records the model (name and version) that indexed it, and only that model searches
+it: queries are described with the collection's model, and a vector of another model is refused.
 """
 
 from __future__ import annotations
@@ -28,58 +31,87 @@ from ...records import (
 )
 from ...settings import DEFAULT_THRESHOLD
 from ..base import Parallelism, Prepared, check_collection_name, check_max_faces, check_threshold
-from .analyser import AnalyzedFace, DlibAnalyser, analyser_for
-from .similarity import distance_for, similarity
+from .analysis import DEFAULT_MODEL, MODELS, Analyser, AnalyzedFace, check_model
+from .models import analyser_for
+from .similarity import CALIBRATIONS
 from .store import LocalStore
 from .vectors import DIM, MatrixCache
-
-MODEL_VERSION = "dlib-resnet-v1"
 
 
 @dataclass(frozen=True)
 class LocalPreparer:
     """The per-image work of the local engine: picklable, pure, one analyser per process and setting."""
 
+    model: str = DEFAULT_MODEL
     detector: str = "hog"
 
+    @property
+    def fork_safe(self) -> bool:
+        """False when a forked worker would deadlock: dlib's CNN detector already ran in this process."""
+        if self.model != "dlib" or self.detector != "cnn":
+            return True
+        from .dlib import cnn_ran_here
+
+        return not cnn_ran_here()
+
     def __call__(self, image: LoadedImage) -> Prepared:
-        analysis = analyser_for(self.detector).analyze(image)
+        analysis = analyser_for(self.model, self.detector).analyze(image)
         return Prepared(image.sha256, image.original_size, image.format, [a.detail for a in analysis],
                         payload=[a.vector for a in analysis])
 
 
 class LocalEngine:
-    """Offline engine over dlib. ``detector``: "hog" (default) or "cnn" (mmod)."""
+    """Offline engine. ``model``: what new collections are indexed with ("sface" or "dlib");
+    ``detector``: dlib's detector ("hog" or "cnn")."""
 
     name = EngineName.LOCAL
+    models: tuple[str, ...] = MODELS
     paid = False
     reports_age = False
     parallel: Parallelism = "process"
 
-    def __init__(self, store: LocalStore, detector: str = "hog") -> None:
-        self.analyser: DlibAnalyser = analyser_for(detector)
-        self.store = store
+    def __init__(self, store: LocalStore, model: str = DEFAULT_MODEL, detector: str = "hog") -> None:
+        self.model = check_model(model)
         self.detector = detector
+        self.analyser: Analyser = analyser_for(model, detector)
+        self.store = store
         self._matrices = MatrixCache(lambda c: self.store.load_matrix(c, DIM), self.store.generation)
 
-    # -- analysis ------------------------------------------------------------------------------
+    # -- models --------------------------------------------------------------------------------
+    def model_of(self, collection: str) -> str:
+        """The model that indexed the collection (the only one that searches it)."""
+        return self.store.model(collection)[0]
+
+    def analyser_of(self, collection: str) -> Analyser:
+        return analyser_for(self.model_of(collection), self.detector)
+
     def warm(self) -> None:
-        """Load the models now (they load lazily otherwise)."""
+        """Load the default model now (it loads lazily otherwise)."""
         self.analyser.warm()
 
     def analyze(self, image: LoadedImage, describe: bool = True) -> list[AnalyzedFace]:
+        """Faces of an image with the default model."""
         return self.analyser.analyze(image, describe)
 
     def detect_boxes(self, arr: np.ndarray) -> list[tuple[BoundingBox, float]]:
+        """Face boxes of an RGB frame with the default model's detector (YuNet for sface): Live's detector."""
         return self.analyser.detect_boxes(arr)
 
-    def model_version(self) -> str | None:
-        return MODEL_VERSION
+    def collection_model(self, collection: str) -> tuple[str, str] | None:
+        return self.store.model(collection)
 
     # -- collections -------------------------------------------------------------------------
-    def create_collection(self, collection: str) -> None:
+    def create_collection(self, collection: str, model: str | None = None) -> None:
+        """A new collection of ``model`` (default: the engine's)."""
         check_collection_name(collection)
-        self.store.create(collection)
+        analyser = analyser_for(check_model(model or self.model), self.detector)
+        self.store.create(collection, analyser.model, analyser.version)
+
+    def set_model(self, collection: str, model: str) -> None:
+        """Switch a collection to another model: its vectors go (re-index its images afterwards)."""
+        analyser = analyser_for(check_model(model), self.detector)
+        self.store.set_model(collection, analyser.model, analyser.version)
+        self._matrices.drop(collection)
 
     def delete_collection(self, collection: str) -> None:
         self.store.require(collection)
@@ -91,7 +123,7 @@ class LocalEngine:
 
     def describe_collection(self, collection: str) -> CollectionInfo:
         row = self.store.require(collection)
-        return CollectionInfo(collection, self.store.count(collection), MODEL_VERSION,
+        return CollectionInfo(collection, self.store.count(collection), str(row["model_version"]),
                               time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["created_at"])))
 
     # -- indexing ----------------------------------------------------------------------------
@@ -99,7 +131,10 @@ class LocalEngine:
         return [a.detail for a in self.analyze(image, describe=False)]
 
     def preparer(self, collection: str, *, max_faces: int) -> LocalPreparer:
-        return LocalPreparer(self.detector)
+        return self.model_preparer(self.model_of(collection))
+
+    def model_preparer(self, model: str) -> LocalPreparer:
+        return LocalPreparer(check_model(model), self.detector)
 
     def commit(self, collection: str, prepared: Prepared, *, external_id: str, max_faces: int) -> IndexResult:
         faces = [AnalyzedFace(d, v) for d, v in zip(prepared.details, prepared.payload or [], strict=True)]
@@ -107,7 +142,8 @@ class LocalEngine:
 
     def index_faces(self, collection: str, image: LoadedImage, external_image_id: str,
                     max_faces: int = 100) -> IndexResult:
-        return self.index_analyzed(collection, image.sha256, external_image_id, self.analyze(image), max_faces)
+        faces = self.analyser_of(collection).analyze(image)
+        return self.index_analyzed(collection, image.sha256, external_image_id, faces, max_faces)
 
     def index_analyzed(self, collection: str, image_id: str, external_image_id: str,
                        faces: list[AnalyzedFace], max_faces: int = 100) -> IndexResult:
@@ -128,7 +164,7 @@ class LocalEngine:
             else:
                 unindexed.append(UnindexedFace(f.detail, ("EXCEEDS_MAX_FACES",)))
         self.store.replace_image(collection, external_image_id, rows)
-        return IndexResult(tuple(indexed), tuple(unindexed), MODEL_VERSION)
+        return IndexResult(tuple(indexed), tuple(unindexed), self.store.model(collection)[1])
 
     def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
                           external_image_id: str) -> IndexedFace:
@@ -136,7 +172,7 @@ class LocalEngine:
 
         Used to index a face the engine left out ("index anyway").
         """
-        faces = [f for f in self.analyze(image) if f.vector is not None]
+        faces = [f for f in self.analyser_of(collection).analyze(image) if f.vector is not None]
         best = max(faces, key=lambda f: overlap(f.detail.box, box), default=None)
         if best is None or best.vector is None or overlap(best.detail.box, box) < 0.3:
             raise NoFaceFound("no face found in that part of the image any more")
@@ -160,17 +196,27 @@ class LocalEngine:
         return self.store.vector(collection, face_id)
 
     def search_vector(self, collection: str, vector: np.ndarray, threshold: float = DEFAULT_THRESHOLD, max_faces: int = 50,
-                      exclude: str | None = None) -> list[Match]:
-        """Faces whose similarity to ``vector`` is >= ``threshold`` (0-100), most alike first."""
+                      exclude: str | None = None, model: str | None = None) -> list[Match]:
+        """Faces whose similarity to ``vector`` is >= ``threshold`` (0-100), most alike first.
+
+        ``model``: the model that made ``vector``; a collection indexed by another is refused.
+        """
         check_threshold(threshold)
         check_max_faces(max_faces)
+        own = self.model_of(collection)
+        if model is not None and model != own:
+            raise InvalidParameter(f"collection {collection!r} was indexed with the {own} model; a {model} "
+                                   f"descriptor cannot search it (re-index it with {model}, or search with {own})")
+        if np.asarray(vector).size != DIM:
+            raise InvalidParameter(f"a descriptor of {np.asarray(vector).size} numbers cannot search {DIM}-D vectors")
+        calibration = CALIBRATIONS[own]
         matrix = self._matrices.get(collection)
-        max_d = distance_for(threshold) if threshold > 0 else float("inf")
+        max_d = calibration.distance_for(threshold) if threshold > 0 else float("inf")
         hits = matrix.nearest(vector, max_faces + (1 if exclude else 0), max_d)
         dist = {matrix.face_id(i): d for i, d in hits}
         ids = [f for f in dist if f != exclude][:max_faces]
         faces = self.store.faces(ids)
-        return [Match(faces[f], round(float(similarity(dist[f])), 4)) for f in ids if f in faces]
+        return [Match(faces[f], round(float(calibration.similarity(dist[f])), 4)) for f in ids if f in faces]
 
     def search_faces(self, collection: str, face_id: str, threshold: float = DEFAULT_THRESHOLD,
                      max_faces: int = 50) -> list[Match]:
@@ -180,12 +226,14 @@ class LocalEngine:
 
     def search_region(self, collection: str, rgb: np.ndarray, box: BoundingBox, threshold: float = DEFAULT_THRESHOLD,
                       max_faces: int = 1) -> list[Match]:
-        return self.search_vector(collection, self.analyser.describe_box(rgb, box), threshold, max_faces)
+        analyser = self.analyser_of(collection)
+        return self.search_vector(collection, analyser.describe_box(rgb, box), threshold, max_faces,
+                                  model=analyser.model)
 
     def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = DEFAULT_THRESHOLD,
                               max_faces: int = 50, face_index: int | None = None) -> ImageSearch:
-        self.store.require(collection)
-        faces = self.analyze(image)
+        analyser = self.analyser_of(collection)
+        faces = analyser.analyze(image)
         details = tuple(f.detail for f in faces)
         chosen = largest_face(details) if face_index is None else face_index
         if chosen is None:
@@ -194,7 +242,7 @@ class LocalEngine:
             raise InvalidParameter(f"face index {chosen} is out of range: the image has {len(faces)} faces")
         vector = faces[chosen].vector
         assert vector is not None  # analyze() described every face
-        matches = self.search_vector(collection, vector, threshold, max_faces)
+        matches = self.search_vector(collection, vector, threshold, max_faces, model=analyser.model)
         return ImageSearch(details, chosen, tuple(matches))
 
     def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
@@ -206,7 +254,7 @@ class LocalEngine:
         q = src[chosen].vector
         out = []
         for i, f in enumerate(self.analyze(target)):
-            sim = float(similarity(float(np.linalg.norm(np.asarray(f.vector) - np.asarray(q)))))
+            sim = float(CALIBRATIONS[self.model].similarity(float(np.linalg.norm(np.asarray(f.vector) - np.asarray(q)))))
             if sim >= threshold:
                 out.append(Match(IndexedFace(f"target-{i}", target.sha256, target.sha256, f.detail), round(sim, 4)))
         return sorted(out, key=lambda m: -m.similarity)

