@@ -2,7 +2,8 @@
 
 640x480 frames showing one face (obama2.jpg) and two faces (obama + biden side by side), through
 ``LiveRecognizer.process`` (downscaled detection, tracking, drawing; searches in the background,
-once a second per face) against the same frames through the PyAV conversions alone, in one run.
+once a second per face) against the same frames through the PyAV conversions alone, for each
+local model's detector (YuNet for sface, HOG for dlib) in one run.
 
     python -m bench.live_fps [--frames 150]
 """
@@ -17,12 +18,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-from conftest import index_paths
 from PIL import Image
 
-from facelib.live import LiveRecognizer
-from facelib.settings import Settings
-from facelib.workspace import Workspace
+from facelib import MODELS, Settings, Workspace, expand_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,13 +41,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=150)
     args = ap.parse_args()
-    ws = Workspace(Settings(data_dir=Path(tempfile.mkdtemp()) / "data"))
-    index_paths(ws, "live", sorted(SAMPLES.glob("*.jpg")), workers=1)
-    print("| frames showing | bare PyAV round trip ms | with recognition ms (median) | p95 ms | added ms | frames/s |")
-    print("|---|---|---|---|---|---|")
-    for label, photos in (("one face", ["obama2.jpg"]), ("two faces", ["obama.jpg", "biden.jpg"])):
+    print("| model (detector) | frames showing | bare PyAV round trip ms | with recognition ms (median) | p95 ms "
+          "| added ms | frames/s |")
+    print("|---|---|---|---|---|---|---|")
+    cases = [(model, label, photos) for model in MODELS
+             for label, photos in (("one face", ["obama2.jpg"]), ("two faces", ["obama.jpg", "biden.jpg"]))]
+    for model, label, photos in cases:
+        ws = Workspace(Settings(data_dir=Path(tempfile.mkdtemp()) / "data", model=model))
+        ws.ensure_collection("live", "local").index(expand_paths(sorted(SAMPLES.glob("*.jpg"))), workers=1)
         rgb = frame(photos)
-        rec = LiveRecognizer(ws, "live")
+        rec = ws.collection("live").live()
         bare, ours = [], []
         for _ in range(args.frames):
             vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -65,7 +66,8 @@ def main() -> None:
         assert snap["faces"] and all(f["label"] for f in snap["faces"])
         ms = sorted(1000 * x for x in ours)
         med, p95, b = statistics.median(ms), ms[int(0.95 * (len(ms) - 1))], 1000 * statistics.median(bare)
-        print(f"| {label} | {b:.1f} | {med:.1f} | {p95:.1f} | {med - b:.1f} | {1000 / med:.1f} |")
+        detector = "YuNet" if model == "sface" else "HOG"
+        print(f"| {model} ({detector}) | {label} | {b:.1f} | {med:.1f} | {p95:.1f} | {med - b:.1f} | {1000 / med:.1f} |")
 
 
 if __name__ == "__main__":

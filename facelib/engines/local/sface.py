@@ -150,9 +150,9 @@ class SFaceAnalyser:
             out.append(Found((x, y, fw, fh), pts, float(f[14])))
         return out
 
-    def _detect_upright(self, bgr: np.ndarray) -> list[Found]:
+    def _detect_upright(self, bgr: np.ndarray, upscale: float = 2.0) -> list[Found]:
         h, w = bgr.shape[:2]
-        scale = min(DETECT_SIDE / max(h, w), 2.0)
+        scale = min(DETECT_SIDE / max(h, w), upscale)
         found = self._detect_at(bgr, scale)
         if scale < 0.8 and (not found or min(f.box[2] for f in found) * scale < SMALL_FACE):
             found = _merge(found, self._detect_at(bgr, 1.0))  # small faces in a large photo: look closer
@@ -185,7 +185,8 @@ class SFaceAnalyser:
     def detect_boxes(self, arr: np.ndarray) -> list[tuple[BoundingBox, float]]:
         """Face boxes (relative 0-1) and confidence (0-100) in an RGB array; no descriptors."""
         h, w = arr.shape[:2]
-        found = self._detect_upright(cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
+        # Frames come downscaled already (Live detects at 480 px): no upscaling here.
+        found = self._detect_upright(cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), upscale=1.0)
         return [(_relative(f.box, w, h), 100.0 * f.score) for f in found]
 
     # -- description ---------------------------------------------------------------------------
