@@ -102,8 +102,8 @@ def show_query(coll: Collection, query: dict[str, Any], result: SearchResult) ->
                  caption=f"{query['name']} · {len(boxes)} face(s) found")
         if len(boxes) > 1:
             st.radio("Face to search", list(range(len(boxes))), index=result.searched_face, horizontal=True,
-                     format_func=lambda i: f"Face {i + 1}", key=pick_key,
-                     help="The largest face is searched first; pick another one here.")
+                     format_func=lambda i: f"Face {i + 1}", key=pick_key, persist_state="session",
+                     help="The largest confident face is searched first; pick another one here.")
         elif not boxes:
             st.warning("No face found in this photo. Try another one, closer and better lit.")
         return

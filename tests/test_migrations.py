@@ -74,6 +74,7 @@ def test_the_upgraded_directory_works(legacy_dir, monkeypatch):
     ws = Workspace(Settings(data_dir=legacy_dir))
     fam = ws.collection("fam")
     assert fam.counts() == {"images": 5, "faces": 6, "rejected": 0}
+    assert fam.model == "dlib", "a collection made before the second model stays dlib's"
     people = fam.people
     named = [p for p in people.listing(include_hidden=True) if p.name == "Barack"]
     assert len(named) == 1
