@@ -375,3 +375,16 @@ def test_switching_collection_drops_the_other_collections_results(data_dir):
     ok(at.sidebar.selectbox(key="collection").set_value("first").run())
     assert "search_result" not in at.session_state and "search_query" not in at.session_state
     assert not at.dataframe or all(not (d.key or "").startswith("results_table") for d in at.dataframe)
+
+
+def test_a_selected_row_never_points_past_the_rows_left(with_samples):
+    """Select the last result row, then raise the threshold so that fewer rows remain: the table is
+    keyed by the rows it shows, so the old selection cannot index the shorter list."""
+    at = upload_query(with_samples)
+    rows = table_of(at, "results_table").value
+    at.session_state[table_of(at, "results_table").key] = {
+        "selection": {"rows": [len(rows) - 1], "columns": [], "cells": []}}
+    ok(at.run())
+    ok(at.slider(key="search_threshold").set_value(99).run())
+    remaining = [d for d in at.dataframe if (d.key or "").startswith("results_table")]
+    assert len(remaining) <= 1 and (not remaining or len(remaining[0].value) < len(rows))
