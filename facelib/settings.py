@@ -66,6 +66,7 @@ class Settings:
     search_max_faces: int = 1000     # MaxFaces of a search made at the floor
     default_threshold: float = DEFAULT_THRESHOLD
     people_threshold: float = DEFAULT_THRESHOLD   # similarity at which faces are grouped into one person
+    suggest_threshold: float = 70.0  # "Maybe the same person?" shows pairs whose closest faces are this alike
     aws_region: str | None = None
     aws_profile: str | None = None
     prices: Prices = field(default_factory=Prices)

@@ -66,7 +66,7 @@ if len(selected) >= 2 and st.button(f"Merge the {len(selected)} selected people"
         st.session_state["people_msg"] = f"Merged into {people.get(pid).label}."
         st.rerun()
 
-suggestions = people.merge_suggestions()
+suggestions = people.merge_suggestions(at_least=coll.settings.suggest_threshold)
 suggested_covers = people.cover_thumbs([p for pair_ in suggestions for p in pair_[:2]])
 if suggestions:
     st.subheader("Maybe the same person?")

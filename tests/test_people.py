@@ -184,6 +184,11 @@ def test_photos_together_and_merge_suggestions(grouped):
     for a, b, _ in suggestions:
         assert not ({ws.catalog.face(f).image_sha256 for f in a.face_ids}
                     & {ws.catalog.face(f).image_sha256 for f in b.face_ids})
+    # Only pairs at least as alike as asked for (the page asks for Settings.suggest_threshold, 70).
+    everyone = strict.merge_suggestions(limit=100, at_least=0)
+    cut = sorted(s for _, _, s in everyone)[len(everyone) // 2]
+    alike = strict.merge_suggestions(limit=100, at_least=cut)
+    assert all(s >= cut for _, _, s in alike) and 0 < len(alike) < len(everyone)
 
 
 def test_deleting_an_image_cleans_people(grouped):
@@ -193,3 +198,25 @@ def test_deleting_an_image_cleans_people(grouped):
         ws.collection("fam").delete_image(sha)
     assert len(people.listing()) == 1
     assert people.person_of().keys() <= {f.face_id for f in ws.catalog.faces("fam")}
+
+
+def test_a_doubtful_detection_is_never_a_persons_cover(workspace):
+    """A large, sharp non-face (a cookbook cover) grouped with a person must not become the card's
+    picture while a real face of theirs is there."""
+    from facelib import FaceDetail, FaceStatus, StoredFace, StoredImage
+    from facelib.records import BoundingBox
+
+    coll = workspace.create_collection("covers", "local")
+    faces = {"real": FaceDetail(BoundingBox(0.1, 0.1, 0.1, 0.1), confidence=97.0, sharpness=40.0, size_px=60),
+             "book": FaceDetail(BoundingBox(0.5, 0.5, 0.4, 0.4), confidence=71.0, sharpness=95.0, size_px=400)}
+    for i, (fid, detail) in enumerate(faces.items()):
+        sha = f"{i:064x}"
+        workspace.catalog.record_image(StoredImage("covers", sha, f"{fid}.jpg", None, None, 100, 100, 1, "JPEG",
+                                                   float(i), {}),
+                                       [StoredFace(fid, "covers", sha, 0, FaceStatus.INDEXED, (), detail, None)])
+    store = coll.people.store
+    pid = store.new_person("Mom")
+    store.assign(["real", "book"], pid)
+    assert coll.people.get(pid).cover_id == "real"
+    store.unassign(["real"])
+    assert coll.people.get(pid).cover_id == "book"  # nothing better: the only face left

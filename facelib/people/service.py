@@ -263,8 +263,9 @@ class People:
         want, avoid = set(all_of), set(none_of)
         return sorted(sha for sha, ps in people_in.items() if want <= ps and not (avoid & ps))
 
-    def merge_suggestions(self, limit: int = 5) -> list[tuple[Person, Person, float]]:
-        """Pairs of visible people whose closest faces are most alike (and may be merged)."""
+    def merge_suggestions(self, limit: int = 5, at_least: float = 70.0) -> list[tuple[Person, Person, float]]:
+        """Pairs of visible people whose closest faces are most alike, at ``at_least`` similarity
+        (0-100) or more, that share no photo and no "different" decision (and may be merged)."""
         people = {p.person_id: p for p in self.listing()}
         person_of = self.store.person_of()
         decisions = self.store.decisions()
@@ -279,6 +280,8 @@ class People:
             best[key] = max(best.get(key, 0.0), e.similarity)
         out = []
         for (pa, pb), sim in sorted(best.items(), key=lambda kv: -kv[1]):
+            if sim < at_least:
+                break
             if photos[pa] & photos[pb]:
                 continue
             if any(pair(a, b) in decisions.cannot_link for a in people[pa].face_ids for b in people[pb].face_ids):

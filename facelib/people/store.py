@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..records import DecisionKind
+from ..store.catalog import COVER_SCORE
 from ..store.db import Database, Migration, rebuild, script
 from .grouping import Decisions, Edge, pair
 
@@ -165,7 +166,7 @@ class PeopleStore:
         return [PersonRow(pid, name, bool(hidden), photos, cover) for pid, name, hidden, photos, cover, _ in
                 self.db.connect().execute(
                     "SELECT p.person_id, p.name, p.hidden, COUNT(DISTINCT f.image_sha256), f.face_id,"
-                    " MAX(COALESCE(f.size_px, 0) * (COALESCE(f.sharpness, 50) + 10))"
+                    f" MAX({COVER_SCORE})"
                     " FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
                     " JOIN faces f ON f.face_id=fp.face_id AND f.status='indexed'"
                     " WHERE p.collection=? AND (? IS NULL OR p.person_id=?) GROUP BY p.person_id",
