@@ -388,3 +388,36 @@ def test_a_selected_row_never_points_past_the_rows_left(with_samples):
     ok(at.slider(key="search_threshold").set_value(99).run())
     remaining = [d for d in at.dataframe if (d.key or "").startswith("results_table")]
     assert len(remaining) <= 1 and (not remaining or len(remaining[0].value) < len(rows))
+
+
+def test_a_bad_upload_changes_no_other_widget(with_samples):
+    """Search a photo, upload an unreadable file, then a good photo: the sliders keep their values
+    (threshold 80, yaw and pitch 90) and the matches are filtered by them, not by zeros."""
+    at = upload_query(with_samples, "obama3.jpg")
+    before = {k: at.slider(key=k).value for k in ("search_threshold", "search_max_yaw", "search_max_pitch")}
+    assert before == {"search_threshold": 80, "search_max_yaw": 90, "search_max_pitch": 90}
+    at.file_uploader(key="search_upload").set_value([("notes.jpg", b"not a photo", "image/jpeg")]).run()
+    assert not at.exception and any("not a readable image" in e.value for e in at.error)
+    ok(upload_query(at, "obama2.jpg"))
+    assert {k: at.slider(key=k).value for k in before} == before
+    assert int(metrics(at)["Matches"]) >= 2
+    # An empty file is refused the same way.
+    at.file_uploader(key="search_upload").set_value([("empty.jpg", b"", "image/jpeg")]).run()
+    assert not at.exception
+    ok(upload_query(at, "obama2.jpg"))
+    assert {k: at.slider(key=k).value for k in before} == before
+
+
+def test_a_report_of_another_collection_is_not_shown(with_samples):
+    """Index into one collection, then create another: Home and Index do not show the first's report."""
+    at = with_samples
+    assert any(m.label == "Faces indexed" for m in at.metric)
+    at.sidebar.text_input(key="new_collection_name").input("other")
+    for b in at.sidebar.button:
+        if "Create" in (b.label or ""):
+            b.click()
+    ok(at.run())
+    assert at.sidebar.selectbox(key="collection").value == "other"
+    assert not any(m.label == "Faces indexed" for m in at.metric)
+    ok(at.switch_page("pages/1_Index.py").run())
+    assert not any(m.label == "Faces indexed" for m in at.metric)
