@@ -226,6 +226,7 @@ class Collection:
             self.engine.delete_faces(self.name, indexed)
         self._catalog.remove_image(self.name, sha256)
         self.people.store.drop_empty()
+        self.people.store.forget_undo()  # erased faces must leave no trace, and cannot come back
         self._files.remove_thumbs(f.thumb_path for f in faces)
         if self._catalog.references(sha256) == 0:
             self._files.remove_copies([sha256])
@@ -239,6 +240,7 @@ class Collection:
             self.engine.delete_faces(self.name, indexed)
         gone = self._catalog.remove_faces(self.name, list(faces))
         self.people.store.drop_empty()
+        self.people.store.forget_undo()
         self._files.remove_thumbs(f.thumb_path for f in gone)
         return len(gone)
 

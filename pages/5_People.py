@@ -6,7 +6,7 @@ import streamlit as st
 
 from facelib import FaceLibError
 from pages.ui.common import page
-from pages.ui.people import group_new_faces, person_card_label
+from pages.ui.people import group_new_faces, person_card_label, undo_last_correction
 
 coll = page("People", ":material/groups:")
 people = coll.people
@@ -14,6 +14,7 @@ st.title("People")
 
 if "people_msg" in st.session_state:
     st.success(st.session_state.pop("people_msg"))
+undo_last_correction(coll, "people_msg")
 
 group_new_faces(coll)
 
@@ -57,14 +58,35 @@ for start in range(0, len(shown), per_row):
                 st.switch_page("pages/6_Person.py")
 
 if len(selected) >= 2 and st.button(f"Merge the {len(selected)} selected people", type="primary", key="merge_selected"):
-    try:
-        pid = people.merge(selected)
-    except FaceLibError as exc:
-        st.error(str(exc))
-    else:
+    st.session_state["merge_pending"] = sorted(selected)
+
+
+def confirm_merge() -> None:
+    """A merge waits for a second click that names who is merged (it can be undone afterwards)."""
+    pending = st.session_state.get("merge_pending")
+    known = {p.person_id: p for p in everyone_all}
+    if not pending or not all(pid in known for pid in pending):
+        st.session_state.pop("merge_pending", None)
+        return
+    st.warning("Merge " + ", ".join(f"**{known[pid].label}** ({len(known[pid].face_ids)} faces)" for pid in pending)
+               + " into one person?")
+    yes, no = st.columns([1, 4])
+    if yes.button("Yes, merge", type="primary", key="merge_confirm"):
+        st.session_state.pop("merge_pending")
+        try:
+            pid = people.merge(pending)
+        except FaceLibError as exc:
+            st.error(str(exc))
+            return
         st.session_state["people_gen"] = st.session_state.get("people_gen", 0) + 1  # fresh, unticked boxes
         st.session_state["people_msg"] = f"Merged into {people.get(pid).label}."
         st.rerun()
+    if no.button("Cancel", key="merge_cancel"):
+        st.session_state.pop("merge_pending")
+        st.rerun()
+
+
+confirm_merge()
 
 suggestions = people.merge_suggestions(at_least=coll.settings.suggest_threshold)
 suggested_covers = people.cover_thumbs([p for pair_ in suggestions for p in pair_[:2]])
@@ -76,7 +98,8 @@ if suggestions:
         cols[1].image(coll.thumb_uri(suggested_covers[b.person_id]) or "", width=72, caption=b.label)
         cols[2].write(f"Closest faces {sim:.1f}% alike")
         if cols[3].button("Merge", key=f"suggest_{a.person_id}_{b.person_id}"):
-            people.merge([a.person_id, b.person_id])
+            st.session_state["merge_pending"] = sorted([a.person_id, b.person_id])
+            st.rerun()
             st.session_state["people_msg"] = f"Merged {a.label} and {b.label}."
             st.rerun()
 

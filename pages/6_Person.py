@@ -6,6 +6,7 @@ import streamlit as st
 
 from facelib import FaceLibError, StoredFace
 from pages.ui.common import page
+from pages.ui.people import undo_last_correction
 from pages.ui.tables import FACE_COLUMNS, faces_frame, rows_key
 
 coll = page("Person", ":material/person:")
@@ -18,6 +19,7 @@ if not everyone:
     st.stop()
 if "person_msg" in st.session_state:
     st.success(st.session_state.pop("person_msg"))
+undo_last_correction(coll, "person_msg")
 
 ids = [p.person_id for p in everyone]
 if "_person_next" in st.session_state:  # chosen by the last action (a split, an erasure)
@@ -44,7 +46,8 @@ def done(message: str, show: int | None = None) -> None:
 
 
 c1, c2, c3 = st.columns([3, 1, 1])
-new_name = c1.text_input("Name", value=person.name or "", key=f"name_{pid}", placeholder="Mom")
+# Keyed by the stored name too: an undo or a rename elsewhere shows the name as it is now.
+new_name = c1.text_input("Name", value=person.name or "", key=f"name_{pid}_{person.name}", placeholder="Mom")
 if c1.button("Save name", key="rename"):
     people.rename(pid, new_name)
     done(f"Renamed to {new_name or 'unnamed'}.")
@@ -84,16 +87,13 @@ others = [p for p in everyone if p.person_id != pid]
 target = b.selectbox("Move to", [p.person_id for p in others], format_func=lambda i: labels.get(i, str(i)),
                      key="move_target", index=None, placeholder="Choose a person")
 if b.button("Move", disabled=not chosen or target is None, key="move") and target is not None:
-    for face_id in chosen:
-        people.move(face_id, target)
+    people.move_faces(chosen, target)
     done(f"Moved {len(chosen)} face(s) to {labels[target]}.")
 if c.button("Not this person", disabled=not chosen, key="not_person"):
-    for face_id in chosen:
-        people.not_this_person(face_id)
+    people.not_these_faces(chosen)
     done(f"{len(chosen)} face(s) taken out of {person.label}.")
 if d.button("Not a face", disabled=not chosen, key="not_face"):
-    for face_id in chosen:
-        people.not_a_face(face_id)
+    people.not_faces(chosen)
     done(f"{len(chosen)} face(s) marked as not a face.")
 
 with st.expander(f"Erase {person.label}", expanded=False):

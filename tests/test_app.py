@@ -260,7 +260,7 @@ def test_people_and_person_pages(with_samples):
     # AppTest keeps running the page it was last switched to: follow st.switch_page explicitly.
     at.switch_page("pages/6_Person.py").run()
     pid = at.session_state["person"]
-    at.text_input(key=f"name_{pid}").input("Barack").run()
+    at.text_input(key=f"name_{pid}_None").input("Barack").run()
     at.button(key="rename").click().run()
     ok(at)
     assert any("Renamed to Barack" in s.value for s in at.success)
@@ -280,6 +280,8 @@ def test_people_and_person_pages(with_samples):
     at.checkbox(key=f"pick_{pid}_0").check()
     at.checkbox(key=f"pick_{split_off}_0").check().run()
     at.button(key="merge_selected").click().run()
+    assert any("into one person?" in w.value for w in at.warning)  # a merge asks first
+    at.button(key="merge_confirm").click().run()
     ok(at)
     assert any("2 people" in c.value for c in at.caption)
     assert any("Merged into Barack" in s.value for s in at.success)

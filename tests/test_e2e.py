@@ -207,6 +207,7 @@ def test_merge_two_people_and_name_one(server, page):
     boxes.nth(1).click()
     wait_running_done(page)
     page.get_by_role("button", name="Merge the 2 selected people").click()
+    page.get_by_role("button", name="Yes, merge").click()  # a merge asks first
     page.get_by_text("1 people · 3 faces").wait_for(timeout=60_000)
     page.locator("[data-testid=stButton] button", has_text="Open").first.click()
     try:
@@ -214,6 +215,15 @@ def test_merge_two_people_and_name_one(server, page):
     finally:
         shot(page, "9-person-open")
     wait_running_done(page)
+    page.get_by_placeholder("Mom").fill("Mom")
+    page.get_by_role("button", name="Save name").click()
+    page.get_by_text("Renamed to Mom").wait_for(timeout=30_000)
+    wait_running_done(page)
+    # Undo the rename, then name her again.
+    page.get_by_role("button", name="Undo rename to Mom").click()
+    page.get_by_text("Undone: rename to Mom").wait_for(timeout=30_000)
+    wait_running_done(page)
+    assert page.get_by_placeholder("Mom").input_value() == ""
     page.get_by_placeholder("Mom").fill("Mom")
     page.get_by_role("button", name="Save name").click()
     page.get_by_text("Renamed to Mom").wait_for(timeout=30_000)

@@ -7,6 +7,7 @@ import random
 import pytest
 from conftest import fixture_bytes, two_faces_jpeg
 
+from facelib import InvalidParameter
 from facelib.people.grouping import Decisions, Edge, choose_person, group_faces, inherit, pair
 
 
@@ -220,3 +221,45 @@ def test_a_doubtful_detection_is_never_a_persons_cover(workspace):
     assert coll.people.get(pid).cover_id == "real"
     store.unassign(["real"])
     assert coll.people.get(pid).cover_id == "book"  # nothing better: the only face left
+
+
+def snapshot(people):
+    return (people.person_of(), {p.person_id: (p.name, p.hidden) for p in people.listing(include_hidden=True)},
+            sorted(map(repr, people.store.decision_rows())))
+
+
+@pytest.mark.parametrize("correction", ["rename", "hide", "merge", "split", "move", "not_this", "not_face"])
+def test_every_correction_can_be_undone(grouped, correction):
+    ws, people = grouped
+    obama, biden = people.listing()
+    people.rename(biden.person_id, "Joe")
+    before = snapshot(people)
+    label = {
+        "rename": lambda: people.rename(obama.person_id, "Barack"),
+        "hide": lambda: people.hide(obama.person_id),
+        "merge": lambda: people.merge([obama.person_id, biden.person_id]),
+        "split": lambda: people.split(list(obama.face_ids[:2])),
+        "move": lambda: people.move_faces([obama.face_ids[0]], biden.person_id),
+        "not_this": lambda: people.not_these_faces(list(obama.face_ids[:2])),
+        "not_face": lambda: people.not_faces([obama.face_ids[0]]),
+    }[correction]
+    label()
+    assert snapshot(people) != before
+    assert people.last_correction()
+    people.undo()
+    assert snapshot(people) == before
+    # Only the last correction is kept: the rename of Biden before it is not undone now.
+    assert people.last_correction() is None
+    with pytest.raises(InvalidParameter):
+        people.undo()
+    assert people.get(biden.person_id).name == "Joe"
+
+
+def test_nothing_erased_comes_back_by_undo(grouped):
+    ws, people = grouped
+    obama, _ = people.listing()
+    people.split([obama.face_ids[0]])
+    ws.collection("fam").delete_faces([obama.face_ids[0]])
+    assert people.last_correction() is None
+    conn = ws.db.connect()
+    assert conn.execute("SELECT COUNT(*) FROM people_undo").fetchone()[0] == 0

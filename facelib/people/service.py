@@ -130,6 +130,7 @@ class People:
         todo = sorted(f for f in faces if f not in person_of and f not in decisions.not_faces)
         if not todo:
             return 0
+        self.store.forget_undo()  # placing faces changes people: an older correction can't be undone alone
         neighbours: dict[str, list[tuple[str, float]]] = defaultdict(list)
         for e in self.store.edges():
             neighbours[e.a].append((e.b, e.similarity))
@@ -165,6 +166,7 @@ class People:
         for face_id, pid in self.store.person_of().items():
             old[pid].add(face_id)
         heirs = inherit(old, groups)
+        self.store.forget_undo()
         with self.store.db.transaction():
             self.store.clear_assignments()
             for gi, group in enumerate(groups):
@@ -175,10 +177,24 @@ class People:
 
     # -- corrections -------------------------------------------------------------------------
     def rename(self, person_id: int, name: str) -> None:
-        self.store.set_name(person_id, name.strip() or None)
+        with self.store.journal(f"rename to {name.strip() or 'unnamed'}", [person_id]):
+            self.store.set_name(person_id, name.strip() or None)
 
     def hide(self, person_id: int, hidden: bool = True) -> None:
-        self.store.set_hidden(person_id, hidden)
+        with self.store.journal("hide" if hidden else "unhide", [person_id]):
+            self.store.set_hidden(person_id, hidden)
+
+    def last_correction(self) -> str | None:
+        """The correction :meth:`undo` would take back (rename, hide, merge, split, move, not this
+        person, not a face), or None."""
+        return self.store.last_correction()
+
+    def undo(self) -> str:
+        """Take back the last correction: people, their faces, names and decisions as they were."""
+        label = self.store.undo()
+        if label is None:
+            raise InvalidParameter("there is no correction to undo")
+        return label
 
     def merge(self, person_ids: list[int], into: int | None = None) -> int:
         """Merge people into one (``into``, default the largest); remembered as must-links."""
@@ -188,7 +204,7 @@ class People:
         target = self.get(into) if into is not None else max(people, key=lambda p: len(p.face_ids))
         name = target.name or next((p.name for p in people if p.name), None)
         anchor = target.face_ids[0]
-        with self.store.db.transaction():
+        with self.store.journal(f"merge of {len(people)} people", [p.person_id for p in people]):
             for p in people:
                 if p.person_id == target.person_id:
                     continue
@@ -207,7 +223,7 @@ class People:
         person_of = self.store.person_of()
         owners = {person_of.get(c) for c in chosen}
         left = sorted({f for f, p in person_of.items() if p in owners} - set(chosen))
-        with self.store.db.transaction():
+        with self.store.journal(f"split of {len(chosen)} face(s)", owners):
             pid = self.store.new_person(name)
             self.store.supersede(MUST, chosen, left)
             self.store.supersede(CANNOT, chosen, chosen)
@@ -222,7 +238,7 @@ class People:
         target = self.get(to_person)
         person_of = self.store.person_of()
         old = person_of.get(face_id)
-        with self.store.db.transaction():
+        with self.store.journal(f"move to {target.label}", [old, to_person]):
             if old is not None and old != to_person:
                 old_faces = [f for f, p in person_of.items() if p == old and f != face_id]
                 self.store.supersede(MUST, [face_id], old_faces)
@@ -237,7 +253,7 @@ class People:
         person_of = self.store.person_of()
         old = person_of.get(face_id)
         old_faces = [f for f, p in person_of.items() if p == old and f != face_id]
-        with self.store.db.transaction():
+        with self.store.journal("not this person", [old]):
             self.store.supersede(MUST, [face_id], old_faces)
             self.store.decide(CANNOT, [(face_id, f) for f in old_faces])
             pid = self.store.new_person()
@@ -247,10 +263,31 @@ class People:
 
     def not_a_face(self, face_id: str) -> None:
         """Not a face at all (a poster, a pattern): left out of every person from now on."""
-        with self.store.db.transaction():
+        with self.store.journal("not a face", [self.store.person_of().get(face_id)]):
             self.store.decide(NOT_FACE, [(face_id, None)])
             self.store.unassign([face_id])
             self.store.drop_empty()
+
+    def move_faces(self, face_ids: list[str], to_person: int) -> None:
+        """:meth:`move` for several faces, undone as one correction."""
+        owners = {self.store.person_of().get(f) for f in face_ids}
+        with self.store.journal(f"move of {len(face_ids)} face(s)", [*owners, to_person]):
+            for f in face_ids:
+                self.move(f, to_person)
+
+    def not_these_faces(self, face_ids: list[str]) -> None:
+        """:meth:`not_this_person` for several faces, undone as one correction."""
+        owners = {self.store.person_of().get(f) for f in face_ids}
+        with self.store.journal(f"{len(face_ids)} face(s) taken out", owners):
+            for f in face_ids:
+                self.not_this_person(f)
+
+    def not_faces(self, face_ids: list[str]) -> None:
+        """:meth:`not_a_face` for several faces, undone as one correction."""
+        owners = {self.store.person_of().get(f) for f in face_ids}
+        with self.store.journal(f"{len(face_ids)} marked not a face", owners):
+            for f in face_ids:
+                self.not_a_face(f)
 
     # -- questions ---------------------------------------------------------------------------
     def photos_with(self, all_of: list[int], none_of: Iterable[int] = ()) -> list[str]:

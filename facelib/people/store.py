@@ -7,11 +7,14 @@ from it without this module being asked. Similarities are percentages 0-100.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from ..records import DecisionKind
 from ..store.catalog import COVER_SCORE
@@ -79,6 +82,9 @@ def _add_foreign_keys(conn: sqlite3.Connection) -> None:
 MIGRATIONS = (
     Migration(2, "people: persons, decisions, match graph", script(LEGACY)),
     Migration(6, "people: rows belong to faces and collections (foreign keys, cascade)", _add_foreign_keys),
+    Migration(9, "people: the last correction, to undo it", script(f"""
+        CREATE TABLE people_undo(collection TEXT PRIMARY KEY {_COLLECTION}, label TEXT NOT NULL,
+            created_at REAL NOT NULL, snapshot TEXT NOT NULL)""")),
 )
 
 
@@ -99,6 +105,7 @@ class PeopleStore:
     def __init__(self, db: Database, collection: str) -> None:
         self.db = db
         self.collection = collection
+        self._journal: dict[str, Any] | None = None
 
     # -- the graph ---------------------------------------------------------------------------
     def unsearched(self) -> list[str]:
@@ -147,6 +154,10 @@ class PeopleStore:
             rows = db.execute("SELECT id, a, b FROM decisions WHERE collection=? AND kind=?",
                               (self.collection, str(kind))).fetchall()
             stale = [(i,) for i, x, y in rows if (x in a and y in b) or (x in b and y in a)]
+            if self._journal is not None and stale:
+                ids = [i for (i,) in stale]
+                self._journal["decisions"] += [list(r) for r in db.execute(
+                    f"SELECT id, kind, a, b, created_at FROM decisions WHERE id IN ({','.join('?' * len(ids))})", ids)]
             db.executemany("DELETE FROM decisions WHERE id=?", stale)
 
     def decide(self, kind: DecisionKind, pairs: Iterable[tuple[str, str | None]]) -> None:
@@ -247,3 +258,74 @@ class PeopleStore:
         with self.db.transaction() as db:
             db.execute("DELETE FROM people WHERE collection=? AND person_id NOT IN"
                        " (SELECT person_id FROM face_person WHERE collection=?)", (self.collection, self.collection))
+
+    # -- undo ----------------------------------------------------------------------------------
+    @contextmanager
+    def journal(self, label: str, person_ids: Iterable[int | None]) -> Iterator[None]:
+        """Record what a correction touching ``person_ids`` changes, so :meth:`undo` can put it back.
+        Only the last correction is kept. Runs inside the caller's transaction; a journal opened inside
+        another one is part of it (the outer correction is what an undo takes back)."""
+        if self._journal is not None:
+            yield
+            return
+        pids = sorted({p for p in person_ids if p is not None})
+        marks = ",".join("?" * len(pids))
+        with self.db.transaction() as conn:
+            snap = self._snapshot(conn, pids, marks)
+            self._journal = snap
+            try:
+                yield
+            finally:
+                self._journal = None
+            conn.execute("INSERT OR REPLACE INTO people_undo(collection, label, created_at, snapshot) VALUES (?,?,?,?)",
+                         (self.collection, label, time.time(), json.dumps(snap)))
+
+    @staticmethod
+    def _snapshot(conn: sqlite3.Connection, pids: list[int], marks: str) -> dict[str, Any]:
+        return {
+            "people": [list(r) for r in conn.execute(
+                f"SELECT person_id, name, hidden, created_at FROM people WHERE person_id IN ({marks})", pids)],
+            "links": [list(r) for r in conn.execute(
+                f"SELECT face_id, person_id FROM face_person WHERE person_id IN ({marks})", pids)],
+            "max_person": conn.execute("SELECT COALESCE(MAX(person_id), 0) FROM people").fetchone()[0],
+            "max_decision": conn.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0],
+            "decisions": []}
+
+    def last_correction(self) -> str | None:
+        """What :meth:`undo` would undo (None when nothing)."""
+        row = self.db.connect().execute("SELECT label FROM people_undo WHERE collection=?",
+                                        (self.collection,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def forget_undo(self) -> None:
+        """Nothing can be undone any more (people changed another way, or faces were erased)."""
+        with self.db.transaction() as db:
+            db.execute("DELETE FROM people_undo WHERE collection=?", (self.collection,))
+
+    def undo(self) -> str | None:
+        """Put back the people, links and decisions the last correction changed; returns its label."""
+        with self.db.transaction() as db:
+            row = db.execute("SELECT label, snapshot FROM people_undo WHERE collection=?",
+                             (self.collection,)).fetchone()
+            if row is None:
+                return None
+            label, snap = str(row[0]), json.loads(row[1])
+            pids = sorted({p[0] for p in snap["people"]})
+            faces = sorted({link[0] for link in snap["links"]})
+            created = [r[0] for r in db.execute("SELECT person_id FROM people WHERE collection=? AND person_id>?",
+                                                (self.collection, snap["max_person"]))]
+            for ids, column in ((pids + created, "person_id"), (faces, "face_id")):
+                db.executemany(f"DELETE FROM face_person WHERE {column}=?", [(i,) for i in ids])
+            db.executemany("DELETE FROM people WHERE person_id=?", [(p,) for p in created])
+            db.execute("DELETE FROM decisions WHERE collection=? AND id>?", (self.collection, snap["max_decision"]))
+            db.executemany("INSERT OR REPLACE INTO people(person_id, collection, name, hidden, created_at)"
+                           " VALUES (?,?,?,?,?)", [(p, self.collection, n, h, c) for p, n, h, c in snap["people"]])
+            db.executemany("INSERT OR IGNORE INTO decisions(id, collection, kind, a, b, created_at)"
+                           " SELECT ?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM faces WHERE face_id=?)",
+                           [(i, self.collection, k, a, b, t, a) for i, k, a, b, t in snap["decisions"]])
+            db.executemany("INSERT INTO face_person(face_id, person_id, collection) SELECT ?,?,?"
+                           " WHERE EXISTS (SELECT 1 FROM faces WHERE face_id=?)",
+                           [(f, p, self.collection, f) for f, p in snap["links"]])
+            db.execute("DELETE FROM people_undo WHERE collection=?", (self.collection,))
+        return label
+

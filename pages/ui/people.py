@@ -34,3 +34,13 @@ def group_new_faces(coll: Collection, auto: bool = True) -> None:
 
         people.update(progress)
         st.rerun()
+
+
+def undo_last_correction(coll: Collection, message_key: str) -> None:
+    """A button that takes back the last correction (rename, hide, merge, split, move, not this
+    person, not a face), when there is one."""
+    label = coll.people.last_correction()
+    if label and st.button(f":material/undo: Undo {label}", key="undo_correction"):
+        coll.people.undo()
+        st.session_state[message_key] = f"Undone: {label}."
+        st.rerun()
