@@ -10,7 +10,7 @@ to the image (0-1). These names are the API the pages and the CLI use::
     coll.people.rename(person_id, "Mom")
 """
 
-from .collection import Collection
+from .collection import Collection, photo_date
 from .engines import ENGINES
 from .engines import LABELS as ENGINE_LABELS
 from .engines.local.analysis import MODELS
@@ -60,4 +60,4 @@ __all__ = ["ENGINES", "ENGINE_LABELS", "IMAGE_SUFFIXES", "MODELS", "NO_FILTER", 
            "LiveRecognizer", "LoadedImage", "Match", "MatchRow", "NoFaceFound", "People", "Person", "Pose", "QualityFilter",
            "SearchResult", "Settings", "Source", "StoredFace", "StoredImage", "UnindexedFace", "Workspace",
            "bytes_source", "decode", "draw_boxes", "expand_paths", "file_source", "filter_matches", "load_file",
-           "matches_by_threshold", "sha256_hex", "walk_folder", "zip_sources"]
+           "matches_by_threshold", "photo_date", "sha256_hex", "walk_folder", "zip_sources"]

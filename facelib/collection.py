@@ -7,6 +7,7 @@ queries. Similarities are percentages 0-100; boxes are relative 0-1.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from PIL import Image
 from .engines.base import Engine, SupportsModels, SupportsUsers, external_image_id
 from .errors import FaceNotFound, InvalidParameter
 from .filters import QualityFilter
-from .images import WORK_MAX_SIDE, LoadedImage, load_file
+from .images import WORK_MAX_SIDE, LoadedImage, decode, encode_jpeg, load_file
 from .ingest.estimate import BatchEstimate, estimate_batch
 from .ingest.indexer import BatchReport, Indexer, Progress
 from .ingest.reindex import Progress as ReindexProgress
@@ -24,9 +25,9 @@ from .ingest.reindex import ReindexReport, check_target, reindex
 from .ingest.sources import Source
 from .people.service import People
 from .people.store import PeopleStore
-from .records import BoundingBox, EngineName, FaceStatus, StoredFace, StoredImage
+from .records import BoundingBox, EngineName, FaceStatus, Match, StoredFace, StoredImage
 from .search import SearchResult, search_by_face, search_by_image
-from .thumbnails import cached_data_uri, draw_boxes
+from .thumbnails import cached_data_uri, draw_boxes, square_crop_box
 
 if TYPE_CHECKING:
     from .live import LiveRecognizer
@@ -136,6 +137,40 @@ class Collection:
                          lambda: engine.set_model(self.name, model), progress)
         self._files.remove_thumbs(old_thumbs - {f.thumb_path for f in self.faces(status=None)})
         return report
+
+    # -- comparing -----------------------------------------------------------------------------
+    def compare(self, source: LoadedImage, target: LoadedImage, floor: float | None = None) -> list[Match]:
+        """Faces of ``target`` like the largest confident face of ``source``, at ``floor`` (default the
+        settings' 50%) or more, most alike first: the engine's descriptor offline, CompareFaces on
+        Rekognition. Boxes are relative to ``target``."""
+        return self.engine.compare_faces(source, target, self.settings.search_floor if floor is None else floor)
+
+    def face_picture(self, face_id: str) -> LoadedImage:
+        """The face alone, cut from its stored copy with a margin (to compare or search it as a photo)."""
+        face = self.face(face_id)
+        if not face.stored_path or not self._files.path(face.stored_path).exists():
+            raise InvalidParameter("the stored copy of this face's photo is missing")
+        image = load_file(str(self._files.path(face.stored_path)))
+        box = square_crop_box(face.detail.box, *image.rgb.size, margin=0.4)
+        return decode(encode_jpeg(image.rgb.crop(box), quality=92), name=f"{face.image_name}#face", max_side=None)
+
+    # -- photos --------------------------------------------------------------------------------
+    def photos(self, with_people: list[int] | None = None, without_people: list[int] | None = None,
+               since: str | None = None, until: str | None = None) -> list[StoredImage]:
+        """The collection's photos, newest first: only those where every person of ``with_people``
+        appears and none of ``without_people``, dated (Instagram post date, else when indexed;
+        ISO dates ``YYYY-MM-DD``) between ``since`` and ``until`` inclusive."""
+        images = sorted(self._catalog.images(self.name), key=lambda i: -i.added_at)
+        if with_people or without_people:
+            keep = set(self.people.photos_with(list(with_people or []), list(without_people or [])))
+            images = [i for i in images if i.sha256 in keep]
+        if since or until:
+            images = [i for i in images if (since or "") <= photo_date(i) <= (until or "9999")]
+        return images
+
+    def faces_of(self, images: Iterable[StoredImage]) -> dict[str, list[StoredFace]]:
+        """image sha256 -> its faces, for the given photos (one query)."""
+        return self._catalog.faces_of_images(self.name, (i.sha256 for i in images))
 
     # -- searching -----------------------------------------------------------------------------
     def search_image(self, image: LoadedImage, face_index: int | None = None, floor: float | None = None,
@@ -270,3 +305,12 @@ class Collection:
 
         return LiveRecognizer(self, engines.live_detector(self.ws.engine),
                               self.ws.settings.default_threshold if threshold is None else threshold, **options)
+
+
+def photo_date(image: StoredImage) -> str:
+    """A photo's date as ``YYYY-MM-DD``: its Instagram post date, else the day it was indexed (UTC)."""
+    posted = image.metadata.get("post_date")
+    if isinstance(posted, str) and len(posted) >= 10:
+        return posted[:10]
+    return time.strftime("%Y-%m-%d", time.gmtime(image.added_at))
+

@@ -74,14 +74,25 @@ with st.expander(f"Delete one image ({n_images} in the collection)"):
         chosen = st.selectbox("Image", images, format_func=lambda i: i.original_name, key="delete_image_pick",
                               help="The 100 newest images whose name contains the text above.")
         if st.button("Delete this image and its faces", key="delete_image_go"):
-            try:
-                n = coll.delete_image(chosen.sha256)
-                st.session_state["collections_msg"] = (f"Deleted {chosen.original_name} and its {n} face(s), "
-                                                       "thumbnails and stored copy.")
-                forget_results()
+            st.session_state["delete_pending"] = chosen.sha256
+        if st.session_state.get("delete_pending") == chosen.sha256:
+            faces = len(coll.faces(status=None, image_sha256=chosen.sha256))
+            st.warning(f"Delete **{chosen.original_name}** and its {faces} face(s) from the engine, the catalog "
+                       "and the disk? This cannot be undone.")
+            yes, no = st.columns([1, 4])
+            if yes.button("Yes, delete", type="primary", key="delete_image_confirm"):
+                st.session_state.pop("delete_pending")
+                try:
+                    n = coll.delete_image(chosen.sha256)
+                    st.session_state["collections_msg"] = (f"Deleted {chosen.original_name} and its {n} face(s), "
+                                                           "thumbnails and stored copy.")
+                    forget_results()
+                    st.rerun()
+                except FaceLibError as exc:
+                    st.error(str(exc))
+            if no.button("Cancel", key="delete_image_cancel"):
+                st.session_state.pop("delete_pending")
                 st.rerun()
-            except FaceLibError as exc:
-                st.error(str(exc))
     else:
         st.caption("No image yet.")
 

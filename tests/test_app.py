@@ -203,6 +203,8 @@ def test_collections_page_delete_image_and_collection(with_samples, data_dir):
     at.button(key="describe").click().run()
     assert any("holds **4** face(s)" in s.value for s in at.success)
     at.button(key="delete_image_go").click().run()
+    assert at.session_state["delete_pending"] and any("cannot be undone" in w.value for w in at.warning)
+    at.button(key="delete_image_confirm").click().run()
     ok(at)
     assert any("and its 1 face(s)" in s.value for s in at.success)
     assert list(frame_with(at, "collection")["faces"]) == [3]
@@ -423,3 +425,43 @@ def test_a_report_of_another_collection_is_not_shown(with_samples):
     assert not any(m.label == "Faces indexed" for m in at.metric)
     ok(at.switch_page("pages/1_Index.py").run())
     assert not any(m.label == "Faces indexed" for m in at.metric)
+
+
+def test_compare_two_photos_and_a_face_with_a_photo(with_samples):
+    from conftest import two_faces_jpeg
+
+    at = with_samples
+    ok(at.switch_page("pages/8_Compare.py").run())
+    at.file_uploader(key="compare_a").set_value([("obama2.jpg", fixture_bytes("obama2.jpg"), "image/jpeg")])
+    at.file_uploader(key="compare_b").set_value([("pair.jpg", two_faces_jpeg(), "image/jpeg")])
+    ok(at.run())
+    best = float(metrics(at)["Most alike face"].rstrip("%"))
+    assert best >= 80 and len(frame_with(at, "similarity")) == 1  # Obama, not Biden
+    ok(at.slider(key="compare_threshold").set_value(100).run())
+    assert any("threshold hides" in i.value for i in at.info)
+    # A face of the collection against a photo.
+    from facelib import Settings, Workspace
+
+    ws = Workspace(Settings())
+    biden = next(f for f in ws.catalog.faces("samples") if f.image_name.endswith("biden.jpg"))
+    ok(at.slider(key="compare_threshold").set_value(80).run())
+    ok(at.segmented_control(key="compare_mode").set_value("A face and a photo").run())
+    ok(at.text_input(key="compare_face").input(biden.face_id).run())
+    assert len(frame_with(at, "similarity")) == 1
+    ok(at.text_input(key="compare_face").input("no-such-face").run())
+    assert at.error
+
+
+def test_photos_page_filters_by_people(with_samples):
+    at = with_samples
+    ok(at.switch_page("pages/9_Photos.py").run())
+    assert any("4 of 4 photos" in c.value for c in at.caption)
+    people = at.multiselect(key="photos_with").options
+    assert len(people) == 2
+    at.multiselect(key="photos_with").select(people[-1])
+    ok(at.run())
+    counts = [c.value for c in at.caption if " of 4 photos" in c.value]
+    assert counts and not counts[0].startswith("4 of")
+    at.multiselect(key="photos_without").select(people[-1])
+    ok(at.run())
+    assert any("None of the 4 photos" in i.value for i in at.info)

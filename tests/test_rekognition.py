@@ -402,3 +402,21 @@ def test_a_failed_index_call_leaves_nothing_half_written_and_a_rerun_cleans_up(r
     stub.add_response("index_faces", index_response(sha), index_params(sha))
     again = ws.collection("team").index([bytes_source("obama.jpg", data)], workers=1)
     assert again.faces_indexed == 1 and ws.catalog.pending("team") == []
+
+
+def test_compare_on_rekognition_is_one_cached_call(rek):
+    """The Compare page's call on a Rekognition collection: CompareFaces once, then the cache."""
+    from rekognition_stub import box
+
+    ws, engine, stub = rek
+    coll = ws.collection("team")
+    src, dst = decode(fixture_bytes("obama.jpg"), "a.jpg"), decode(fixture_bytes("obama2.jpg"), "b.jpg")
+    stub.add_response("compare_faces", {"SourceImageFace": {"BoundingBox": box(), "Confidence": 99.9},
+                                        "FaceMatches": [{"Similarity": 97.5, "Face": {"BoundingBox": box(0.4),
+                                                                                     "Confidence": 99.8}}],
+                                        "UnmatchedFaces": []})
+    first = coll.compare(src, dst)
+    again = coll.compare(src, dst)
+    assert [round(m.similarity, 1) for m in first] == [97.5] == [round(m.similarity, 1) for m in again]
+    assert first[0].face.detail.box.left == pytest.approx(0.4)
+    stub.assert_no_pending_responses()

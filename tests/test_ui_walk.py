@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 APP = str(ROOT / "app.py")
 PAGES = ["app.py", "pages/1_Index.py", "pages/2_Search.py", "pages/3_Faces.py", "pages/4_Collections.py",
+         "pages/8_Compare.py", "pages/9_Photos.py",
          "pages/5_People.py", "pages/6_Person.py"]
 #: Sliders the walker moves: page -> key -> (low, high).
 SLIDERS = {

@@ -297,6 +297,18 @@ class Catalog:
             " LIMIT ?", (collection, "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
                          limit))]
 
+    def faces_of_images(self, collection: str, shas: Iterable[str]) -> dict[str, list[StoredFace]]:
+        """image sha256 -> its faces (indexed and rejected, in face order), for the given images only."""
+        ids = list(dict.fromkeys(shas))
+        out: dict[str, list[StoredFace]] = {s: [] for s in ids}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for r in self.connect().execute(
+                    self._FACE_SELECT + f" WHERE f.collection=? AND f.image_sha256 IN ({','.join('?' * len(chunk))})"
+                    " ORDER BY f.face_index", [collection, *chunk]):
+                out[r["image_sha256"]].append(self._face(r))
+        return out
+
     def images(self, collection: str) -> list[StoredImage]:
         return [self._image(r) for r in self.connect().execute(
             "SELECT * FROM images WHERE collection=? ORDER BY added_at", (collection,))]

@@ -21,7 +21,9 @@ NAV = [("app.py", "Home", ":material/home:"), ("pages/1_Index.py", "Index photos
        ("pages/2_Search.py", "Search", ":material/person_search:"),
        ("pages/7_Live.py", "Live camera", ":material/videocam:"), ("pages/3_Faces.py", "Faces", ":material/face:"),
        ("pages/5_People.py", "People", ":material/groups:"),
-       ("pages/6_Person.py", "Person", ":material/person:"), ("pages/4_Collections.py", "Collections", ":material/folder:")]
+       ("pages/6_Person.py", "Person", ":material/person:"), ("pages/9_Photos.py", "Photos", ":material/photo_library:"),
+       ("pages/8_Compare.py", "Compare", ":material/compare:"),
+       ("pages/4_Collections.py", "Collections", ":material/folder:")]
 #: Session keys that hold results of one collection; dropped when the collection changes.
 PER_COLLECTION = ("search_query", "search_result", "search_key", "index_report", "home_report", "s3_sources",
                   "live_recognizer")
