@@ -87,9 +87,13 @@ def test_index_page_upload_with_a_bad_file_and_a_zip(with_samples):
     m = metrics(at)
     assert (m["Photos"], m["Faces indexed"], m["Already indexed"], m["Errors"]) == ("5", "1", "1", "3")
     errors = " ".join(e.value for e in at.error)
-    assert "broken.jpg" in errors and "notes.txt: not an image file" in errors and "unsafe path" in errors
+    assert "broken.jpg" in errors and "notes.txt**: cannot be read: not an image file" in errors and "unsafe path" in errors
     table = frame_with(at, "outcome")
     assert set(table["outcome"]) == {"indexed", "already indexed", "error"}
+    # No file name repeated inside its own message, and no literal "None" in a text cell.
+    for _, row in table.iterrows():
+        assert not str(row["details"]).startswith(row["image"].rsplit("/", 1)[-1] + ":"), row.to_dict()
+        assert "None" not in {str(row["details"]), str(row["face_id"])}, row.to_dict()
     assert "album.zip/trip/obama2.jpg" in set(table["image"])
 
 

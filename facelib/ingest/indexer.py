@@ -102,7 +102,7 @@ class Indexer:
                 try:
                     data = src.read()
                 except (OSError, FaceLibError) as exc:
-                    reason = getattr(exc, "strerror", None) or exc
+                    reason = getattr(exc, "strerror", None) or _message(exc, src.name)
                     finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"))
                     continue
                 sha = sha256_hex(data)
@@ -119,12 +119,12 @@ class Indexer:
         for src, data, prepared in prepare_all(readable(), preparer, self.engine.parallel, workers, self.engine.warm):
             if isinstance(prepared, Exception):
                 # The pending mark stays: the engine may hold part of it; the next run cleans up.
-                finish(FileOutcome(src.name, FileStatus.ERROR, sha256_hex(data), message=_message(prepared)))
+                finish(FileOutcome(src.name, FileStatus.ERROR, sha256_hex(data), message=_message(prepared, src.name)))
                 continue
             try:
                 finish(self.commit(src, data, prepared))
             except FaceLibError as exc:
-                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc)))
+                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc, src.name)))
             except OSError as exc:  # the disk, not the photo: say so, and go on
                 finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=f"could not be stored: {exc}"))
         report.seconds = time.perf_counter() - start
@@ -173,7 +173,10 @@ class Indexer:
                 for k, box in enumerate(boxes)}
 
 
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, FaceLibError):
-        return str(exc)
-    return f"{exc.__class__.__name__}: {exc}"
+def _message(exc: BaseException, name: str = "") -> str:
+    """What went wrong, for a file's outcome (which names the file already: its name is not repeated)."""
+    text = str(exc) if isinstance(exc, FaceLibError) else f"{exc.__class__.__name__}: {exc}"
+    for prefix in (name, name.rsplit("/", 1)[-1]):
+        if prefix and text.startswith(prefix + ": "):
+            return text[len(prefix) + 2:]
+    return text

@@ -102,7 +102,7 @@ def reindex(indexer: Indexer, people: PeopleStore, model: str, preparer: Prepare
     for done, (src, data, result) in enumerate(
             prepare_all(items, preparer, indexer.engine.parallel, indexer.workers, indexer.engine.warm), 1):
         if isinstance(result, Exception):
-            report.failed.append((src.name, _message(result)))
+            report.failed.append((src.name, _message(result, src.name)))
         else:
             prepared.append((src, data, result))
         if progress:

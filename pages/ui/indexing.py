@@ -47,7 +47,7 @@ def outcome_frame(coll: Collection, report: BatchReport) -> pd.DataFrame:
         faces = coll.faces(status=None, image_sha256=o.sha256) if o.status == FileStatus.INDEXED else []
         if not faces:
             rows.append({"face": None, "image": o.name, "outcome": OUTCOME_LABELS.get(o.status, str(o.status)),
-                         "details": o.message, "face_id": None})
+                         "details": o.message, "face_id": ""})
         for f in faces:
             d = f.detail
             rows.append({"face": coll.thumb_uri(f.thumb_path), "image": o.name, "outcome": str(f.status),

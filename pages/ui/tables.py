@@ -47,7 +47,7 @@ def matches_frame(coll: Collection, rows: list[MatchRow], names: dict[str, str] 
         "face": [coll.thumb_uri(r.thumb_path) for r in rows],
         "similarity": [round(r.similarity, 1) for r in rows],
         "image": [r.image_name.rsplit("/", 1)[-1] for r in rows],
-        "person": [(names or {}).get(r.face_id) for r in rows],
+        "person": [(names or {}).get(r.face_id, "") for r in rows],
         "brightness": [r.detail.brightness for r in rows],
         "sharpness": [r.detail.sharpness for r in rows],
         "size_px": [r.detail.size_px for r in rows],
