@@ -233,12 +233,14 @@ class Collection:
         return cached_data_uri(str(self._files.path(relative))) if relative else None
 
     def photo(self, relative: str | None, boxes: list[BoundingBox], labels: list[str] | None = None,
-              highlight: int | None = None, max_side: int = WORK_MAX_SIDE) -> Image.Image | None:
-        """A stored copy with the boxes drawn (``highlight`` thicker), or None when it has no copy."""
+              highlight: int | None = None, max_side: int = WORK_MAX_SIDE,
+              text_scale: float = 1.0) -> Image.Image | None:
+        """A stored copy with the boxes drawn (``highlight`` thicker; labels ``text_scale`` times the
+        usual size, for grids), or None when it has no copy."""
         if not relative or not self._files.path(relative).exists():
             return None
         image = load_file(str(self._files.path(relative)), max_side=max_side)
-        return draw_boxes(image.rgb, boxes, labels=labels, highlight=highlight)
+        return draw_boxes(image.rgb, boxes, labels=labels, highlight=highlight, text_scale=text_scale)
 
     # -- people --------------------------------------------------------------------------------
     @cached_property

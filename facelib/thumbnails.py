@@ -47,13 +47,14 @@ def data_uri(jpeg: bytes) -> str:
 
 
 def draw_boxes(rgb: Image.Image, boxes: list[BoundingBox], labels: list[str] | None = None,
-               highlight: int | None = None) -> Image.Image:
-    """A copy of the picture with each box drawn and numbered; ``highlight`` is drawn thicker in amber."""
+               highlight: int | None = None, text_scale: float = 1.0) -> Image.Image:
+    """A copy of the picture with each box drawn and numbered; ``highlight`` is drawn thicker in amber.
+    Labels are 1/40 of the long side high, times ``text_scale`` (larger for pictures shown small)."""
     out = rgb.copy()
     draw = ImageDraw.Draw(out)
     w, h = out.size
     width = max(2, round(max(w, h) / 300))
-    font_px = max(14, round(max(w, h) / 40))
+    font_px = max(14, round(max(w, h) / 40 * text_scale))
     font = ImageFont.load_default(size=font_px)
     for i, box in enumerate(boxes):
         x0, y0, x1, y1 = box.to_pixels(w, h)

@@ -83,7 +83,7 @@ face_index = st.session_state.get(pick_key)
 search_key = (coll.name, query_id, face_index)
 if st.session_state.get("search_key") != search_key or "search_result" not in st.session_state:
     try:
-        with st.spinner("Searching…"):
+        with st.spinner("Searching… (the first search also loads the face models)"):
             st.session_state["search_result"] = run_search(query, face_index)
         st.session_state["search_key"] = search_key
     except FaceLibError as exc:

@@ -117,6 +117,6 @@ if together:
         image = coll.image(sha)
         faces = [f for f in coll.faces(image_sha256=sha) if person_of.get(f.face_id) in together]
         photo = coll.photo(image.stored_path if image else None, [f.detail.box for f in faces],
-                           labels=[labels[person_of[f.face_id]] for f in faces], max_side=800)
+                           labels=[labels[person_of[f.face_id]] for f in faces], max_side=800, text_scale=2.5)
         if photo is not None and image is not None:
             grid[i % 4].image(photo, caption=image.original_name.rsplit("/", 1)[-1], width="stretch")

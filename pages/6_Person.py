@@ -68,7 +68,8 @@ for f in faces:
     by_photo.setdefault(f.image_sha256, []).append(f)
 cols = st.columns(4)
 for i, fs in enumerate(list(by_photo.values())[:48]):
-    photo = coll.photo(fs[0].stored_path, [f.detail.box for f in fs], labels=[person.label] * len(fs), max_side=800)
+    photo = coll.photo(fs[0].stored_path, [f.detail.box for f in fs], labels=[person.label] * len(fs),
+                       max_side=800, text_scale=2.5)
     if photo is not None:
         cols[i % 4].image(photo, caption=fs[0].image_name.rsplit("/", 1)[-1], width="stretch")
 

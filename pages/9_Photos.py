@@ -45,7 +45,7 @@ cols = st.columns(4)
 for i, image in enumerate(shown):
     fs = [f for f in faces.get(image.sha256, []) if f.status == "indexed"]
     picture = coll.photo(image.stored_path, [f.detail.box for f in fs],
-                         labels=[names.get(f.face_id, "?") for f in fs], max_side=800)
+                         labels=[names.get(f.face_id, "?") for f in fs], max_side=800, text_scale=2.5)
     with cols[i % 4]:
         if picture is not None:
             st.image(picture, width="stretch")

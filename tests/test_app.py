@@ -469,3 +469,27 @@ def test_photos_page_filters_by_people(with_samples):
     at.multiselect(key="photos_without").select(people[-1])
     ok(at.run())
     assert any("None of the 4 photos" in i.value for i in at.info)
+
+
+def test_empty_states_say_what_is_true(with_samples):
+    from PIL import Image
+
+    at = upload_query(with_samples, "obama3.jpg")
+    ok(at.slider(key="search_min_size").set_value(400).run())
+    assert any("filters hide" in i.value for i in at.info)
+    sky = io.BytesIO()
+    Image.new("RGB", (300, 300), (90, 140, 200)).save(sky, "JPEG")
+    at.file_uploader(key="search_upload").set_value([("sky.jpg", sky.getvalue(), "image/jpeg")]).run()
+    ok(at)
+    assert any("No face was found" in i.value for i in at.info)
+    assert not any("Lower the threshold" in i.value for i in at.info)
+    # An empty collection says so, on Search and on Faces.
+    at.sidebar.text_input(key="new_collection_name").input("nothing")
+    for b in at.sidebar.button:
+        if "Create" in (b.label or ""):
+            b.click()
+    ok(at.run())
+    ok(upload_query(at, "obama3.jpg"))
+    assert any("collection is empty" in i.value for i in at.info)
+    ok(at.switch_page("pages/3_Faces.py").run())
+    assert any("collection is empty" in i.value for i in at.info)

@@ -235,6 +235,28 @@ def test_merge_two_people_and_name_one(server, page):
     assert page.locator("[data-testid=stMarkdownContainer]", has_text="Mom").count() >= 1
 
 
+def test_photos_and_compare_pages(server, page):
+    """Same server: the Photos grid shows every photo with its faces named; Compare scores a photo
+    of Obama against one of Biden and one of Obama."""
+    page.goto(server)
+    page.get_by_role("link", name="Photos", exact=True).click()
+    page.get_by_role("heading", name="Photos").first.wait_for(timeout=30_000)
+    wait_running_done(page)
+    page.get_by_text("3 of 3 photos").wait_for(timeout=30_000)
+    shot(page, "11-photos")
+    page.get_by_role("link", name="Compare").click()
+    page.get_by_role("heading", name="Compare two photos").first.wait_for(timeout=30_000)
+    wait_running_done(page)
+    inputs = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+    inputs.nth(0).set_input_files(str(FIXTURES / "obama2.jpg"))
+    wait_running_done(page)
+    inputs.nth(1).set_input_files(str(FIXTURES / "obama.jpg"))
+    page.get_by_text("Most alike face").wait_for(timeout=60_000)
+    wait_running_done(page)
+    assert float(metric(page, "Most alike face").rstrip("%")) >= 80
+    shot(page, "12-compare")
+
+
 def test_live_camera_labels_the_person(server, page):
     """streamlit-webrtc in headless chromium on 127.0.0.1, no STUN server: the fake camera plays
     obama2.jpg and the person named "Mom" above is recognised in the stream."""

@@ -118,3 +118,19 @@ def test_default_face_is_the_largest_confident_one():
     assert largest_face([doubtful_big]) == 0 and largest_face([]) is None
     unknown = FaceDetail(BoundingBox(0.0, 0.0, 0.6, 0.6))
     assert largest_face([clear, unknown]) == 1
+
+
+def test_box_labels_scale_for_pictures_shown_small():
+    from facelib.thumbnails import draw_boxes
+
+    im = Image.new("RGB", (800, 600), (255, 255, 255))
+    box = [BoundingBox(0.4, 0.4, 0.2, 0.2)]
+    plain = np.asarray(draw_boxes(im, box, labels=["Mom"]))
+    large = np.asarray(draw_boxes(im, box, labels=["Mom"], text_scale=2.5))
+
+    def label_height(arr):
+        above = arr[:238]  # the label sits above the box (top at 240 px)
+        rows = np.flatnonzero(((above[:, :, 2] > 200) & (above[:, :, 0] < 50)).any(axis=1))  # its cyan fill
+        return int(rows.max() - rows.min())
+
+    assert label_height(large) > 1.8 * label_height(plain) > 0
