@@ -493,3 +493,51 @@ def test_empty_states_say_what_is_true(with_samples):
     assert any("collection is empty" in i.value for i in at.info)
     ok(at.switch_page("pages/3_Faces.py").run())
     assert any("collection is empty" in i.value for i in at.info)
+
+
+def test_ticked_faces_never_point_past_a_persons_faces(with_samples):
+    """Person: tick faces, then split, move or switch person: no IndexError, and the correction
+    buttons stay (the table is keyed by the person and the faces it shows)."""
+    at = with_samples
+    ok(at.switch_page("pages/6_Person.py").run())
+    people = at.selectbox(key="person").options
+    assert len(people) == 2
+    biggest = table_of(at, "person_faces")
+    rows = len(biggest.value)
+    at.session_state[biggest.key] = {"selection": {"rows": list(range(rows)), "columns": [], "cells": []}}
+    ok(at.run())
+    ok(at.button(key="split").click().run())
+    assert at.button(key="split") is not None and at.button(key="move") is not None
+    # Tick the last face of the person now shown, then switch to a person with fewer faces.
+    table = table_of(at, "person_faces")
+    at.session_state[table.key] = {"selection": {"rows": [len(table.value) - 1], "columns": [], "cells": []}}
+    ok(at.run())
+    ticked_on = at.selectbox(key="person").value
+    assert not at.button(key="split").disabled
+    others = [o for o in at.selectbox(key="person").options if o != at.selectbox(key="person").format_func(ticked_on)]
+    for option in others:
+        ok(at.selectbox(key="person").select(option).run())
+        assert at.button(key="split").disabled  # nothing ticked on the person just opened
+
+
+def test_returning_to_search_keeps_the_search_and_the_chosen_face(with_samples):
+    from conftest import two_faces_jpeg
+
+    at = with_samples
+    ok(at.switch_page("pages/2_Search.py").run())
+    at.camera_input(key="search_camera").set_value(("snap.jpg", two_faces_jpeg(), "image/jpeg")).run()
+    pick = next(r for r in at.radio if (r.key or "").startswith("face_pick_"))
+    ok(pick.set_value(1).run())
+    calls = metrics(at)["Engine searches"]
+    first = set(table_of(at, "results_table").value["image"])
+    ok(at.switch_page("pages/5_People.py").run())
+    ok(at.switch_page("pages/2_Search.py").run())
+    assert metrics(at)["Engine searches"] == calls  # not searched again
+    assert next(r for r in at.radio if (r.key or "").startswith("face_pick_")).value == 1
+    assert set(table_of(at, "results_table").value["image"]) == first
+    # A camera snapshot, a selected row, then "Search this face": no IndexError.
+    table = table_of(at, "results_table")
+    at.session_state[table.key] = {"selection": {"rows": [len(table.value) - 1], "columns": [], "cells": []}}
+    ok(at.run())
+    ok(at.button(key="search_selected").click().run())
+    assert at.session_state["search_query"]["kind"] == "face"
