@@ -12,7 +12,7 @@ coll = page("Compare", ":material/compare:")
 floor = coll.settings.search_floor
 st.title("Compare two photos")
 st.caption("The largest clear face of the first photo against every face of the second"
-           + (" (one paid CompareFaces call, cached)." if coll.paid else " (offline, with the collection's model)."))
+           + (" (one paid CompareFaces call, cached)." if coll.paid else " (offline, with the default model)."))
 
 mode = st.segmented_control("Compare", ["Two photos", "A face and a photo"], default="Two photos",
                             key="compare_mode", persist_state="session")
