@@ -177,6 +177,15 @@ def test_index_search_with_camera_and_threshold(server, page):
     assert int(metric(page, "Matches")) >= matches
     assert metric(page, "Engine searches") == searches
 
+    # Select the first result row (its marker, left of the canvas grid): the full photo and
+    # "Search this face" appear.
+    grid = page.locator("[data-testid=stDataFrame]").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 36 + 32)
+    page.get_by_role("button", name="Search this face").wait_for(timeout=30_000)
+    wait_running_done(page)
+
     # The other pages render.
     page.get_by_role("link", name="Faces").click()
     page.get_by_role("heading", name="Faces").first.wait_for(timeout=30_000)
