@@ -144,3 +144,17 @@ def test_reindex_reports_what_it_could_not_carry(tmp_path):
     assert report.without_copy == ["biden.jpg"] and report.images == 1
     assert [i.original_name for i in coll.images()] == ["obama.jpg"]
     assert len(report.people_lost) == 1 and coll.counts() == {"images": 1, "faces": 1, "rejected": 0}
+
+
+def test_a_reindex_leaves_no_correction_to_undo(tmp_path):
+    """Regression: the undo journal still named the faces a re-index had replaced, so an undo after it
+    deleted the decisions the re-index had just carried over."""
+    ws = Workspace(Settings(data_dir=tmp_path / "data"))
+    index_paths(ws, "fam", [FIXTURES], workers=1)
+    people = ws.collection("fam").people
+    people.update()
+    obama = people.listing()[0]
+    people.split([obama.face_ids[0]])
+    assert people.last_correction()
+    ws.collection("fam").reindex("dlib")
+    assert people.last_correction() is None and people.store.decision_rows()

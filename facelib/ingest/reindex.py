@@ -136,6 +136,7 @@ def reindex(indexer: Indexer, people: PeopleStore, model: str, preparer: Prepare
         for kind in DecisionKind:
             people.decide(kind, [(a, b) for k, a, b in kept if k == kind])
         people.drop_empty()
+        people.forget_undo()  # the journal names faces that are gone now
         catalog.set_model_version(coll, indexer.engine.collection_model(coll))
     report.images = len(prepared)
     report.faces_carried = sum(1 for f in person_of if f in mapping)
