@@ -30,6 +30,8 @@ from .search import SearchResult, search_by_face, search_by_image
 from .thumbnails import cached_data_uri, draw_boxes, square_crop_box
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .live import LiveRecognizer
     from .records import CollectionInfo
     from .settings import Settings
@@ -117,9 +119,10 @@ class Collection:
         face = self._catalog.face(face_id)
         if face.collection != self.name or face.status != FaceStatus.REJECTED:
             raise InvalidParameter(f"face {face_id!r} is not a rejected face of {self.name!r}")
-        if not face.stored_path or not self._files.path(face.stored_path).exists():
+        path = self._stored_copy(face.stored_path)
+        if path is None:
             raise InvalidParameter("the stored copy of this image is missing: index the photo again instead")
-        image = load_file(str(self._files.path(face.stored_path)))
+        image = load_file(str(path))
         new = self.engine.index_face_region(self.name, image, face.detail.box, external_image_id(face.image_sha256))
         self._catalog.promote_face(face_id, new.face_id, face.detail, face.thumb_path)
         return self._catalog.face(new.face_id)
@@ -148,9 +151,10 @@ class Collection:
     def face_picture(self, face_id: str) -> LoadedImage:
         """The face alone, cut from its stored copy with a margin (to compare or search it as a photo)."""
         face = self.face(face_id)
-        if not face.stored_path or not self._files.path(face.stored_path).exists():
+        path = self._stored_copy(face.stored_path)
+        if path is None:
             raise InvalidParameter("the stored copy of this face's photo is missing")
-        image = load_file(str(self._files.path(face.stored_path)))
+        image = load_file(str(path))
         box = square_crop_box(face.detail.box, *image.rgb.size, margin=0.4)
         return decode(encode_jpeg(image.rgb.crop(box), quality=92), name=f"{face.image_name}#face", max_side=None)
 
@@ -237,10 +241,16 @@ class Collection:
               text_scale: float = 1.0) -> Image.Image | None:
         """A stored copy with the boxes drawn (``highlight`` thicker; labels ``text_scale`` times the
         usual size, for grids), or None when it has no copy."""
-        if not relative or not self._files.path(relative).exists():
+        path = self._stored_copy(relative)
+        if path is None:
             return None
-        image = load_file(str(self._files.path(relative)), max_side=max_side)
+        image = load_file(str(path), max_side=max_side)
         return draw_boxes(image.rgb, boxes, labels=labels, highlight=highlight, text_scale=text_scale)
+
+    def _stored_copy(self, relative: str | None) -> Path | None:
+        """Where a stored copy is on disk, or None when the catalog names none or it is gone."""
+        path = self._files.path(relative) if relative else None
+        return path if path is not None and path.exists() else None
 
     # -- people --------------------------------------------------------------------------------
     @cached_property
