@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from ..engines.base import Engine, SupportsUsers
@@ -270,24 +271,26 @@ class People:
 
     def move_faces(self, face_ids: list[str], to_person: int) -> None:
         """:meth:`move` for several faces, undone as one correction."""
-        owners = {self.store.person_of().get(f) for f in face_ids}
-        with self.store.journal(f"move of {len(face_ids)} face(s)", [*owners, to_person]):
+        with self._batch(f"move of {len(face_ids)} face(s)", face_ids, to_person):
             for f in face_ids:
                 self.move(f, to_person)
 
     def not_these_faces(self, face_ids: list[str]) -> None:
         """:meth:`not_this_person` for several faces, undone as one correction."""
-        owners = {self.store.person_of().get(f) for f in face_ids}
-        with self.store.journal(f"{len(face_ids)} face(s) taken out", owners):
+        with self._batch(f"{len(face_ids)} face(s) taken out", face_ids):
             for f in face_ids:
                 self.not_this_person(f)
 
     def not_faces(self, face_ids: list[str]) -> None:
         """:meth:`not_a_face` for several faces, undone as one correction."""
-        owners = {self.store.person_of().get(f) for f in face_ids}
-        with self.store.journal(f"{len(face_ids)} marked not a face", owners):
+        with self._batch(f"{len(face_ids)} marked not a face", face_ids):
             for f in face_ids:
                 self.not_a_face(f)
+
+    def _batch(self, label: str, face_ids: list[str], *also: int) -> AbstractContextManager[None]:
+        """One journal for a correction of several faces: their people (and ``also``) as they were."""
+        person_of = self.store.person_of()
+        return self.store.journal(label, [*(person_of.get(f) for f in face_ids), *also])
 
     # -- questions ---------------------------------------------------------------------------
     def photos_with(self, all_of: list[int], none_of: Iterable[int] = ()) -> list[str]:
