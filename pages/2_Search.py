@@ -19,11 +19,11 @@ from facelib import (
     matches_by_threshold,
     sha256_hex,
 )
-from pages.ui.common import page
+from pages.ui.common import SEARCH_QUERY, page, set_face_query
 from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, rows_key
 
 PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 KiB each)
-QUERY = "search_query"  # {"kind": "image"|"face", ...}: what is being searched
+QUERY = SEARCH_QUERY
 
 coll = page("Search", ":material/person_search:")
 floor = coll.settings.search_floor
@@ -37,10 +37,6 @@ def set_image_query(widget_key: str, source: str) -> None:
         data = f.getvalue()
         st.session_state[QUERY] = {"kind": "image", "source": source, "name": getattr(f, "name", source),
                                    "data": data, "sha": sha256_hex(data)}
-
-
-def set_face_query(face_id: str) -> None:
-    st.session_state[QUERY] = {"kind": "face", "source": "face", "face_id": face_id.strip()}
 
 
 tab_upload, tab_camera, tab_face = st.tabs([":material/upload: Upload a photo",

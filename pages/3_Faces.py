@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import FaceLibError
-from pages.ui.common import page
+from pages.ui.common import page, search_face
 from pages.ui.tables import FACE_COLUMNS, faces_frame, quality_controls
 
 coll = page("Faces", ":material/face:")
@@ -67,5 +67,4 @@ for start in range(0, len(faces), per_row):
             st.image(coll.thumb_uri(f.thumb_path) or "", width="stretch")
             st.caption(f.image_name.rsplit("/", 1)[-1])
             if st.button("Search", key=f"face_{f.face_id}", width="stretch"):
-                st.session_state["search_query"] = {"kind": "face", "source": "face", "face_id": f.face_id}
-                st.switch_page("pages/2_Search.py")
+                search_face(f.face_id)

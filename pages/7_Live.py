@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from facelib import LiveRecognizer, sha256_hex
-from pages.ui.common import page
+from pages.ui.common import SEARCH_QUERY, page
 
 coll = page("Live", ":material/videocam:")
 settings = coll.settings
@@ -46,7 +46,7 @@ if st.button("Freeze this frame and search it", key="live_freeze", type="primary
     if data is None:
         st.warning("Start the camera first.")
     else:
-        st.session_state["search_query"] = {"kind": "image", "source": "live", "name": "live-frame.jpg",
+        st.session_state[SEARCH_QUERY] = {"kind": "image", "source": "live", "name": "live-frame.jpg",
                                             "data": data, "sha": sha256_hex(data)}
         st.switch_page("pages/2_Search.py")
 

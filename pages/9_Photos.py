@@ -7,7 +7,7 @@ import datetime as dt
 import streamlit as st
 
 from facelib import photo_date
-from pages.ui.common import page
+from pages.ui.common import page, search_face
 
 PER_PAGE = 24
 
@@ -51,5 +51,4 @@ for i, image in enumerate(shown):
             st.image(picture, width="stretch")
         st.caption(f"{image.original_name.rsplit('/', 1)[-1]} · {photo_date(image)} · {len(fs)} face(s)")
         if fs and st.button("Search its first face", key=f"photo_search_{image.sha256[:12]}", width="stretch"):
-            st.session_state["search_query"] = {"kind": "face", "source": "face", "face_id": fs[0].face_id}
-            st.switch_page("pages/2_Search.py")
+            search_face(fs[0].face_id)

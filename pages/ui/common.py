@@ -46,6 +46,20 @@ def choose_collection(name: str) -> None:
     st.session_state["_results_of"] = name
 
 
+SEARCH_QUERY = "search_query"  # what the Search page searches: {"kind": "image"|"face", ...}
+
+
+def set_face_query(face_id: str) -> None:
+    """Make the Search page search this indexed face."""
+    st.session_state[SEARCH_QUERY] = {"kind": "face", "source": "face", "face_id": face_id.strip()}
+
+
+def search_face(face_id: str) -> None:
+    """Open the Search page on this indexed face."""
+    set_face_query(face_id)
+    st.switch_page("pages/2_Search.py")
+
+
 def forget_results() -> None:
     """Drop what was computed for the current collection (searches, reports, the live recogniser)."""
     for k in PER_COLLECTION:
