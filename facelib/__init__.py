@@ -16,14 +16,22 @@ from .engines import LABELS as ENGINE_LABELS
 from .engines.local.analysis import MODELS
 from .errors import (
                      BadImage,
+                     BudgetExceeded,
                      CollectionExists,
                      CollectionNotFound,
+                     CredentialsError,
                      EngineAuthError,
                      EngineUnavailable,
+                     ErasureIncomplete,
                      FaceLibError,
                      FaceNotFound,
                      InvalidParameter,
                      NoFaceFound,
+                     NotOwned,
+                     QuotaExceeded,
+                     SearchMismatch,
+                     UserNotFound,
+                     WrongAccount,
 )
 from .filters import NO_FILTER, QualityFilter
 from .images import LoadedImage, decode, load_file, sha256_hex
@@ -53,11 +61,15 @@ from .settings import Settings
 from .thumbnails import draw_boxes
 from .workspace import Workspace
 
-__all__ = ["ENGINES", "ENGINE_LABELS", "IMAGE_SUFFIXES", "MODELS", "NO_FILTER", "BadImage", "BatchEstimate", "BatchReport",
-           "BoundingBox", "Collection", "CollectionExists", "CollectionNotFound", "DecisionKind", "EngineAuthError",
-           "EngineName", "EngineUnavailable", "FaceDetail", "FaceLibError", "FaceNotFound", "FaceStatus",
-           "FileOutcome", "FileStatus", "ImageSearch", "IndexResult", "IndexedFace", "InvalidParameter",
-           "LiveRecognizer", "LoadedImage", "Match", "MatchRow", "NoFaceFound", "People", "Person", "Pose", "QualityFilter",
-           "SearchResult", "Settings", "Source", "StoredFace", "StoredImage", "UnindexedFace", "Workspace",
-           "bytes_source", "decode", "draw_boxes", "expand_paths", "file_source", "filter_matches", "load_file",
-           "matches_by_threshold", "photo_date", "sha256_hex", "walk_folder", "zip_sources"]
+__all__ = [
+    "ENGINES", "ENGINE_LABELS", "IMAGE_SUFFIXES", "MODELS", "NO_FILTER", "BadImage", "BatchEstimate",
+    "BatchReport", "BoundingBox", "BudgetExceeded", "bytes_source", "Collection", "CollectionExists",
+    "CollectionNotFound", "CredentialsError", "DecisionKind", "decode", "draw_boxes", "EngineAuthError",
+    "EngineName", "EngineUnavailable", "ErasureIncomplete", "expand_paths", "FaceDetail", "FaceLibError",
+    "FaceNotFound", "FaceStatus", "file_source", "FileOutcome", "FileStatus", "filter_matches", "ImageSearch",
+    "IndexedFace", "IndexResult", "InvalidParameter", "LiveRecognizer", "load_file", "LoadedImage", "Match",
+    "matches_by_threshold", "MatchRow", "NoFaceFound", "NotOwned", "People", "Person", "photo_date", "Pose",
+    "QualityFilter", "QuotaExceeded", "SearchMismatch", "SearchResult", "Settings", "sha256_hex", "Source",
+    "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
+    "zip_sources",
+]

@@ -1,9 +1,20 @@
 """The one place that builds AWS clients: profile and region from :class:`Settings`, retries from
-botocore's own configuration (adaptive mode), for Rekognition and S3 alike."""
+botocore's own configuration.
+
+Two kinds of client, both in botocore's *standard* retry mode (AWS advises against adaptive mode
+when one client serves many users):
+
+- **interactive** (a page's search, a delete): 3 attempts, short timeouts, and an overall
+  deadline (``Settings.aws_deadline`` seconds): no retry starts once it has passed, so "busy"
+  shows within about that long instead of after minutes of back-off;
+- **batch** (indexing): its own client, more attempts, and a connection pool as large as the
+  batch's concurrency (``Settings.aws_concurrency``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -12,13 +23,50 @@ from botocore.exceptions import BotoCoreError
 from .errors import EngineAuthError
 from .settings import Settings
 
-RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=60)
+Purpose = Literal["interactive", "batch"]
+#: Interactive calls: few attempts, short timeouts (seconds).
+INTERACTIVE_RETRIES = {"mode": "standard", "total_max_attempts": 3}
+#: Batch calls: more patience for throttling, one pool connection per concurrent call.
+BATCH_RETRIES = {"mode": "standard", "total_max_attempts": 6}
+_STARTED = "facesearch_started"
 
 
-def client(service: str, settings: Settings, endpoint_url: str | None = None) -> Any:
+def config(purpose: Purpose, settings: Settings) -> Config:
+    """botocore's Config for that kind of client."""
+    if purpose == "batch":
+        pool = max(10, settings.aws_concurrency)
+        return Config(retries=BATCH_RETRIES, connect_timeout=10, read_timeout=60, max_pool_connections=pool)
+    return Config(retries=INTERACTIVE_RETRIES, connect_timeout=5, read_timeout=20, max_pool_connections=10)
+
+
+def add_deadline(client: Any, seconds: float) -> Any:
+    """Stop retrying a call once ``seconds`` have passed since it started (the last error is raised).
+
+    botocore asks every ``needs-retry`` handler and takes the first answer that is not None; this
+    one runs first and answers False (no retry) past the deadline, else None (botocore decides).
+    """
+    def started(context: dict[str, Any], **_: Any) -> None:
+        context[_STARTED] = time.monotonic()
+
+    def deadline(request_dict: dict[str, Any], **_: Any) -> bool | None:
+        start = request_dict.get("context", {}).get(_STARTED)
+        if start is not None and time.monotonic() - start >= seconds:
+            return False
+        return None
+
+    prefix = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"before-call.{prefix}", started)
+    client.meta.events.register_first(f"needs-retry.{prefix}", deadline)
+    return client
+
+
+def client(service: str, settings: Settings, purpose: Purpose = "interactive",
+           endpoint_url: str | None = None) -> Any:
     """A boto3 client from the standard AWS chain (``settings.aws_profile``/``aws_region`` first)."""
     try:
         session = boto3.Session(profile_name=settings.aws_profile, region_name=settings.aws_region)
-        return session.client(service, config=RETRY_CONFIG, endpoint_url=endpoint_url)
+        made = session.client(service, config=config(purpose, settings),
+                              endpoint_url=endpoint_url or (settings.aws_endpoint_url if service != "s3" else None))
     except BotoCoreError as exc:
         raise EngineAuthError(f"cannot set up AWS for {service}: {exc}") from exc
+    return add_deadline(made, settings.aws_deadline) if purpose == "interactive" else made

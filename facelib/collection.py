@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .engines.base import Engine, SupportsModels, SupportsUsers, external_image_id
-from .errors import FaceNotFound, InvalidParameter
+from .engines.base import CloudCollections, Engine, SupportsModels, external_image_id
+from .errors import BudgetExceeded, ErasureIncomplete, FaceNotFound, InvalidParameter
 from .filters import QualityFilter
 from .images import WORK_MAX_SIDE, LoadedImage, decode, encode_jpeg, load_file
 from .ingest.estimate import BatchEstimate, estimate_batch
@@ -88,9 +88,12 @@ class Collection:
         return self.engine.reports_age
 
     @property
-    def has_users(self) -> bool:
-        """People can be mirrored as engine Users."""
-        return isinstance(self.engine, SupportsUsers)
+    def location(self) -> str | None:
+        """"account / region" of a cloud collection (from its ARN, no call); None for an offline one."""
+        if not isinstance(self.engine, CloudCollections):
+            return None
+        account, region = self.engine.location(self.name)
+        return f"{account or '?'} / {region or '?'}"
 
     def counts(self) -> dict[str, int]:
         """images, faces (indexed) and rejected."""
@@ -103,13 +106,33 @@ class Collection:
     # -- indexing ------------------------------------------------------------------------------
     def index(self, sources: Iterable[Source], progress: Progress | None = None, workers: int | None = None,
               max_faces: int = 100) -> BatchReport:
-        """Index a batch (images the collection holds already are skipped); see :class:`Indexer`."""
+        """Index a batch (images the collection holds already are skipped); see :class:`Indexer`.
+        On a paid engine with a budget, a batch whose estimate is over it is refused before any call."""
+        sources = list(sources)
+        self.check_budget(sources)
         indexer = Indexer(self._catalog, self._files, self.engine, self.name, workers, max_faces)
         return indexer.run(sources, progress)
 
     def estimate(self, sources: Sequence[Source]) -> BatchEstimate:
-        """Paid calls and dollars that indexing ``sources`` would cost."""
-        return estimate_batch(lambda sha: self._catalog.has_image(self.name, sha), sources, self.ws.settings.prices)
+        """Paid calls and dollars that indexing ``sources`` (and grouping their faces) would cost;
+        S3 objects are judged from their listing (size, ETag), never downloaded."""
+        counts = self.counts()
+        per_image = counts["faces"] / counts["images"] if counts["images"] else 1.5
+        return estimate_batch(lambda sha: self._catalog.has_image(self.name, sha),
+                              lambda etag: self._catalog.has_etag(self.name, etag), sources, self.ws.settings.prices,
+                              faces_per_image=per_image)
+
+    def check_budget(self, sources: Sequence[Source]) -> BatchEstimate | None:
+        """On a paid engine with a budget (``Settings.budget_usd``), the batch's estimate, or
+        :class:`BudgetExceeded` when it is over; None when there is nothing to check."""
+        budget = self.ws.settings.budget_usd
+        if not self.paid or budget is None:
+            return None
+        est = self.estimate(sources)
+        if est.dollars > budget:
+            raise BudgetExceeded(f"this batch would cost about ${est.dollars:.3f} ({est.paid_calls} paid calls), "
+                                 f"over the budget of ${budget:.2f}: index fewer photos or raise FACESEARCH_BUDGET_USD")
+        return est
 
     def index_anyway(self, face_id: str) -> StoredFace:
         """Index a face the engine rejected (e.g. EXCEEDS_MAX_FACES, LOW_SHARPNESS) from the stored copy.
@@ -270,7 +293,13 @@ class Collection:
         faces = self._catalog.faces(self.name, status=None, image_sha256=sha256)
         indexed = [f.face_id for f in faces if f.status == FaceStatus.INDEXED]
         if indexed:
-            self.engine.delete_faces(self.name, indexed)
+            try:
+                self.engine.delete_faces(self.name, indexed)
+            except ErasureIncomplete as exc:  # keep the image and the faces the engine kept
+                gone = self._catalog.remove_faces(self.name, [f for f in indexed if f not in set(exc.remaining)])
+                self._after_erasure(gone)
+                raise
+        self.engine.forget_answers(sha256)
         self._catalog.remove_image(self.name, sha256)
         self.people.store.drop_empty()
         self.people.store.forget_undo()  # erased faces must leave no trace, and cannot come back
@@ -283,13 +312,23 @@ class Collection:
         """Erase faces: from the engine, the catalog (and people), and their thumbnails. Images stay."""
         faces = self.faces_by_id(face_ids)
         indexed = [f for f, s in faces.items() if s.status == FaceStatus.INDEXED]
+        kept: set[str] = set()
+        error: ErasureIncomplete | None = None
         if indexed:
-            self.engine.delete_faces(self.name, indexed)
-        gone = self._catalog.remove_faces(self.name, list(faces))
+            try:
+                self.engine.delete_faces(self.name, indexed)
+            except ErasureIncomplete as exc:  # only what the engine confirmed leaves the catalog
+                kept, error = set(exc.remaining), exc
+        gone = self._catalog.remove_faces(self.name, [f for f in faces if f not in kept])
+        self._after_erasure(gone)
+        if error is not None:
+            raise error
+        return len(gone)
+
+    def _after_erasure(self, gone: list[StoredFace]) -> None:
         self.people.store.drop_empty()
         self.people.store.forget_undo()
         self._files.remove_thumbs(f.thumb_path for f in gone)
-        return len(gone)
 
     def delete_person(self, person_id: int, with_photos: bool = False) -> int:
         """Erase a person: their faces from the engine, catalog and disk, their engine User, and with

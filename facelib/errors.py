@@ -37,3 +37,41 @@ class EngineAuthError(FaceLibError):
 
 class EngineUnavailable(FaceLibError):
     """The engine could not answer (throttled past retries, network down, missing model)."""
+
+
+class CredentialsError(EngineAuthError):
+    """The credentials themselves are bad: unknown key, wrong secret, expired token, skewed clock."""
+
+
+class WrongAccount(EngineAuthError):
+    """The collection lives in another AWS region or account than the client's."""
+
+
+class QuotaExceeded(EngineUnavailable):
+    """A service quota is used up (retrying does not help): the batch stops."""
+
+
+class UserNotFound(FaceLibError):
+    """No engine User with that id in the collection."""
+
+
+class NotOwned(FaceLibError):
+    """The engine's collection is not this installation's (imported, or its ARN or tags differ):
+    it is never deleted there."""
+
+
+class ErasureIncomplete(FaceLibError):
+    """The engine did not confirm deleting some faces; they are kept in the catalog so the erasure
+    can be retried. ``remaining``: their ids."""
+
+    def __init__(self, message: str, remaining: list[str]) -> None:
+        super().__init__(message)
+        self.remaining = remaining
+
+
+class BudgetExceeded(InvalidParameter):
+    """A paid batch's estimate is over the configured budget (``Settings.budget_usd``)."""
+
+
+class SearchMismatch(FaceLibError):
+    """The engine searched (or indexed) another face than the one asked for."""

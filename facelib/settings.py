@@ -5,6 +5,11 @@ environment variables.
   everything the app writes at run time lives below it.
 - ``FACESEARCH_ALLOWED_ROOTS``: folders of this server the app may index from (``os.pathsep``-separated).
 - ``FACESEARCH_ICE_SERVERS``: JSON list of WebRTC ICE servers for the Live page (default none).
+- ``FACESEARCH_PRICES``: JSON object overriding :class:`Prices` fields (US dollars), e.g.
+  ``{"group1": 0.0008}``.
+- ``FACESEARCH_BUDGET_USD``: refuse a Rekognition batch whose estimate exceeds this many dollars.
+- ``FACESEARCH_AWS_CONCURRENCY`` (default 16) and ``FACESEARCH_AWS_CALLS_PER_SECOND`` (default
+  unlimited): how a Rekognition batch fans out.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ DEFAULT_THRESHOLD = 80.0
 ENV_DATA_DIR = "FACESEARCH_DATA_DIR"
 ENV_ALLOWED_ROOTS = "FACESEARCH_ALLOWED_ROOTS"
 ENV_ICE_SERVERS = "FACESEARCH_ICE_SERVERS"
+ENV_PRICES = "FACESEARCH_PRICES"
+ENV_BUDGET = "FACESEARCH_BUDGET_USD"
+ENV_CONCURRENCY = "FACESEARCH_AWS_CONCURRENCY"
+ENV_RATE = "FACESEARCH_AWS_CALLS_PER_SECOND"
 
 
 def allowed_roots() -> list[Path]:
@@ -46,12 +55,51 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(ENV_DATA_DIR) or PROJECT_ROOT / "data").expanduser().resolve()
 
 
+#: Rekognition's price groups (its pricing page): Group 1 is billed per image for the face-collection
+#: APIs, Users' included; Group 2 per image for the analysis APIs. Every other call is free.
+GROUP1 = frozenset({"IndexFaces", "SearchFaces", "SearchFacesByImage", "CompareFaces", "AssociateFaces",
+                    "DisassociateFaces", "SearchUsers", "SearchUsersByImage"})
+GROUP2 = frozenset({"DetectFaces"})
+
+
 @dataclass(frozen=True)
 class Prices:
-    """Estimated AWS Rekognition prices in US dollars."""
+    """Estimated AWS Rekognition prices in US dollars (first pricing tier, us-east-1), overridable
+    with ``$FACESEARCH_PRICES``."""
 
-    per_image_call: float = 0.001   # IndexFaces, SearchFaces*, CompareFaces, DetectFaces: per image
+    group1: float = 0.001          # per Group 1 call (per image): IndexFaces, Search*, CompareFaces, Users' APIs
+    group2: float = 0.001          # per Group 2 call (per image): DetectFaces
     per_face_month: float = 0.00001  # face metadata storage, per face per month
+
+    def of(self, operation: str) -> float:
+        """Dollars for one call of ``operation`` (0 for the free collection and listing calls)."""
+        if operation in GROUP1:
+            return self.group1
+        if operation in GROUP2:
+            return self.group2
+        return 0.0
+
+    @property
+    def per_image_call(self) -> float:
+        """The Group 1 price (IndexFaces, searches): what one new photo costs to index."""
+        return self.group1
+
+
+def prices() -> Prices:
+    """:class:`Prices` with ``$FACESEARCH_PRICES`` (a JSON object of its fields) applied."""
+    raw = os.environ.get(ENV_PRICES, "").strip()
+    if not raw:
+        return Prices()
+    value = json.loads(raw)
+    known = {"group1", "group2", "per_face_month"}
+    if not isinstance(value, dict) or not set(value) <= known:
+        raise ValueError(f"{ENV_PRICES} must be a JSON object with fields among {sorted(known)}")
+    return Prices(**{k: float(v) for k, v in value.items()})
+
+
+def _number(name: str, default: float | None) -> float | None:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
 
 
 @dataclass(frozen=True)
@@ -69,7 +117,13 @@ class Settings:
     suggest_threshold: float = 70.0  # "Maybe the same person?" shows pairs whose closest faces are this alike
     aws_region: str | None = None
     aws_profile: str | None = None
-    prices: Prices = field(default_factory=Prices)
+    prices: Prices = field(default_factory=prices)
+    budget_usd: float | None = field(default_factory=lambda: _number(ENV_BUDGET, None))  # per batch
+    aws_concurrency: int = field(default_factory=lambda: int(_number(ENV_CONCURRENCY, 16) or 16))
+    aws_calls_per_second: float | None = field(default_factory=lambda: _number(ENV_RATE, None))
+    aws_endpoint_url: str | None = None  # another Rekognition/STS endpoint (a local one in tests)
+    aws_deadline: float = 30.0       # seconds an interactive call may take, retries included
+    search_cache_days: float = 7.0   # cached paid searches expire after this many days
     allowed_roots: tuple[Path, ...] = field(default_factory=lambda: tuple(allowed_roots()))
     ice_servers: tuple[dict[str, Any], ...] = field(default_factory=lambda: tuple(ice_servers()))
 

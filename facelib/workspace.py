@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from . import engines
 from .collection import Collection
-from .engines.base import Engine, check_collection_name
-from .errors import CollectionExists, CollectionNotFound
+from .engines.base import CloudCollections, Engine, check_display_name
+from .errors import CollectionExists, CollectionNotFound, InvalidParameter
 from .ingest.sources import Source
 from .people.store import MIGRATIONS as PEOPLE_MIGRATIONS
-from .records import EngineName
+from .records import EngineName, FaceStatus
 from .settings import Settings
 from .store.catalog import MIGRATIONS as CATALOG_MIGRATIONS
 from .store.catalog import Catalog
@@ -72,8 +72,10 @@ class Workspace:
 
     def create_collection(self, name: str, engine: str | None = None, model: str | None = None) -> Collection:
         """Create a collection in the engine and the catalog (``model``: one of the engine's ``models``,
-        default its first)."""
-        check_collection_name(name)
+        default its first). ``name`` is a display name: 1-100 characters, spaces and any script."""
+        check_display_name(name)
+        if name in self.catalog.list_collections():
+            raise CollectionExists(f"collection {name!r} exists already")
         eng = self.engine(engine)
         if name not in eng.list_collections():
             try:
@@ -104,14 +106,38 @@ class Workspace:
         """Every collection with its engine and counts (images, faces, rejected)."""
         return self.catalog.overview()
 
+    def import_collection(self, name: str, collection_id: str, engine: str = EngineName.REKOGNITION) -> Collection:
+        """Use a cloud collection made elsewhere (its id in the account) under the display name ``name``.
+        It is never deleted in the cloud: deleting it here erases only the faces indexed from here."""
+        check_display_name(name)
+        if name in self.catalog.list_collections():
+            raise CollectionExists(f"collection {name!r} exists already")
+        eng = self.engine(engine)
+        if not isinstance(eng, CloudCollections):
+            raise InvalidParameter(f"the {eng.name} engine has no collections to import")
+        eng.import_collection(name, collection_id)
+        self.catalog.add_collection(name, eng.name, None)
+        return Collection(self, name, eng)
+
+    def importable(self, engine: str = EngineName.REKOGNITION) -> list[str]:
+        """Ids of cloud collections of the account that could be imported (a free listing call)."""
+        eng = self.engine(engine)
+        return eng.importable() if isinstance(eng, CloudCollections) else []
+
     def delete_collection(self, name: str) -> None:
-        """Delete a collection from the engine and the catalog, with its thumbnails and unshared copies."""
+        """Delete a collection from the engine and the catalog, with its thumbnails and unshared copies.
+        A cloud collection this installation did not create stays in the cloud, minus the faces
+        indexed from here; one whose ARN or tags changed is refused (:class:`NotOwned`), and nothing
+        is deleted."""
         coll = self.collection(name)
         shas = [i.sha256 for i in self.catalog.images(name)]
+        indexed = [f.face_id for f in self.catalog.faces(name, status=FaceStatus.INDEXED)]
         try:
-            coll.engine.delete_collection(name)
+            coll.engine.delete_collection(name, indexed)
         except CollectionNotFound:
             pass
+        for sha in shas:
+            coll.engine.forget_answers(sha)
         self.catalog.remove_collection(name)
         self.files.remove_collection_thumbs(name)
         self.files.remove_copies(s for s in shas if self.catalog.references(s) == 0)

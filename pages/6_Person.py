@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facelib import FaceLibError, StoredFace
+from facelib import StoredFace
 from pages.ui.common import page
 from pages.ui.people import undo_last_correction
 from pages.ui.tables import FACE_COLUMNS, faces_frame, rows_key
@@ -45,7 +45,7 @@ def done(message: str, show: int | None = None) -> None:
     st.rerun()
 
 
-c1, c2, c3 = st.columns([3, 1, 1])
+c1, c2 = st.columns([3, 1])
 # Keyed by the stored name too: an undo or a rename elsewhere shows the name as it is now.
 new_name = c1.text_input("Name", value=person.name or "", key=f"name_{pid}_{person.name}", placeholder="Mom")
 if c1.button("Save name", key="rename"):
@@ -54,11 +54,6 @@ if c1.button("Save name", key="rename"):
 if c2.button("Unhide" if person.hidden else "Hide", key="hide"):
     people.hide(pid, not person.hidden)
     done("Shown again." if person.hidden else "Hidden from the People page.")
-if coll.has_users and c3.button("Mirror as engine User", key="mirror"):
-    try:
-        done(f"User {people.mirror_to_users(pid)} holds up to 100 of these faces.")
-    except FaceLibError as exc:
-        st.error(str(exc))
 
 stored = coll.faces_by_id(person.face_ids)
 faces = [stored[f] for f in person.face_ids if f in stored]

@@ -20,25 +20,70 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
-def stubbed_client():
-    from facelib.aws import RETRY_CONFIG
+ACCOUNT = "123456789012"
 
-    client = boto3.client("rekognition", region_name="us-east-1", config=RETRY_CONFIG)
+
+def stubbed_client(region="us-east-1", service="rekognition"):
+    """A real boto3 client (the app's interactive configuration) with botocore's Stubber active."""
+    from facelib import Settings
+    from facelib.aws import config
+
+    client = boto3.client(service, region_name=region, config=config("interactive", Settings()))
     stub = Stubber(client)
     stub.activate()
     return client, stub
 
 
-def make_engine(workspace):
-    """A RekognitionEngine on a stubbed client, put in place in ``workspace``."""
+def make_engine(workspace, region="us-east-1", account=ACCOUNT, **options):
+    """A RekognitionEngine on stubbed clients (STS says ``account``), put in place in ``workspace``."""
     from facelib import engines
     from facelib.engines.rekognition.cache import PaidCallCache
     from facelib.engines.rekognition.engine import RekognitionEngine
+    from facelib.engines.rekognition.store import CollectionStore
 
-    client, stub = stubbed_client()
-    engine = RekognitionEngine(client, PaidCallCache(workspace.settings.cache_dir), engines.ledger(workspace.db))
+    client, stub = stubbed_client(region)
+    sts, sts_stub = stubbed_client(region, "sts")
+    sts_stub.add_response("get_caller_identity", {"Account": account, "Arn": f"arn:aws:iam::{account}:user/t",
+                                                  "UserId": "AIDTEST"})
+    engine = RekognitionEngine(client, PaidCallCache(workspace.settings.cache_dir), engines.ledger(workspace.db),
+                               CollectionStore(workspace.db), sts, **options)
     workspace.use_engine(engine)
     return engine, stub
+
+
+def arn(collection_id, region="us-east-1", account=ACCOUNT):
+    return f"arn:aws:rekognition:{region}:{account}:collection/{collection_id}"
+
+
+def expect_create(engine, stub, name, region="us-east-1", account=ACCOUNT):
+    """Queue CreateCollection of display name ``name`` (namespaced id, tags); returns the id."""
+    from facelib.engines.rekognition.engine import TAG_APP, TAG_INSTALLATION, collection_id_for
+
+    install = engine.collections.installation()
+    cid = collection_id_for(install, name)
+    stub.add_response("create_collection", {"StatusCode": 200, "CollectionArn": arn(cid, region, account),
+                                            "FaceModelVersion": "7.0"},
+                      {"CollectionId": cid, "Tags": {TAG_APP: "facesearch", TAG_INSTALLATION: install}})
+    return cid
+
+
+def cid(engine, name):
+    """The AWS CollectionId behind a display name."""
+    return engine.collections.require(name).collection_id
+
+
+def expect_count(engine, stub, name, count=1):
+    """Queue the free DescribeCollection every cached search checks the face count with."""
+    stub.add_response("describe_collection", {"FaceCount": count, "FaceModelVersion": "7.0", "UserCount": 0,
+                                              "CollectionARN": arn(cid(engine, name))},
+                      {"CollectionId": cid(engine, name)})
+
+
+def expect_tags(engine, stub, name, ours=True):
+    from facelib.engines.rekognition.engine import TAG_APP, TAG_INSTALLATION
+
+    tags = {TAG_APP: "facesearch", TAG_INSTALLATION: engine.collections.installation() if ours else "someone-else"}
+    stub.add_response("list_tags_for_resource", {"Tags": tags}, {"ResourceArn": arn(cid(engine, name))})
 
 
 def rekognition_collection(workspace, name: str, photo: str = "obama.jpg"):
@@ -49,8 +94,7 @@ def rekognition_collection(workspace, name: str, photo: str = "obama.jpg"):
     from facelib.images import decode
 
     engine, stub = make_engine(workspace)
-    stub.add_response("list_collections", {"CollectionIds": []})
-    stub.add_response("create_collection", {"StatusCode": 200})
+    expect_create(engine, stub, name)
     workspace.create_collection(name, "rekognition")
     sha = decode(fixture_bytes(photo)).sha256
     stub.add_response("index_faces", index_response(sha))
@@ -107,5 +151,6 @@ def client_error(stub: Stubber, method: str, code: str, message: str = "", statu
                           http_status_code=status)
 
 
-__all__ = ["ANY", "Stubber", "box", "rekognition_collection", "client_error", "face", "face_detail", "index_response",
+__all__ = ["ACCOUNT", "ANY", "Stubber", "arn", "box", "cid", "expect_count", "expect_create", "expect_tags",
+           "rekognition_collection", "client_error", "face", "face_detail", "index_response",
            "make_engine", "recorded", "recorded_search", "search_response", "stubbed_client", "Path"]

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 from conftest import fixture_bytes
-from rekognition_stub import face_detail, index_response, make_engine, search_response
+from rekognition_stub import arn, cid, expect_create, expect_tags, face_detail, index_response, make_engine, search_response
 
-from facelib.engines.rekognition.cache import PaidCallCache, make_key
+from facelib.engines.rekognition.cache import PaidCallCache, make_key, scope_tag
 from facelib.errors import CollectionNotFound, InvalidParameter
 from facelib.images import decode
 
@@ -23,25 +23,28 @@ class LocalScript:
 
 
 class RekScript:
-    def __init__(self, stub):
-        self.stub = stub
+    def __init__(self, engine, stub):
+        self.engine, self.stub = engine, stub
         self.indexed: dict[str, dict] = {}
 
     def create(self, name):
-        self.stub.add_response("create_collection", {"StatusCode": 200}, {"CollectionId": name})
+        expect_create(self.engine, self.stub, name)
 
     def listing(self, names):
-        self.stub.add_response("list_collections", {"CollectionIds": names}, {"MaxResults": 1000})
+        """This installation's collections are known without a call."""
 
     def describe(self, name, count):
-        self.stub.add_response("describe_collection", {"FaceCount": count, "FaceModelVersion": "7.0"},
-                               {"CollectionId": name})
+        self.stub.add_response("describe_collection", {"FaceCount": count, "FaceModelVersion": "7.0",
+                                                       "CollectionARN": arn(cid(self.engine, name))},
+                               {"CollectionId": cid(self.engine, name)})
 
     def delete(self, name):
-        self.stub.add_response("delete_collection", {"StatusCode": 200}, {"CollectionId": name})
+        self.describe(name, 0)
+        expect_tags(self.engine, self.stub, name)
+        self.stub.add_response("delete_collection", {"StatusCode": 200}, {"CollectionId": cid(self.engine, name)})
 
     def missing(self, method):
-        self.stub.add_client_error(method, "ResourceNotFoundException", "collection not found")
+        """A deleted collection is forgotten: no call is made."""
 
     def index(self, ext):
         resp = index_response(ext)
@@ -50,10 +53,12 @@ class RekScript:
 
     def search_image(self, hits):
         self.stub.add_response("detect_faces", {"FaceDetails": [face_detail()]})
+        self.describe("c", len(self.indexed))
         self.stub.add_response("search_faces_by_image",
                                search_response([(self.indexed[e], s) for e, s in hits], face_detail()["BoundingBox"]))
 
     def search_face(self, hits):
+        self.describe("c", len(self.indexed))
         self.stub.add_response("search_faces", search_response([(self.indexed[e], s) for e, s in hits]))
 
 
@@ -70,7 +75,7 @@ def eng(request, tmp_path):
         return
     workspace = Workspace(Settings(data_dir=tmp_path / "data"))
     engine, stub = make_engine(workspace)
-    yield engine, RekScript(stub)
+    yield engine, RekScript(engine, stub)
     stub.assert_no_pending_responses()
 
 
@@ -117,7 +122,9 @@ def test_parameters_are_checked_before_any_call(eng):
     with pytest.raises(InvalidParameter):
         engine.search_faces("c", "f", threshold=-1)
     with pytest.raises(InvalidParameter):
-        engine.create_collection("bad/name")
+        engine.create_collection("bad\nname")
+    with pytest.raises(InvalidParameter):
+        engine.create_collection("fam\n")  # a name check anchored with $ let this one through
 
 
 def test_concurrent_identical_calls_pay_once(tmp_path):
@@ -131,14 +138,15 @@ def test_concurrent_identical_calls_pay_once(tmp_path):
         threading.Event().wait(0.05)
         return {"answer": 42}
 
-    key = make_key("SearchFaces", "c", 0, None, FaceId="f")
+    scope = ("us-east-1", "123456789012", "c")
+    key = make_key("SearchFaces", scope, 0, 1, None, FaceId="f")
     results = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get_or_call(key, paid, tag="c")))
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_call(key, paid, tag=scope_tag(scope))))
                for _ in range(16)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(calls) == 1 and results == [{"answer": 42}] * 16
-    cache.invalidate("c")
-    assert cache.generation("c") == 1 and len(cache) <= 1  # the search entry was evicted
+    cache.invalidate(scope)
+    assert cache.generation(scope) == 1 and len(cache) <= 1  # the search entry was evicted

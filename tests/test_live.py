@@ -100,16 +100,19 @@ def test_rekognition_throttles_harder_and_counts_cost(workspace):
     rec = workspace.collection("r").live(clock=clock, executor=Immediate())
     assert rec.search_interval == 5.0
     frame = frame_of(fixture_bytes("obama.jpg"))
-    # Two searches in 6 seconds; the identical crop the second time is served by the cache.
-    stub.add_response("detect_faces", {"FaceDetails": [face_detail()]})
-    stub.add_response("search_faces_by_image", search_response([(face(stored.face_id, sha), 97.0)], face_detail()["BoundingBox"]))
+    # Two searches in 6 seconds, each one SearchFacesByImage on the crop the offline detector found
+    # (no DetectFaces), never cached: a live crop is biometric data with nothing to purge it.
+    centre = {"Left": 0.22, "Top": 0.22, "Width": 0.56, "Height": 0.56}  # the face, in the middle of its crop
+    for _ in range(2):
+        stub.add_response("search_faces_by_image", search_response([(face(stored.face_id, sha), 97.0)], centre))
     for _ in range(60):
         rec.process(frame)
         clock.t += 0.1
     stub.assert_no_pending_responses()
     snap = rec.snapshot()
     assert snap["searches"] == 2 and snap["faces"][0]["label"] == "obama.jpg"
-    assert snap["dollars"] == pytest.approx(0.002)  # DetectFaces + SearchFacesByImage, once
+    assert snap["dollars"] == pytest.approx(0.002)  # one paid call a search
+    assert not [k for k in engine.cache.cache.iterkeys() if "SearchFacesByImage" in str(k)]
 
 
 def test_live_page_with_the_stream_patched(with_samples_at, monkeypatch):

@@ -13,7 +13,7 @@ from ..errors import InvalidParameter
 from ..records import EngineName
 from ..settings import Settings
 from ..store.db import Database, Migration
-from .base import BoxDetector, Engine, Prepared, Preparer, SupportsUsers
+from .base import BoxDetector, CloudCollections, Engine, Prepared, Preparer, SupportsUsers
 
 if TYPE_CHECKING:
     from .rekognition.ledger import Ledger
@@ -53,8 +53,13 @@ def _rekognition(settings: Settings, db: Database) -> Engine:
     from ..aws import client
     from .rekognition.cache import PaidCallCache
     from .rekognition.engine import RekognitionEngine
+    from .rekognition.store import CollectionStore
 
-    return RekognitionEngine(client("rekognition", settings), PaidCallCache(settings.cache_dir), ledger(db))
+    return RekognitionEngine(client("rekognition", settings), PaidCallCache(settings.cache_dir), ledger(db),
+                             CollectionStore(db), client("sts", settings),
+                             batch_client=client("rekognition", settings, "batch"),
+                             concurrency=settings.aws_concurrency, calls_per_second=settings.aws_calls_per_second,
+                             search_ttl=settings.search_cache_days * 86400)
 
 
 def ledger(db: Database) -> Ledger:
@@ -83,5 +88,6 @@ def live_detector(engine: Callable[[str], Engine]) -> BoxDetector:
     return detector
 
 
-__all__ = ["ENGINES", "LABELS", "PAID", "BoxDetector", "Engine", "Prepared", "Preparer", "SupportsUsers", "build",
+__all__ = ["ENGINES", "LABELS", "PAID", "BoxDetector", "CloudCollections", "Engine", "Prepared", "Preparer",
+           "SupportsUsers", "build",
            "engine_name", "ledger", "live_detector", "migrations"]

@@ -9,7 +9,8 @@ thresholds are on the same scale; boxes are relative 0-1.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -20,19 +21,31 @@ from ..images import LoadedImage
 from ..records import BoundingBox, CollectionInfo, EngineName, FaceDetail, ImageSearch, IndexedFace, IndexResult, Match
 from ..settings import DEFAULT_THRESHOLD
 
-#: Collection names both engines accept (Rekognition's pattern, 255 characters at most).
-COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
-#: External image ids both engines accept (Rekognition's pattern).
-EXTERNAL_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
+#: Collection ids Rekognition accepts (its pattern, 255 characters at most; matched in full).
+COLLECTION_NAME = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
+#: External image ids both engines accept (Rekognition's pattern; matched in full).
+EXTERNAL_ID = re.compile(r"[a-zA-Z0-9_.\-:]{1,255}")
+#: Longest display name of a collection (characters).
+MAX_DISPLAY_NAME = 100
 
 Parallelism = Literal["process", "thread"]
 
 
 def check_collection_name(name: str) -> str:
-    """Return ``name`` or raise :class:`InvalidParameter` when it does not fit Rekognition's pattern."""
-    if not isinstance(name, str) or not COLLECTION_NAME.match(name) or name in (".", ".."):
+    """Return ``name`` or raise :class:`InvalidParameter` when it does not fit Rekognition's CollectionId pattern."""
+    if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name) or name in (".", ".."):
         raise InvalidParameter(
-            f"collection name {name!r} must be 1-255 characters of letters, digits, '_', '.' or '-'")
+            f"collection id {name!r} must be 1-255 characters of letters, digits, '_', '.' or '-'")
+    return name
+
+
+def check_display_name(name: str) -> str:
+    """A collection's display name: 1-100 characters, any language, spaces inside, no control
+    characters, no leading/trailing space. Returns it or raises :class:`InvalidParameter`."""
+    if (not isinstance(name, str) or not name or len(name) > MAX_DISPLAY_NAME or name != name.strip()
+            or any(unicodedata.category(ch)[0] == "C" for ch in name) or name in (".", "..")):
+        raise InvalidParameter(f"collection name {name!r} must be 1-{MAX_DISPLAY_NAME} visible characters "
+                               "(spaces inside only)")
     return name
 
 
@@ -52,7 +65,7 @@ def check_max_faces(max_faces: int, upper: int = 4096) -> int:
 
 def external_image_id(sha256: str) -> str:
     """The ExternalImageId sent for an image: its sha256, which fits Rekognition's pattern."""
-    if not EXTERNAL_ID.match(sha256):
+    if not isinstance(sha256, str) or not EXTERNAL_ID.fullmatch(sha256):
         raise InvalidParameter(f"external image id {sha256!r} does not fit [a-zA-Z0-9_.-:]+")
     return sha256
 
@@ -91,7 +104,8 @@ class Engine(Protocol):
     ``models``: the face models a new collection may choose (the first is the default; empty when
     the service picks). ``paid``: reads are billed (cost prompts, the Live interval, UI copy). ``reports_age``: faces
     carry an age range (the age filter). ``parallel``: how the indexer runs :meth:`preparer`'s
-    work: "process" (CPU-bound, a process pool) or "thread" (network-bound).
+    work: "process" (CPU-bound, a process pool) or "thread" (network-bound). ``concurrency``: how many
+    images a batch works on at once by default (cores for a process pool; calls in flight for a service).
     """
 
     name: EngineName
@@ -99,12 +113,16 @@ class Engine(Protocol):
     paid: bool
     reports_age: bool
     parallel: Parallelism
+    concurrency: int
 
     def create_collection(self, collection: str, model: str | None = None) -> None:
         """A new collection indexed by ``model`` (one of ``models``; default the engine's)."""
         ...
 
-    def delete_collection(self, collection: str) -> None: ...
+    def delete_collection(self, collection: str, face_ids: Sequence[str] = ()) -> None:
+        """Delete the collection. An engine that may not delete it (a cloud collection imported
+        from elsewhere) erases ``face_ids`` (the faces the app indexed) from it instead."""
+        ...
 
     def list_collections(self) -> list[str]: ...
 
@@ -131,8 +149,13 @@ class Engine(Protocol):
         transaction for engines whose index lives in the catalog database)."""
         ...
 
-    def forget_image(self, collection: str, external_id: str) -> list[str]:
-        """Delete every face indexed with that external id (recovery after a crash); returns them."""
+    def forget_images(self, collection: str, external_ids: set[str]) -> list[str]:
+        """Delete every face indexed with one of those external ids (recovery after a crash, one
+        listing for all); returns them."""
+        ...
+
+    def forget_answers(self, sha256: str) -> None:
+        """Drop whatever the engine keeps about that image besides its faces (cached answers): erasure."""
         ...
 
     def index_faces(self, collection: str, image: LoadedImage, external_image_id: str,
@@ -164,7 +187,8 @@ class Engine(Protocol):
         ...
 
     def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
-        """Delete faces; returns the ids deleted."""
+        """Delete faces; returns the ids confirmed gone (deleted, or unknown to the engine). Raises
+        :class:`~facelib.errors.ErasureIncomplete` when the engine kept some."""
         ...
 
     def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
@@ -174,11 +198,30 @@ class Engine(Protocol):
 
 @runtime_checkable
 class SupportsUsers(Protocol):
-    """An engine that groups faces into Users of its own (Rekognition)."""
+    """An engine whose collections may hold Users of its own (Rekognition: made by other tools or
+    earlier versions; facesearch itself no longer creates them)."""
 
-    def associate_user_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]: ...
+    def disassociate_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]: ...
 
     def delete_user(self, collection: str, user_id: str) -> bool: ...
+
+
+@runtime_checkable
+class CloudCollections(Protocol):
+    """An engine whose collections live in a cloud account (Rekognition): where each one is, and
+    adopting one made elsewhere."""
+
+    def location(self, collection: str) -> tuple[str | None, str | None]:
+        """(account, region) of the collection."""
+        ...
+
+    def importable(self) -> list[str]:
+        """Ids of the account's collections this installation does not use yet."""
+        ...
+
+    def import_collection(self, collection: str, collection_id: str) -> None:
+        """Use an existing cloud collection under a display name (never deleted in the cloud)."""
+        ...
 
 
 @runtime_checkable

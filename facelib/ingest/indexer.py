@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..engines.base import Engine, Prepared, external_image_id
-from ..errors import FaceLibError
+from ..errors import BadImage, EngineAuthError, FaceLibError, InvalidParameter, NoFaceFound, QuotaExceeded
 from ..images import sha256_hex
 from ..records import BoundingBox, FaceDetail, FaceStatus, FileStatus, StoredFace, StoredImage
 from ..store.catalog import Catalog
@@ -43,6 +43,7 @@ class BatchReport:
     collection: str = ""
     outcomes: list[FileOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    stopped: str = ""  # why the batch stopped early (a quota, the credentials), else ""
 
     @property
     def faces_indexed(self) -> int:
@@ -64,11 +65,15 @@ class BatchReport:
         return {"images": len(self.outcomes), "faces_indexed": self.faces_indexed,
                 "faces_rejected": self.faces_rejected,
                 "errors": [{"image": o.name, "message": o.message} for o in self.errors],
-                "by_status": counts, "seconds": round(self.seconds, 3),
+                "by_status": counts, "seconds": round(self.seconds, 3), "stopped": self.stopped,
                 "files": [{**asdict(o), "status": str(o.status)} for o in self.outcomes]}
 
 
 Progress = Callable[[int, int, FileOutcome], None]
+#: Errors after which no further image can succeed: the batch stops (the rest is reported as not tried).
+STOPS_BATCH = (QuotaExceeded, EngineAuthError)
+#: The engine refused the image for good: nothing of it was written, so its pending mark goes.
+REFUSED = (BadImage, InvalidParameter, NoFaceFound)
 
 
 class Indexer:
@@ -80,7 +85,7 @@ class Indexer:
         self.files = files
         self.engine = engine
         self.collection = collection
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or engine.concurrency or os.cpu_count() or 1)
         self.max_faces = max_faces
 
     def run(self, sources: Iterable[Source], progress: Progress | None = None) -> BatchReport:
@@ -92,7 +97,11 @@ class Indexer:
         start = time.perf_counter()
         seen: set[str] = set()
 
-        def finish(outcome: FileOutcome) -> None:
+        finished: set[int] = set()
+
+        def finish(outcome: FileOutcome, src: Source | None = None) -> None:
+            if src is not None:
+                finished.add(id(src))
             report.outcomes.append(outcome)
             if progress:
                 progress(len(report.outcomes), total, outcome)
@@ -103,11 +112,11 @@ class Indexer:
                     data = src.read()
                 except (OSError, FaceLibError) as exc:
                     reason = getattr(exc, "strerror", None) or _message(exc, src.name)
-                    finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"))
+                    finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"), src)
                     continue
                 sha = sha256_hex(data)
                 if sha in seen or self.catalog.has_image(self.collection, sha):
-                    finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"))
+                    finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"), src)
                     continue
                 seen.add(sha)
                 self.catalog.mark_pending(self.collection, sha)  # cleaned up on the next run if we die mid-call
@@ -116,26 +125,42 @@ class Indexer:
         # Too few images to pay for starting a process pool: analyse them here.
         workers = 1 if self.engine.parallel == "process" and total < 3 else self.workers
         preparer = self.engine.preparer(self.collection, max_faces=self.max_faces)
+        stopped: Exception | None = None
         for src, data, prepared in prepare_all(readable(), preparer, self.engine.parallel, workers, self.engine.warm):
             if isinstance(prepared, Exception):
-                # The pending mark stays: the engine may hold part of it; the next run cleans up.
-                finish(FileOutcome(src.name, FileStatus.ERROR, sha256_hex(data), message=_message(prepared, src.name)))
+                sha = sha256_hex(data)
+                if isinstance(prepared, REFUSED):
+                    self.catalog.clear_pending(self.collection, sha)
+                # Otherwise the pending mark stays: the engine may hold part of it; the next run cleans up.
+                finish(FileOutcome(src.name, FileStatus.ERROR, sha, message=_message(prepared, src.name)), src)
+                if isinstance(prepared, STOPS_BATCH):
+                    stopped = prepared
+                    break
                 continue
             try:
-                finish(self.commit(src, data, prepared))
+                finish(self.commit(src, data, prepared), src)
             except FaceLibError as exc:
-                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc, src.name)))
+                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc, src.name)), src)
             except OSError as exc:  # the disk, not the photo: say so, and go on
-                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=f"could not be stored: {exc}"))
+                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=f"could not be stored: {exc}"),
+                       src)
+        if stopped is not None:
+            for src in sources:
+                if id(src) not in finished:
+                    finish(FileOutcome(src.name, FileStatus.ERROR, message=f"not indexed: the batch stopped ({stopped})"), src)
+            report.stopped = str(stopped)
         report.seconds = time.perf_counter() - start
         return report
 
     def _recover(self) -> None:
         """Images whose engine write started but whose record never landed (the process died):
-        remove what the engine may hold for them, so the rerun indexes each face once."""
-        for sha in self.catalog.pending(self.collection):
-            if not self.catalog.has_image(self.collection, sha):
-                self.engine.forget_image(self.collection, external_image_id(sha))
+        remove what the engine may hold for them (one listing for all), so the rerun indexes each
+        face once."""
+        pending = self.catalog.pending(self.collection)
+        lost = {external_image_id(sha) for sha in pending if not self.catalog.has_image(self.collection, sha)}
+        if lost:
+            self.engine.forget_images(self.collection, lost)
+        for sha in pending:
             self.catalog.clear_pending(self.collection, sha)
 
     def commit(self, src: Source, data: bytes, prep: Prepared) -> FileOutcome:

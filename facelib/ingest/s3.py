@@ -1,6 +1,7 @@
 """Photos under an S3 prefix (``s3://bucket/prefix``) as lazy sources, with key and ETag kept.
 
-Listing uses boto3's ListObjectsV2 paginator; each object is streamed when the batch reaches it.
+Listing uses boto3's ListObjectsV2 paginator; each object is downloaded once, when the batch reaches
+it (the pre-flight estimate reads only the listing's size and ETag).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def s3_sources(uri: str, client: Any) -> list[Source]:
                     continue
                 etag = str(obj.get("ETag", "")).strip('"')
                 sources.append(Source(display_name(f"s3://{bucket}/{key}"), _reader(client, bucket, key, obj.get("Size", 0)),
-                                      "s3", {"bucket": bucket, "key": key, "etag": etag}))
+                                      "s3", {"bucket": bucket, "key": key, "etag": etag,
+                                                                  "size": int(obj.get("Size", 0))}))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "SignatureDoesNotMatch"):

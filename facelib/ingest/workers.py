@@ -108,9 +108,13 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
             return item, data, exc
 
     with pool:
-        for item, data, name in items:
-            window.append((item, data, submit(data, name)))
-            if len(window) >= 2 * workers:
+        try:
+            for item, data, name in items:
+                window.append((item, data, submit(data, name)))
+                if len(window) >= 2 * workers:
+                    yield collect()
+            while window:
                 yield collect()
-        while window:
-            yield collect()
+        finally:  # the caller stopped early (a quota, bad credentials): queued work is not started
+            for _item, _data, fut in window:
+                fut.cancel()

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from ..engines.base import Engine, SupportsUsers
-from ..errors import FaceLibError, InvalidParameter
+from ..errors import InvalidParameter
 from ..records import DecisionKind
 from ..store.catalog import Catalog
 from .grouping import choose_person, group_faces, inherit, pair
@@ -22,7 +22,6 @@ from .store import PeopleStore
 
 MUST, CANNOT, NOT_FACE = DecisionKind.MUST, DecisionKind.CANNOT, DecisionKind.NOT_FACE
 #: Faces a Rekognition User can hold.
-USER_MAX_FACES = 100
 Progress = Callable[[int, int], None]
 
 
@@ -331,19 +330,9 @@ class People:
                 break
         return out
 
-    # -- Rekognition Users ---------------------------------------------------------------------
-    def mirror_to_users(self, person_id: int) -> str:
-        """Create (or reuse) an engine User for a person and associate up to 100 of its faces."""
-        if not isinstance(self.engine, SupportsUsers):
-            raise FaceLibError(f"the {self.engine.name} engine has no Users")
-        person = self.get(person_id)
-        faces = self.catalog.face_briefs(self.collection)
-        best = sorted(person.face_ids, key=lambda f: (-faces[f][1], f))
-        uid = user_id(person.person_id)
-        self.engine.associate_user_faces(self.collection, uid, best[:USER_MAX_FACES])
-        return uid
-
+    # -- engine Users ------------------------------------------------------------------------
     def forget_user(self, person_id: int) -> None:
-        """Delete the person's engine User, when the engine has Users."""
+        """Delete the person's engine User (made by an earlier version, which mirrored people as
+        Users), when the engine has Users; facesearch no longer creates them."""
         if isinstance(self.engine, SupportsUsers):
             self.engine.delete_user(self.collection, user_id(person_id))

@@ -180,6 +180,12 @@ class Catalog:
                                      (collection, sha256)).fetchone()
         return row is not None
 
+    def has_etag(self, collection: str, etag: str) -> bool:
+        """Whether the collection holds an image indexed from an S3 object with that ETag."""
+        row = self.connect().execute("SELECT 1 FROM images WHERE collection=? AND source='s3' AND "
+                                     "json_extract(metadata, '$.etag')=? LIMIT 1", (collection, etag)).fetchone()
+        return row is not None
+
     def record_image(self, image: StoredImage, faces: Iterable[StoredFace]) -> None:
         """Store an image and its faces in one transaction, replacing any earlier record of it
         (the earlier faces' people rows go by cascade)."""

@@ -1,7 +1,7 @@
 """Files under the data directory: stored copies of photos and face thumbnails, one path scheme.
 
 - Stored copies are content-addressed: ``images/<sha[:2]>/<sha><ext>`` (shared by collections).
-- Thumbnails are named by collection, image and box order: ``thumbs/<collection>/<sha[:2]>/<sha>-<k>.jpg``,
+- Thumbnails are named by collection, image and box order: ``thumbs/<collection folder>/<sha[:2]>/<sha>-<k>.jpg``,
   so the same detection writes the same files and a killed batch leaves no orphans.
 
 Paths kept in the catalog are relative to the data directory.
@@ -9,12 +9,16 @@ Paths kept in the catalog are relative to the data directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+#: Collection names used as a folder name as they are.
+SAFE_DIR = re.compile(r"[a-zA-Z0-9_.\-]{1,100}")
 #: File name suffix of a stored copy, by Pillow format.
 SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif",
             "MPO": ".jpg", "HEIF": ".heic"}
@@ -51,9 +55,17 @@ class Files:
     def relative(self, path: Path) -> str:
         return os.path.relpath(path, self.root)
 
+    def collection_dir(self, collection: str) -> Path:
+        """A collection's thumbnail folder: its name when that is a plain file name (as always before
+        display names), else an ASCII slug plus a hash of the name (spaces, any script, no path tricks)."""
+        if SAFE_DIR.fullmatch(collection) and collection not in (".", ".."):
+            return self.thumbs_dir / collection
+        slug = re.sub(r"[^a-zA-Z0-9_.\-]+", "-", collection.encode("ascii", "ignore").decode()).strip("-.")[:40]
+        return self.thumbs_dir / f"{slug or 'collection'}-{hashlib.sha256(collection.encode()).hexdigest()[:12]}"
+
     def thumb_path(self, collection: str, sha256: str, k: int) -> Path:
         """Where the k-th face (in box order) of an image's thumbnail lives."""
-        return self.thumbs_dir / collection / sha256[:2] / f"{sha256}-{k}.jpg"
+        return self.collection_dir(collection) / sha256[:2] / f"{sha256}-{k}.jpg"
 
     def write_thumb(self, collection: str, sha256: str, k: int, jpeg: bytes) -> str:
         path = self.thumb_path(collection, sha256, k)
@@ -79,4 +91,4 @@ class Files:
                 unlink(p)
 
     def remove_collection_thumbs(self, collection: str) -> None:
-        shutil.rmtree(self.thumbs_dir / collection, ignore_errors=True)
+        shutil.rmtree(self.collection_dir(collection), ignore_errors=True)

@@ -8,8 +8,10 @@ it: queries are described with the collection's model, and a vector of another m
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +32,7 @@ from ...records import (
     overlap,
 )
 from ...settings import DEFAULT_THRESHOLD
-from ..base import Parallelism, Prepared, check_collection_name, check_max_faces, check_threshold
+from ..base import Parallelism, Prepared, check_display_name, check_max_faces, check_threshold
 from .analysis import DEFAULT_MODEL, MODELS, Analyser, AnalyzedFace, check_model
 from .models import analyser_for
 from .similarity import CALIBRATIONS
@@ -69,6 +71,7 @@ class LocalEngine:
     paid = False
     reports_age = False
     parallel: Parallelism = "process"
+    concurrency: int = os.cpu_count() or 1  # one worker process per core
 
     def __init__(self, store: LocalStore, model: str = DEFAULT_MODEL, detector: str = "hog") -> None:
         self.model = check_model(model)
@@ -103,7 +106,7 @@ class LocalEngine:
     # -- collections -------------------------------------------------------------------------
     def create_collection(self, collection: str, model: str | None = None) -> None:
         """A new collection of ``model`` (default: the engine's)."""
-        check_collection_name(collection)
+        check_display_name(collection)
         analyser = analyser_for(check_model(model or self.model), self.detector)
         self.store.create(collection, analyser.model, analyser.version)
 
@@ -113,7 +116,7 @@ class LocalEngine:
         self.store.set_model(collection, analyser.model, analyser.version)
         self._matrices.drop(collection)
 
-    def delete_collection(self, collection: str) -> None:
+    def delete_collection(self, collection: str, face_ids: Sequence[str] = ()) -> None:
         self.store.require(collection)
         self.store.delete(collection)
         self._matrices.drop(collection)
@@ -180,15 +183,20 @@ class LocalEngine:
         self.store.insert(collection, [(face, best.vector)])
         return face
 
-    def forget_image(self, collection: str, external_id: str) -> list[str]:
-        ids = self.store.face_ids(collection, external_id)
+    def forget_images(self, collection: str, external_ids: set[str]) -> list[str]:
+        ids = [fid for ext in sorted(external_ids) for fid in self.store.face_ids(collection, ext)]
         return self.store.delete_faces(collection, ids) if ids else []
+
+    def forget_answers(self, sha256: str) -> None:
+        """Nothing is cached outside the catalog's own rows."""
 
     def list_faces(self, collection: str) -> list[str]:
         return self.store.face_ids(collection)
 
     def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
-        return self.store.delete_faces(collection, face_ids)
+        """Every id is gone afterwards (one transaction), deleted now or unknown already."""
+        self.store.delete_faces(collection, face_ids)
+        return list(dict.fromkeys(face_ids))
 
     # -- search ------------------------------------------------------------------------------
     def vector(self, collection: str, face_id: str) -> np.ndarray:

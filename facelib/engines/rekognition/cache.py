@@ -1,67 +1,110 @@
 """Memoizing paid calls with diskcache, under the data directory.
 
-Keys are built from a fixed versioned name, the operation, the collection and its generation,
-the image's sha256 and the parameters. Every write to a collection (index, delete) bumps its
-generation, so earlier searches are never served again, and evicts their entries (tagged by
-collection). Failures are never cached. A per-key ``diskcache.Lock`` makes concurrent identical
-calls (threads or processes) pay once.
+Keys are built from a fixed versioned name, the operation, the *scope* (region, account and
+CollectionId: an answer never crosses regions or accounts), the collection's generation and face
+count, the images' sha256 and the parameters. Every write this installation makes to a
+collection bumps its generation and evicts its entries (tagged by scope); a write made elsewhere
+changes the face count that every cached search is checked against. Entries expire after a time
+to live as well. Failures are never cached.
+
+Concurrent identical calls (threads or processes) pay once: each key has a lock *file* held with
+``flock`` (the ``filelock`` library), which the kernel releases when its holder dies, and waits are
+bounded (past :data:`LOCK_WAIT` seconds the call is simply made).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import diskcache
+from filelock import FileLock, Timeout
 
-KEY_VERSION = "facesearch-paid-v1"
+KEY_VERSION = "facesearch-paid-v2"
+#: Seconds a call waits for another process's identical call before making its own.
+LOCK_WAIT = 60.0
 T = TypeVar("T")
 _MISS = object()
+Scope = tuple[str, str, str]  # (region, account, CollectionId or "")
 
 
-def make_key(operation: str, collection: str | None = None, generation: int | None = None,
+def make_key(operation: str, scope: Scope, generation: int | None = None, face_count: int | None = None,
              image_sha256: str | tuple[str, ...] | None = None, **params: Any) -> str:
     """A stable text key (JSON with sorted parameters)."""
-    return json.dumps([KEY_VERSION, operation, collection, generation, image_sha256, params], sort_keys=True,
-                      separators=(",", ":"), default=str)
+    return json.dumps([KEY_VERSION, operation, list(scope), generation, face_count, image_sha256, params],
+                      sort_keys=True, separators=(",", ":"), default=str)
+
+
+def scope_tag(scope: Scope) -> str:
+    return "scope:" + "/".join(scope)
 
 
 class PaidCallCache:
-    """A diskcache.Cache with hit/miss reporting and per-collection generations."""
+    """A diskcache.Cache with hit/miss reporting, per-collection generations and erasure by image."""
 
-    def __init__(self, directory: str | Path, size_limit: int = 2 ** 30) -> None:
+    def __init__(self, directory: str | Path, size_limit: int = 2 ** 30, lock_wait: float = LOCK_WAIT) -> None:
+        self.directory = Path(directory)
         self.cache = diskcache.Cache(str(directory), size_limit=size_limit, tag_index=True)
+        self.locks = self.directory / "locks"
+        self.locks.mkdir(parents=True, exist_ok=True)
+        self.lock_wait = lock_wait
 
-    def generation(self, collection: str) -> int:
+    def generation(self, scope: Scope) -> int:
         """Current generation of a collection (0 until its first write)."""
-        return int(self.cache.get(("generation", collection), 0))
+        return int(self.cache.get(("generation", *scope), 0))
 
-    def invalidate(self, collection: str) -> None:
+    def invalidate(self, scope: Scope) -> None:
         """A write happened: bump the generation and drop the collection's cached reads."""
-        self.cache.incr(("generation", collection), 1, default=0)
-        self.cache.evict(collection)
+        self.cache.incr(("generation", *scope), 1, default=0)
+        self.cache.evict(scope_tag(scope))
 
-    def get_or_call(self, key: str, call: Callable[[], T], tag: str | None = None,
+    def forget_image(self, sha256: str) -> int:
+        """Drop every cached answer about that image (its DetectFaces attributes, comparisons,
+        searches by it): erasure leaves no cached biometric answer. Returns how many went."""
+        gone = 0
+        for key in list(self.cache.iterkeys()):
+            if isinstance(key, str) and sha256 in key and self.cache.delete(key):
+                gone += 1
+        return gone
+
+    def _lock(self, key: str) -> FileLock:
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return FileLock(str(self.locks / f"{name}.lock"), timeout=self.lock_wait)
+
+    def get_or_call(self, key: str, call: Callable[[], T], tag: str | None = None, expire: float | None = None,
                     on_hit: Callable[[], None] | None = None, on_call: Callable[[], None] | None = None) -> T:
-        """Return the cached value for ``key`` or make ``call`` once (errors propagate, uncached)."""
+        """The cached value for ``key``, or ``call()`` made once (errors propagate, uncached);
+        ``expire``: seconds the answer is kept."""
         value = self.cache.get(key, _MISS)
         if value is not _MISS:
             if on_hit:
                 on_hit()
             return cast(T, value)
-        with diskcache.Lock(self.cache, "lock:" + key, expire=600):
+        lock = self._lock(key)
+        try:
+            lock.acquire()
+        except Timeout:  # another caller is stuck: pay rather than hang
+            return self._call(key, call, tag, expire, on_call)
+        try:
             value = self.cache.get(key, _MISS)
             if value is not _MISS:
                 if on_hit:
                     on_hit()
                 return cast(T, value)
-            value = call()
-            if on_call:  # counted once the service answered
-                on_call()
-            self.cache.set(key, value, tag=tag)
-            return value
+            return self._call(key, call, tag, expire, on_call)
+        finally:
+            lock.release()
+
+    def _call(self, key: str, call: Callable[[], T], tag: str | None, expire: float | None,
+              on_call: Callable[[], None] | None) -> T:
+        value = call()
+        if on_call:  # counted once the service answered
+            on_call()
+        self.cache.set(key, value, tag=tag, expire=expire)
+        return value
 
     def close(self) -> None:
         self.cache.close()

@@ -1,32 +1,52 @@
 """AWS Rekognition engine (clients come from :mod:`facelib.aws`; shapes and errors: :mod:`.shapes`).
 
-Every read (DetectFaces, SearchFaces, SearchFacesByImage, CompareFaces, ListFaces pages,
-DescribeCollection) goes through :class:`.cache.PaidCallCache`; writes (CreateCollection,
-IndexFaces, DeleteFaces, DeleteCollection) are never memoized and invalidate the collection's
-cached reads. Every call and cache hit is counted in the :class:`.ledger.Ledger`.
-Retries are botocore's own (adaptive mode). Service errors are mapped to facelib's exceptions at
-this boundary (:func:`.shapes.map_error`).
+- **Collections are this installation's.** A collection's CollectionId is
+  ``facesearch-<installation>-<slug>-<hash>`` (the display name may hold spaces and unicode), it
+  is created with tags naming the installation, and its ARN, region, account and face model are
+  kept (:class:`.store.CollectionStore`). An AWS collection made elsewhere is used only after an
+  explicit :meth:`RekognitionEngine.import_collection` and is never deleted in AWS. A collection
+  whose ARN or tags do not match is never deleted either. A client pointed at another region or
+  account than a collection's ARN is refused (:class:`WrongAccount`).
+- **Paid reads are memoized** (:class:`.cache.PaidCallCache`) under keys holding region, account
+  and CollectionId; cached searches are checked against the collection's current face count (one
+  free DescribeCollection) and expire. DescribeCollection and ListFaces are free and never cached;
+  live crops are never cached. Writes invalidate the collection's cached reads. Every call and
+  cache hit is counted in the :class:`.ledger.Ledger`.
+- **Erasure is confirmed.** :meth:`RekognitionEngine.delete_faces` disassociates faces that belong
+  to a User and deletes them again; it returns only the ids AWS confirmed gone.
+- **Retries are botocore's own** (standard mode): interactive calls on one client with a deadline,
+  batches on their own client (:func:`facelib.aws.client`), with an optional calls-per-second
+  limit (botocore's token bucket).
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
-from PIL import Image
+from botocore.retries.bucket import Clock, TokenBucket
+from PIL import Image, ImageDraw
 
 from ...errors import (
+    BadImage,
+    CollectionExists,
     CollectionNotFound,
-    FaceNotFound,
+    ErasureIncomplete,
     InvalidParameter,
     NoFaceFound,
+    NotOwned,
+    SearchMismatch,
+    UserNotFound,
+    WrongAccount,
 )
-from ...images import LoadedImage, decode
+from ...images import LoadedImage, decode, encode_jpeg
 from ...records import (
     BoundingBox,
     CollectionInfo,
@@ -38,6 +58,7 @@ from ...records import (
     Match,
     UnindexedFace,
     largest_face,
+    overlap,
 )
 from ...settings import DEFAULT_THRESHOLD
 from ...thumbnails import square_crop_box
@@ -45,18 +66,70 @@ from ..base import (
     Parallelism,
     Prepared,
     Preparer,
-    check_collection_name,
+    check_display_name,
     check_max_faces,
     check_threshold,
     external_image_id,
 )
-from .cache import PaidCallCache, make_key
+from .cache import PaidCallCache, Scope, make_key, scope_tag
 from .ledger import Ledger
-from .shapes import LIST_PAGE, PREP_VERSION, crop_face, face_detail, indexed_face, map_error, no_face, prepare_image, snake
+from .shapes import LIST_PAGE, PREP_VERSION, box_of, error_code, face_detail, indexed_face, map_error, prepare_image, snake
+from .store import CollectionRef, CollectionStore
+
+#: The face attributes asked for: the app shows box, confidence, pose, quality, landmarks and age.
+ATTRIBUTES = ["DEFAULT", "AGE_RANGE"]
+TAG_INSTALLATION = "facesearch:installation"
+TAG_APP = "facesearch:app"
+#: How much the face Rekognition searched (or indexed) must overlap the one asked for (IoU 0-1).
+MATCH_IOU = 0.3
+DELETE_PAGE = 4096
+USER_PAGE = 100
+_ARN = re.compile(r"arn:[^:]+:rekognition:(?P<region>[^:]*):(?P<account>\d*):collection/(?P<id>.+)")
+
+
+def collection_id_for(installation: str, name: str) -> str:
+    """The CollectionId of a display name: installation-namespaced, ASCII, unique by a name hash."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-zA-Z0-9_.\-]+", "-", ascii_name).strip("-.")[:80] or "collection"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"facesearch-{installation}-{slug}-{digest}"
+
+
+def parse_arn(arn: str | None) -> tuple[str | None, str | None]:
+    """(region, account) of a collection ARN, (None, None) when it is not one."""
+    m = _ARN.fullmatch(arn or "")
+    return (m["region"], m["account"]) if m else (None, None)
+
+
+def _from_crop(b: BoundingBox, px: tuple[int, int, int, int], size: tuple[int, int]) -> BoundingBox:
+    """A box relative to a crop (pixel box ``px`` of a ``size`` picture) as relative to the picture."""
+    x0, y0, x1, y1 = px
+    w, h = size
+    cw, ch = x1 - x0, y1 - y0
+    return BoundingBox((x0 + b.left * cw) / w, (y0 + b.top * ch) / h, b.width * cw / w, b.height * ch / h)
+
+
+def crop_alone(image: LoadedImage, box: BoundingBox, others: Sequence[BoundingBox] = (),
+               margin: float = 0.4) -> tuple[LoadedImage, tuple[int, int, int, int]]:
+    """A picture of one face (with margin) with every other face in it painted over, to send alone,
+    and its pixel box in ``image.rgb``."""
+    w, h = image.rgb.size
+    px = square_crop_box(box, w, h, margin=margin)
+    crop = image.rgb.crop(px)
+    if others:
+        draw = ImageDraw.Draw(crop)
+        for o in others:
+            grow_w, grow_h = o.width * 0.1 * w, o.height * 0.1 * h
+            draw.rectangle((o.left * w - px[0] - grow_w, o.top * h - px[1] - grow_h,
+                            (o.left + o.width) * w - px[0] + grow_w, (o.top + o.height) * h - px[1] + grow_h),
+                           fill=(128, 128, 128))
+    return decode(encode_jpeg(crop, quality=92), name=f"{image.name}#face", max_side=None), px
 
 
 class RekognitionEngine:
-    """Engine over an AWS Rekognition client (real, or wrapped in a Stubber for tests)."""
+    """Engine over AWS Rekognition clients (real, or wrapped in a Stubber / pointed at a local
+    endpoint for tests). ``client``: interactive calls; ``batch_client``: indexing batches;
+    ``sts``: who the credentials are (the account in cache keys and checks)."""
 
     name = EngineName.REKOGNITION
     models: tuple[str, ...] = ()  # the service picks its face model
@@ -64,84 +137,227 @@ class RekognitionEngine:
     reports_age = True
     parallel: Parallelism = "thread"
 
-    def __init__(self, client: Any, cache: PaidCallCache, ledger: Ledger) -> None:
+    def __init__(self, client: Any, cache: PaidCallCache, ledger: Ledger, collections: CollectionStore, sts: Any,
+                 *, batch_client: Any = None, concurrency: int = 16, calls_per_second: float | None = None,
+                 search_ttl: float = 7 * 86400.0) -> None:
         self.client = client
+        self.batch_client = batch_client if batch_client is not None else client
         self.cache = cache
         self.ledger = ledger
+        self.collections = collections
+        self.sts = sts
+        self.concurrency = max(1, int(concurrency))
+        self.search_ttl = search_ttl
+        self._account: str | None = None
+        if calls_per_second:
+            bucket = TokenBucket(float(calls_per_second), Clock())
+
+            def throttle(**_: Any) -> None:
+                bucket.acquire()  # every attempt, retries included, waits for a token
+            self.batch_client.meta.events.register("before-send.rekognition", throttle)
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    def region(self) -> str:
+        return str(self.client.meta.region_name)
+
+    @property
+    def account(self) -> str:
+        """The AWS account of the credentials (STS GetCallerIdentity, free, asked once)."""
+        if self._account is None:
+            try:
+                self._account = str(self.sts.get_caller_identity()["Account"])
+            except (ClientError, BotoCoreError) as exc:
+                raise map_error(exc, "GetCallerIdentity") from exc
+        return self._account
+
+    def _scope(self, ref: CollectionRef | None = None) -> Scope:
+        return (self.region, self.account, ref.collection_id if ref else "")
+
+    def _ref(self, name: str) -> CollectionRef:
+        """The collection's AWS identity, checked against the client's region and account."""
+        ref = self.collections.require(name)
+        if ref.arn is None:  # made before ARNs were kept: learn it now (free)
+            r = self._invoke(self.client, "DescribeCollection", name, {"CollectionId": ref.collection_id})
+            region, account = parse_arn(r.get("CollectionARN"))
+            ref = replace(ref, arn=r.get("CollectionARN"), region=region or self.region, account=account,
+                          face_model_version=r.get("FaceModelVersion"))
+            self.collections.put(ref)
+        if ref.region and ref.region != self.region or ref.account and ref.account != self.account:
+            raise WrongAccount(
+                f"collection {name!r} lives in AWS account {ref.account} region {ref.region}, but the client is "
+                f"account {self.account} region {self.region}: choose that profile and region (--aws-profile, "
+                "--aws-region, or AWS_PROFILE/AWS_REGION)")
+        return ref
+
+    def location(self, name: str) -> tuple[str | None, str | None]:
+        """(account, region) a collection lives in (from its ARN; no call)."""
+        ref = self.collections.get(name)
+        return (ref.account, ref.region) if ref else (None, None)
 
     # -- plumbing ------------------------------------------------------------------------------
-    def _invoke(self, operation: str, collection: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    def _invoke(self, client: Any, operation: str, collection: str | None, params: dict[str, Any]) -> dict[str, Any]:
         """The service call itself, with errors mapped to facelib's (not counted, not cached)."""
         try:
-            response: dict[str, Any] = getattr(self.client, snake(operation))(**params)
+            response: dict[str, Any] = getattr(client, snake(operation))(**params)
         except (ClientError, BotoCoreError) as exc:
             raise map_error(exc, operation, collection) from exc
         response.pop("ResponseMetadata", None)
         return response
 
-    def _call(self, operation: str, collection: str | None = None, **params: Any) -> dict[str, Any]:
+    def _call(self, operation: str, collection: str | None = None, client: Any = None, **params: Any) -> dict[str, Any]:
         """One uncached call, counted in the ledger."""
-        response = self._invoke(operation, collection, params)
+        response = self._invoke(client or self.client, operation, collection, params)
         self.ledger.record_call(operation)
         return response
 
-    def _cached(self, operation: str, collection: str | None, image_sha256: Any, params: dict[str, Any],
-                key_params: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _cached(self, operation: str, scope: Scope, image_sha256: Any, params: dict[str, Any],
+                key_params: dict[str, Any], face_count: int | None = None, name: str | None = None) -> dict[str, Any]:
         """A memoized read: served from the cache when the same call was made before."""
-        gen = self.cache.generation(collection) if collection else None
-        key = make_key(operation, collection, gen, image_sha256, **(key_params if key_params is not None else params))
-        return self.cache.get_or_call(key, lambda: self._invoke(operation, collection, params), tag=collection,
+        gen = self.cache.generation(scope) if scope[2] else None
+        key = make_key(operation, scope, gen, face_count, image_sha256, **key_params)
+        return self.cache.get_or_call(key, lambda: self._invoke(self.client, operation, name, params),
+                                      tag=scope_tag(scope) if scope[2] else None,
+                                      expire=self.search_ttl if face_count is not None else None,
                                       on_hit=lambda: self.ledger.record_hit(operation),
                                       on_call=lambda: self.ledger.record_call(operation))
 
-    def _image_param(self, image: LoadedImage) -> dict[str, Any]:
-        return {"Bytes": prepare_image(image)}
+    def _with_image(self, image: LoadedImage, send: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
+        """``send(bytes)``; when the service refuses the original bytes as a format it cannot read
+        (CMYK, 16-bit), once more re-encoded as 8-bit RGB JPEG."""
+        data = prepare_image(image)
+        try:
+            return send(data)
+        except BadImage as exc:
+            if data is image.data and error_code(exc.__cause__ or exc) == "InvalidImageFormatException":
+                return send(prepare_image(image, reencode=True))
+            raise
+
+    def _face_count(self, ref: CollectionRef) -> int:
+        """The collection's current face count (DescribeCollection: free, never cached)."""
+        r = self._call("DescribeCollection", ref.name, CollectionId=ref.collection_id)
+        return int(r.get("FaceCount", 0))
 
     # -- collections ---------------------------------------------------------------------------
+    def _tags(self) -> dict[str, str]:
+        return {TAG_APP: "facesearch", TAG_INSTALLATION: self.collections.installation()}
+
     def create_collection(self, collection: str, model: str | None = None) -> None:
-        check_collection_name(collection)
+        """CreateCollection under this installation's namespaced id, tagged; the ARN is kept."""
+        check_display_name(collection)
         if model is not None:
             raise InvalidParameter("Rekognition collections use the service's face model; no model can be chosen")
-        self._call("CreateCollection", collection, CollectionId=collection)
-        self.cache.invalidate(collection)
+        if self.collections.get(collection) is not None:
+            raise CollectionExists(f"collection {collection!r} exists already")
+        cid = collection_id_for(self.collections.installation(), collection)
+        try:
+            r = self._call("CreateCollection", collection, CollectionId=cid, Tags=self._tags())
+            arn, version = r.get("CollectionArn"), r.get("FaceModelVersion")
+        except CollectionExists:  # ours only if its tags say so (a crash after CreateCollection)
+            r = self._call("DescribeCollection", collection, CollectionId=cid)
+            arn, version = r.get("CollectionARN"), r.get("FaceModelVersion")
+            if not self._tagged_ours(arn):
+                raise CollectionExists(f"an AWS collection {cid!r} exists and is not this installation's: "
+                                       "import it explicitly to use it") from None
+        region, account = parse_arn(arn)
+        ref = CollectionRef(collection, cid, arn, region or self.region, account or self.account, version, True)
+        self.collections.put(ref)
+        self.cache.invalidate(self._scope(ref))
 
-    def delete_collection(self, collection: str) -> None:
-        self._call("DeleteCollection", collection, CollectionId=collection)
-        self.cache.invalidate(collection)
+    def _tagged_ours(self, arn: str | None) -> bool:
+        if not arn:
+            return False
+        tags = self._call("ListTagsForResource", None, ResourceArn=arn).get("Tags", {})
+        return bool(tags.get(TAG_INSTALLATION) == self.collections.installation())
 
-    def list_collections(self) -> list[str]:
-        names: list[str] = []
+    def importable(self) -> list[str]:
+        """AWS collections of this account and region that this installation does not use yet."""
+        ids: list[str] = []
         kwargs: dict[str, Any] = {"MaxResults": 1000}
         while True:
             page = self._call("ListCollections", None, **kwargs)
-            names.extend(page.get("CollectionIds", []))
+            ids.extend(i for i in page.get("CollectionIds", []) if self.collections.by_collection_id(i) is None)
             if not page.get("NextToken"):
-                return names
+                return ids
             kwargs["NextToken"] = page["NextToken"]
 
+    def import_collection(self, collection: str, collection_id: str) -> None:
+        """Use an existing AWS collection under a display name. It stays someone else's: deleting
+        the app's collection erases only the faces the app indexed into it."""
+        check_display_name(collection)
+        if self.collections.get(collection) is not None:
+            raise CollectionExists(f"collection {collection!r} exists already")
+        if self.collections.by_collection_id(collection_id) is not None:
+            raise CollectionExists(f"AWS collection {collection_id!r} is imported already")
+        r = self._call("DescribeCollection", collection, CollectionId=collection_id)
+        region, account = parse_arn(r.get("CollectionARN"))
+        self.collections.put(CollectionRef(collection, collection_id, r.get("CollectionARN"), region or self.region,
+                                           account or self.account, r.get("FaceModelVersion"), False))
+
+    def delete_collection(self, collection: str, face_ids: Sequence[str] = ()) -> None:
+        """DeleteCollection, only for a collection this installation created whose ARN and tags still
+        say so (:class:`NotOwned` otherwise). An imported one keeps existing in AWS: only
+        ``face_ids`` (those the app indexed) are erased from it."""
+        ref = self._ref(collection)
+        if not ref.owned:
+            if face_ids:
+                self._erase(collection, list(face_ids))
+            self.collections.remove(collection)
+            return
+        try:
+            r = self._call("DescribeCollection", collection, CollectionId=ref.collection_id)
+        except CollectionNotFound:  # gone already
+            self.collections.remove(collection)
+            return
+        if r.get("CollectionARN") != ref.arn or not self._tagged_ours(ref.arn):
+            raise NotOwned(f"refusing to delete AWS collection {ref.collection_id!r}: its ARN or tags are not the "
+                           "ones this installation created it with")
+        try:
+            self._call("DeleteCollection", collection, CollectionId=ref.collection_id)
+        except CollectionNotFound:
+            pass
+        finally:
+            self.cache.invalidate(self._scope(ref))
+        self.collections.remove(collection)
+
+    def list_collections(self) -> list[str]:
+        """This installation's Rekognition collections (display names)."""
+        return self.collections.names()
+
     def describe_collection(self, collection: str) -> CollectionInfo:
-        r = self._cached("DescribeCollection", collection, None, {"CollectionId": collection})
+        """DescribeCollection, asked every time (free, never cached)."""
+        ref = self._ref(collection)
+        r = self._call("DescribeCollection", collection, CollectionId=ref.collection_id)
         created = r.get("CreationTimestamp")
         return CollectionInfo(collection, int(r.get("FaceCount", 0)), r.get("FaceModelVersion"),
                               created.isoformat() if isinstance(created, datetime) else created)
 
     # -- faces ---------------------------------------------------------------------------------
     def detect_faces(self, image: LoadedImage) -> list[FaceDetail]:
-        r = self._cached("DetectFaces", None, (image.sha256, PREP_VERSION),
-                         {"Image": self._image_param(image), "Attributes": ["ALL"]}, {"Attributes": ["ALL"]})
+        """DetectFaces (cached by image; evicted when the image is erased: :meth:`forget_answers`)."""
+        scope = self._scope()
+        r = self._with_image(image, lambda data: self._cached(
+            "DetectFaces", scope, (image.sha256, PREP_VERSION), {"Image": {"Bytes": data}, "Attributes": ATTRIBUTES},
+            {"Attributes": ATTRIBUTES}))
         return [face_detail(d, image.original_size) for d in r.get("FaceDetails", [])]
 
+    def forget_answers(self, sha256: str) -> None:
+        """Drop every cached answer about that image (erasure)."""
+        self.cache.forget_image(sha256)
+
     def index_faces(self, collection: str, image: LoadedImage, external_image_id_: str,
-                    max_faces: int = 100) -> IndexResult:
-        """IndexFaces with every attribute and no quality filter (the app filters at view time)."""
+                    max_faces: int = 100, *, batch: bool = False) -> IndexResult:
+        """IndexFaces with the attributes the app shows and no quality filter (the app filters at view time)."""
         check_max_faces(max_faces, 100)
         ext = external_image_id(external_image_id_)
+        ref = self._ref(collection)
+        client = self.batch_client if batch else self.client
         try:
-            r = self._call("IndexFaces", collection, CollectionId=collection, Image=self._image_param(image),
-                           ExternalImageId=ext, DetectionAttributes=["ALL"], MaxFaces=max_faces,
-                           QualityFilter="NONE")
+            r = self._with_image(image, lambda data: self._call(
+                "IndexFaces", collection, client, CollectionId=ref.collection_id, Image={"Bytes": data},
+                ExternalImageId=ext, DetectionAttributes=ATTRIBUTES, MaxFaces=max_faces, QualityFilter="NONE"))
         finally:
-            self.cache.invalidate(collection)
+            self.cache.invalidate(self._scope(ref))
         size = image.original_size
         faces = tuple(IndexedFace(rec["Face"]["FaceId"], image.sha256, ext,
                                   face_detail({**rec.get("FaceDetail", {}), "Confidence": rec["Face"].get("Confidence")},
@@ -158,9 +374,12 @@ class RekognitionEngine:
         return None  # the service picks it; IndexFaces and DescribeCollection report its version
 
     def preparer(self, collection: str, *, max_faces: int) -> Preparer:
-        """IndexFaces itself is the per-image work (network-bound: run in threads)."""
+        """IndexFaces itself is the per-image work (network-bound: run in ``concurrency`` threads on
+        the batch client)."""
+        self._ref(collection)  # refuse a wrong region or account before the batch starts
+
         def prepare(image: LoadedImage) -> Prepared:
-            result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces)
+            result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces, batch=True)
             details = [f.detail for f in result.faces] + [u.detail for u in result.unindexed]
             return Prepared(image.sha256, image.original_size, image.format, details, payload=result)
         return prepare
@@ -171,140 +390,208 @@ class RekognitionEngine:
 
     def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
                           external_image_id_: str) -> IndexedFace:
-        """IndexFaces on a crop of that one face (MaxFaces=1); the box is mapped back to the full image."""
+        """IndexFaces on a crop of that one face (MaxFaces=1), the box mapped back to the full image.
+        When the face indexed is not the one asked for, it is deleted again (:class:`SearchMismatch`)."""
         ext = external_image_id(external_image_id_)
-        crop, (x0, y0, x1, y1) = crop_face(image, box)
+        ref = self._ref(collection)
+        crop, px = crop_alone(image, box)
         try:
-            r = self._call("IndexFaces", collection, CollectionId=collection, Image=self._image_param(crop),
-                           ExternalImageId=ext, DetectionAttributes=["ALL"], MaxFaces=1, QualityFilter="NONE")
+            r = self._call("IndexFaces", collection, CollectionId=ref.collection_id, Image={"Bytes": prepare_image(crop)},
+                           ExternalImageId=ext, DetectionAttributes=ATTRIBUTES, MaxFaces=1, QualityFilter="NONE")
         finally:
-            self.cache.invalidate(collection)
+            self.cache.invalidate(self._scope(ref))
         records = r.get("FaceRecords", [])
         if not records:
             raise NoFaceFound("Rekognition found no face to index in that part of the image")
         rec = records[0]
         d = face_detail({**rec.get("FaceDetail", {}), "Confidence": rec["Face"].get("Confidence")})
-        w, h = image.rgb.size
-        cw, ch = x1 - x0, y1 - y0
-        mapped = BoundingBox((x0 + d.box.left * cw) / w, (y0 + d.box.top * ch) / h, d.box.width * cw / w,
-                             d.box.height * ch / h)
+        size = image.rgb.size
+        mapped = _from_crop(d.box, px, size)
+        if overlap(mapped, box) < MATCH_IOU:
+            self._erase(collection, [rec["Face"]["FaceId"]])
+            raise SearchMismatch("Rekognition indexed another face than the one chosen; it was deleted again")
         ow, oh = image.original_size
-        detail = replace(d, box=mapped, landmarks=tuple(replace(lm, x=(x0 + lm.x * cw) / w, y=(y0 + lm.y * ch) / h)
-                                                        for lm in d.landmarks),
-                         size_px=int(round(min(mapped.width * ow, mapped.height * oh))))
+        detail = replace(d, box=mapped, landmarks=tuple(
+            replace(lm, x=(px[0] + lm.x * (px[2] - px[0])) / size[0], y=(px[1] + lm.y * (px[3] - px[1])) / size[1])
+            for lm in d.landmarks), size_px=int(round(min(mapped.width * ow, mapped.height * oh))))
         return IndexedFace(rec["Face"]["FaceId"], image.sha256, ext, detail)
 
-    def associate_user_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]:
-        """CreateUser (unless it exists) and AssociateFaces (at most 100 faces a user); returns those associated."""
-        if not 1 <= len(face_ids) <= 100:
-            raise InvalidParameter("a Rekognition User takes 1 to 100 faces")
-        try:
-            self._call("CreateUser", collection, CollectionId=collection, UserId=user_id)
-        except InvalidParameter as exc:
-            cause = exc.__cause__
-            if not (isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == "ConflictException"):
-                raise
-        r = self._call("AssociateFaces", collection, CollectionId=collection, UserId=user_id, FaceIds=face_ids)
-        return [f["FaceId"] for f in r.get("AssociatedFaces", [])]
+    # -- Users (made elsewhere or by earlier versions: the app no longer creates them) ------------
+    def disassociate_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]:
+        """DisassociateFaces (100 a call); returns the ids no longer in the User."""
+        ref = self._ref(collection)
+        done: list[str] = []
+        for start in range(0, len(face_ids), USER_PAGE):
+            chunk = face_ids[start:start + USER_PAGE]
+            try:
+                r = self._call("DisassociateFaces", collection, CollectionId=ref.collection_id, UserId=user_id,
+                               FaceIds=chunk)
+            except UserNotFound:
+                done.extend(chunk)
+                continue
+            done.extend(f["FaceId"] for f in r.get("DisassociatedFaces", []))
+            done.extend(u["FaceId"] for u in r.get("UnsuccessfulFaceDisassociations", [])
+                        if "FACE_NOT_FOUND" in u.get("Reasons", []))
+        return done
 
     def delete_user(self, collection: str, user_id: str) -> bool:
-        """DeleteUser (disassociates its faces); False when there was no such user."""
+        """DeleteUser (its faces stay, unassociated); False when there was no such User."""
+        ref = self._ref(collection)
         try:
-            self._call("DeleteUser", collection, CollectionId=collection, UserId=user_id)
-        except (CollectionNotFound, FaceNotFound):
+            self._call("DeleteUser", collection, CollectionId=ref.collection_id, UserId=user_id)
+        except UserNotFound:
             return False
         return True
 
-    def forget_image(self, collection: str, external_id: str) -> list[str]:
-        """Delete every face indexed with that ExternalImageId (uncached listing: it must be current)."""
-        ids = [f["FaceId"] for f in self._face_records(collection, cached=False)
-               if f.get("ExternalImageId") == external_id]
-        return self.delete_faces(collection, ids) if ids else []
+    # -- erasure -------------------------------------------------------------------------------
+    def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
+        """DeleteFaces; faces that belong to a User are disassociated and deleted again. Returns the
+        ids AWS confirmed gone (deleted, or not found); :class:`ErasureIncomplete` when some remain."""
+        return self._erase(collection, face_ids)
+
+    def _erase(self, collection: str, face_ids: list[str]) -> list[str]:
+        ref = self._ref(collection)
+        gone: list[str] = []
+        pending = list(dict.fromkeys(face_ids))
+        try:
+            for _attempt in range(2):
+                by_user: dict[str, list[str]] = {}
+                left: list[str] = []
+                for start in range(0, len(pending), DELETE_PAGE):
+                    r = self._call("DeleteFaces", collection, CollectionId=ref.collection_id,
+                                   FaceIds=pending[start:start + DELETE_PAGE])
+                    gone.extend(r.get("DeletedFaces", []))
+                    for u in r.get("UnsuccessfulFaceDeletions", []):
+                        reasons = u.get("Reasons", [])
+                        if "FACE_NOT_FOUND" in reasons:
+                            gone.append(u["FaceId"])
+                        elif "ASSOCIATED_TO_AN_EXISTING_USER" in reasons and u.get("UserId"):
+                            by_user.setdefault(u["UserId"], []).append(u["FaceId"])
+                        else:
+                            left.append(u["FaceId"])
+                if not by_user:
+                    pending = left
+                    break
+                for user, ids in by_user.items():
+                    self.disassociate_faces(collection, user, ids)
+                pending = [f for ids in by_user.values() for f in ids] + left
+        finally:
+            self.cache.invalidate(self._scope(ref))
+        remaining = [f for f in face_ids if f not in set(gone)]
+        if remaining:
+            raise ErasureIncomplete(f"Rekognition did not delete {len(remaining)} of {len(face_ids)} faces; they are "
+                                    "kept so the erasure can be retried", remaining)
+        return gone
+
+    def forget_images(self, collection: str, external_ids: set[str]) -> list[str]:
+        """Delete every face indexed with one of those ExternalImageIds (recovery after a crash):
+        one listing for all of them."""
+        if not external_ids:
+            return []
+        ids = [f["FaceId"] for f in self._face_records(collection) if f.get("ExternalImageId") in external_ids]
+        return self._erase(collection, ids) if ids else []
 
     def list_faces(self, collection: str) -> list[str]:
-        return [f["FaceId"] for f in self._face_records(collection, cached=True)]
+        return [f["FaceId"] for f in self._face_records(collection)]
 
-    def _face_records(self, collection: str, cached: bool) -> Iterator[dict[str, Any]]:
-        """Every Face record of the collection, ListFaces page by page (4096 a page)."""
-        params: dict[str, Any] = {"CollectionId": collection, "MaxResults": LIST_PAGE}
+    def _face_records(self, collection: str) -> Iterator[dict[str, Any]]:
+        """Every Face record of the collection, ListFaces page by page (free, never cached)."""
+        ref = self._ref(collection)
+        params: dict[str, Any] = {"CollectionId": ref.collection_id, "MaxResults": LIST_PAGE}
         while True:
-            page = (self._cached("ListFaces", collection, None, dict(params)) if cached
-                    else self._call("ListFaces", collection, **params))
+            page = self._call("ListFaces", collection, **params)
             yield from page.get("Faces", [])
             if not page.get("NextToken"):
                 return
             params["NextToken"] = page["NextToken"]
 
-    def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
-        deleted: list[str] = []
-        try:
-            for start in range(0, len(face_ids), LIST_PAGE):
-                r = self._call("DeleteFaces", collection, CollectionId=collection,
-                               FaceIds=face_ids[start:start + LIST_PAGE])
-                deleted.extend(r.get("DeletedFaces", []))
-        finally:
-            self.cache.invalidate(collection)
-        return deleted
-
     # -- search --------------------------------------------------------------------------------
     def search_faces(self, collection: str, face_id: str, threshold: float = DEFAULT_THRESHOLD,
                      max_faces: int = 50) -> list[Match]:
-        params = {"CollectionId": collection, "FaceId": face_id, "FaceMatchThreshold": check_threshold(threshold),
-                  "MaxFaces": check_max_faces(max_faces)}
-        r = self._cached("SearchFaces", collection, None, params)
+        """SearchFaces, cached while the collection's face count stays the same."""
+        threshold, max_faces = check_threshold(threshold), check_max_faces(max_faces)
+        ref = self._ref(collection)
+        params = {"CollectionId": ref.collection_id, "FaceId": face_id, "FaceMatchThreshold": threshold,
+                  "MaxFaces": max_faces}
+        r = self._cached("SearchFaces", self._scope(ref), None, params,
+                         {"FaceId": face_id, "FaceMatchThreshold": threshold, "MaxFaces": max_faces},
+                         self._face_count(ref), collection)
         return [Match(indexed_face(m["Face"]), float(m["Similarity"])) for m in r.get("FaceMatches", [])]
 
     def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = DEFAULT_THRESHOLD,
                               max_faces: int = 50, face_index: int | None = None) -> ImageSearch:
         """DetectFaces for every face of the query, then SearchFacesByImage on the chosen one.
 
-        Rekognition searches only the largest face of an image, so another face is cropped and
-        sent alone.
+        With several faces the chosen one is cropped and the others painted over, so Rekognition
+        (which searches the largest face it sees) cannot search a neighbour; the face it reports
+        searching must overlap the chosen one (:class:`SearchMismatch` otherwise).
         """
-        check_threshold(threshold)
-        check_max_faces(max_faces)
+        threshold, max_faces = check_threshold(threshold), check_max_faces(max_faces)
+        ref = self._ref(collection)
         faces = tuple(self.detect_faces(image))
         chosen = largest_face(faces) if face_index is None else face_index
         if chosen is None:
             return ImageSearch((), None, ())
         if not 0 <= chosen < len(faces):
             raise InvalidParameter(f"face index {chosen} is out of range: the image has {len(faces)} faces")
-        # Rekognition itself searches the largest box of an image; any other face is sent alone.
-        biggest = max(range(len(faces)), key=lambda i: faces[i].box.area)
-        query = image if chosen == biggest else crop_face(image, faces[chosen].box)[0]
+        target = faces[chosen].box
+        if len(faces) == 1:
+            query, px = image, (0, 0, *image.rgb.size)
+        else:
+            query, px = crop_alone(image, target, [f.box for i, f in enumerate(faces) if i != chosen])
+        scope = self._scope(ref)
+        count = self._face_count(ref)
         try:
-            r = self._cached("SearchFacesByImage", collection, (query.sha256, PREP_VERSION),
-                             {"CollectionId": collection, "Image": self._image_param(query),
-                              "FaceMatchThreshold": threshold, "MaxFaces": max_faces},
-                             {"FaceMatchThreshold": threshold, "MaxFaces": max_faces})
-        except InvalidParameter as exc:
-            if isinstance(exc.__cause__, ClientError) and no_face(exc.__cause__):
-                return ImageSearch(faces, chosen, ())
-            raise
+            r = self._with_image(query, lambda data: self._cached(
+                "SearchFacesByImage", scope, (query.sha256, PREP_VERSION),
+                {"CollectionId": ref.collection_id, "Image": {"Bytes": data}, "FaceMatchThreshold": threshold,
+                 "MaxFaces": max_faces}, {"FaceMatchThreshold": threshold, "MaxFaces": max_faces}, count, collection))
+        except NoFaceFound:
+            return ImageSearch(faces, chosen, ())
+        searched = r.get("SearchedFaceBoundingBox")
+        if searched is not None:
+            if overlap(_from_crop(box_of(searched), px, image.rgb.size), target) < MATCH_IOU:
+                raise SearchMismatch("Rekognition searched another face than the one chosen; pick the face again "
+                                     "or crop the photo to it")
         return ImageSearch(faces, chosen, tuple(Match(indexed_face(m["Face"]), float(m["Similarity"]))
                                                 for m in r.get("FaceMatches", [])))
 
     def search_region(self, collection: str, rgb: np.ndarray, box: BoundingBox, threshold: float = DEFAULT_THRESHOLD,
                       max_faces: int = 1) -> list[Match]:
-        """SearchFacesByImage on a crop of that face of the frame (cropped with margin, sent alone)."""
-        h, w = rgb.shape[:2]
-        buf = io.BytesIO()
-        Image.fromarray(rgb).crop(square_crop_box(box, w, h, margin=0.4)).save(buf, "JPEG", quality=90)
-        found = self.search_faces_by_image(collection, decode(buf.getvalue(), "live.jpg", None), threshold, max_faces)
-        return list(found.matches)
+        """One SearchFacesByImage on a crop of that face of the frame (the local detector found it:
+        no DetectFaces), never cached; a crop whose searched face is off-centre gives no match."""
+        threshold, max_faces = check_threshold(threshold), check_max_faces(max_faces)
+        ref = self._ref(collection)
+        frame = Image.fromarray(rgb)
+        px = square_crop_box(box, frame.width, frame.height, margin=0.4)
+        crop = decode(encode_jpeg(frame.crop(px), quality=90), "live.jpg", None)
+        try:
+            r = self._call("SearchFacesByImage", collection, CollectionId=ref.collection_id,
+                           Image={"Bytes": prepare_image(crop)}, FaceMatchThreshold=threshold, MaxFaces=max_faces)
+        except NoFaceFound:
+            return []
+        searched = r.get("SearchedFaceBoundingBox")
+        if searched is not None:
+            if overlap(_from_crop(box_of(searched), px, frame.size), box) < MATCH_IOU:
+                return []
+        return [Match(indexed_face(m["Face"]), float(m["Similarity"])) for m in r.get("FaceMatches", [])]
 
     def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
         check_threshold(threshold)
+        scope = self._scope()
         try:
-            r = self._cached("CompareFaces", None, (source.sha256, target.sha256, PREP_VERSION),
-                             {"SourceImage": self._image_param(source), "TargetImage": self._image_param(target),
-                              "SimilarityThreshold": threshold}, {"SimilarityThreshold": threshold})
-        except InvalidParameter as exc:
-            if isinstance(exc.__cause__, ClientError) and no_face(exc.__cause__):
-                return []
-            raise
+            src = prepare_image(source)
+            r = self._with_image(target, lambda data: self._cached(
+                "CompareFaces", scope, (source.sha256, target.sha256, PREP_VERSION),
+                {"SourceImage": {"Bytes": src}, "TargetImage": {"Bytes": data}, "SimilarityThreshold": threshold},
+                {"SimilarityThreshold": threshold}))
+        except NoFaceFound:
+            return []
         out = []
         for i, m in enumerate(r.get("FaceMatches", [])):
             detail = face_detail(m["Face"], target.original_size)
             out.append(Match(IndexedFace(f"target-{i}", target.sha256, target.sha256, detail), float(m["Similarity"])))
         return sorted(out, key=lambda m: -m.similarity)
+
+
+__all__ = ["ATTRIBUTES", "RekognitionEngine", "collection_id_for", "crop_alone", "parse_arn"]

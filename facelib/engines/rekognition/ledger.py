@@ -10,17 +10,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ...settings import Prices
+from ...settings import GROUP1, GROUP2, Prices
 from .store import LedgerStore
 
-#: Operations Rekognition bills per image processed.
-PRICED = ("IndexFaces", "SearchFaces", "SearchFacesByImage", "CompareFaces", "DetectFaces")
-
+#: Operations Rekognition bills per image processed (Group 1 and Group 2 of its pricing).
+PRICED = GROUP1 | GROUP2
 
 
 def price_of(operation: str, prices: Prices) -> float:
     """Estimated dollars for one call of ``operation`` (0 for the free collection calls)."""
-    return prices.per_image_call if operation in PRICED else 0.0
+    return prices.of(operation)
 
 
 @dataclass(frozen=True)

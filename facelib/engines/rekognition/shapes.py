@@ -4,6 +4,7 @@ records, and its errors as facelib's exceptions. Boxes are relative 0-1; scores 
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
@@ -13,11 +14,15 @@ from ...errors import (
     BadImage,
     CollectionExists,
     CollectionNotFound,
+    CredentialsError,
     EngineAuthError,
     EngineUnavailable,
     FaceLibError,
     FaceNotFound,
     InvalidParameter,
+    NoFaceFound,
+    QuotaExceeded,
+    UserNotFound,
 )
 from ...images import LoadedImage, decode, encode_jpeg
 from ...records import BoundingBox, FaceDetail, IndexedFace, Landmark, Pose
@@ -29,22 +34,25 @@ MIN_IMAGE_SIDE = 80
 #: Long side of an image re-encoded for Rekognition (it detects faces of 40 px and up at this size).
 SEND_MAX_SIDE = 1920
 #: Version of the image preparation; part of every cache key that holds an image.
-PREP_VERSION = "prep1"
+PREP_VERSION = "prep2"
 LIST_PAGE = 4096
 
 
-def prepare_image(image: LoadedImage) -> bytes:
+def prepare_image(image: LoadedImage, reencode: bool = False) -> bytes:
     """Bytes Rekognition accepts: JPEG or PNG, at most 5 MB, at least 80 px a side, stored upright.
 
-    The original bytes are sent when they already fit; otherwise the upright picture is
-    re-encoded as JPEG (downscaled to SEND_MAX_SIDE, or upscaled to 80 px). Either way relative
-    boxes in the answer hold for the original image.
+    The original bytes are sent when they already fit (and ``reencode`` is False: the service
+    refused them once, e.g. a CMYK or 16-bit file); otherwise the upright picture is decoded again
+    from the original bytes at :data:`SEND_MAX_SIDE` (1920 px) and re-encoded as 8-bit RGB JPEG
+    (upscaled to 80 px when smaller). Either way relative boxes in the answer hold for the original.
     """
     w, h = image.original_size
-    if (image.format in ("JPEG", "PNG") and len(image.data) <= MAX_IMAGE_BYTES and image.orientation == 1
-            and min(w, h) >= MIN_IMAGE_SIDE):
+    if (not reencode and image.format in ("JPEG", "PNG") and len(image.data) <= MAX_IMAGE_BYTES
+            and image.orientation == 1 and min(w, h) >= MIN_IMAGE_SIDE):
         return image.data
     rgb = image.rgb
+    if max(rgb.size) < min(SEND_MAX_SIDE, max(w, h)):  # the working copy is smaller than what may be sent
+        rgb = decode(image.data, image.name, max_side=SEND_MAX_SIDE).rgb
     if max(rgb.size) > SEND_MAX_SIDE:
         rgb = rgb.copy()
         rgb.thumbnail((SEND_MAX_SIDE, SEND_MAX_SIDE), Image.Resampling.LANCZOS)
@@ -54,7 +62,7 @@ def prepare_image(image: LoadedImage) -> bytes:
                          Image.Resampling.LANCZOS)
     for quality in (92, 85, 75, 60):
         buf = io.BytesIO()
-        rgb.save(buf, "JPEG", quality=quality)
+        rgb.convert("RGB").save(buf, "JPEG", quality=quality)
         if buf.tell() <= MAX_IMAGE_BYTES:
             return buf.getvalue()
     raise BadImage(f"{image.name or 'image'}: cannot be made small enough for Rekognition (5 MB)")
@@ -102,39 +110,61 @@ def indexed_face(face: dict[str, Any], detail: FaceDetail | None = None) -> Inde
 
 
 # -- errors ----------------------------------------------------------------------------------------
+#: Errors about the credentials themselves (not a missing permission).
+CREDENTIAL_CODES = frozenset({"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
+                              "ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch", "RequestExpired",
+                              "IncompleteSignature", "MissingAuthenticationToken"})
+#: Still failing after botocore's retries: the service is busy.
+BUSY_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException",
+                        "InternalServerError", "ServiceUnavailableException", "RequestTimeout"})
+#: Operations on a collection's Users: a missing resource there is the User, not the collection.
+USER_OPERATIONS = frozenset({"CreateUser", "DeleteUser", "AssociateFaces", "DisassociateFaces", "SearchUsers",
+                             "ListUsers"})
+#: What Rekognition says when the image holds no face (InvalidParameterException).
+_NO_FACE = re.compile(r"no faces? (?:in the image|detected|found)|There are no faces", re.IGNORECASE)
+
+
+def error_code(exc: BaseException) -> str:
+    """The service's error code of a ClientError ("" for anything else)."""
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
 def map_error(exc: Exception, operation: str, collection: str | None = None) -> FaceLibError:
     """The facelib exception for a boto error (to raise ``from exc``)."""
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return EngineAuthError("no AWS credentials found: set a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+        return CredentialsError("no AWS credentials found: set a profile or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code, message = err.get("Code", ""), err.get("Message", "")
         if code == "ResourceNotFoundException":
+            if operation in USER_OPERATIONS:
+                return UserNotFound(f"no such User in collection {collection!r} ({message})")
             if operation == "SearchFaces" and collection and "face" in message.lower():
                 return FaceNotFound(f"{message} (collection {collection!r})")
             return CollectionNotFound(f"collection {collection!r} does not exist in Rekognition ({message})")
         if code == "ResourceAlreadyExistsException":
             return CollectionExists(f"collection {collection!r} exists already in Rekognition")
-        if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
-                    "ExpiredTokenException"):
+        if code in CREDENTIAL_CODES:
+            return CredentialsError(f"AWS did not accept the credentials for {operation} ({code}: {message}): check "
+                                    "the access key, secret, session token and this machine's clock")
+        if code == "AccessDeniedException":
             return EngineAuthError(f"AWS refused {operation}: the credentials need the permission "
-                                   f"rekognition:{operation} ({code}: {message})")
-        if code in ("ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException",
-                    "InternalServerError", "ServiceUnavailableException"):
+                                   f"rekognition:{operation} ({message})")
+        if code == "ServiceQuotaExceededException":
+            return QuotaExceeded(f"Rekognition {operation}: a service quota is used up ({message or code}); "
+                                 "raise it in the Service Quotas console or delete unused faces/collections")
+        if code in BUSY_CODES:
             return EngineUnavailable(f"Rekognition is busy: {operation} still failed after retries ({code})")
         if code in ("ImageTooLargeException", "InvalidImageFormatException"):
             return BadImage(f"Rekognition refused the image in {operation}: {message or code}")
         if code == "InvalidS3ObjectException":
             return BadImage(f"Rekognition could not read the image: {message}")
+        if code == "InvalidParameterException" and _NO_FACE.search(message):
+            return NoFaceFound(f"Rekognition found no face in the image ({operation})")
         return InvalidParameter(f"Rekognition {operation}: {code}: {message}")
     if isinstance(exc, BotoCoreError):
         return EngineUnavailable(f"cannot reach Rekognition for {operation}: {exc}")
     return EngineUnavailable(f"Rekognition {operation} failed: {exc}")
-
-
-def no_face(exc: ClientError) -> bool:
-    err = exc.response.get("Error", {})
-    return err.get("Code") == "InvalidParameterException" and "face" in err.get("Message", "").lower()
 
 
 def snake(operation: str) -> str:

@@ -1,7 +1,14 @@
-"""The ledger's table: paid Rekognition calls and cache hits per day and operation."""
+"""The Rekognition engine's tables: the ledger of paid calls, and which AWS collection (id, ARN,
+region, account, face model) each of this installation's collections is."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+
+from ...errors import CollectionNotFound
 from ...store.db import Database, Migration, script
 
 MIGRATIONS = (
@@ -9,8 +16,31 @@ MIGRATIONS = (
         CREATE TABLE IF NOT EXISTS paid_calls(
             day TEXT NOT NULL, operation TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,
             cache_hits INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (day, operation))""")),
+    # Collections made before this step used the display name as the CollectionId and may have
+    # adopted an AWS collection of that name: they are kept as imported (never deleted in AWS).
+    Migration(10, "rekognition: each collection's AWS id, ARN, region, account and ownership", script("""
+        CREATE TABLE rekognition_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE rekognition_collections(
+            name TEXT PRIMARY KEY, collection_id TEXT NOT NULL, arn TEXT, region TEXT, account TEXT,
+            face_model_version TEXT, owned INTEGER NOT NULL CHECK (owned IN (0, 1)), created_at REAL NOT NULL);
+        INSERT INTO rekognition_collections(name, collection_id, owned, created_at)
+            SELECT name, name, 0, created_at FROM collections WHERE engine = 'rekognition';""")),
 )
 _COLUMNS = ("calls", "cache_hits")
+
+
+@dataclass(frozen=True)
+class CollectionRef:
+    """One collection as AWS knows it. ``owned``: created by this installation (tagged with its id),
+    so it may be deleted in AWS; imported ones never are."""
+
+    name: str
+    collection_id: str
+    arn: str | None
+    region: str | None
+    account: str | None
+    face_model_version: str | None
+    owned: bool
 
 
 class LedgerStore:
@@ -30,3 +60,58 @@ class LedgerStore:
         """(operation, calls, cache hits) over every day, by operation name."""
         return [(op, int(c), int(h)) for op, c, h in self.db.connect().execute(
             "SELECT operation, SUM(calls), SUM(cache_hits) FROM paid_calls GROUP BY operation ORDER BY operation")]
+
+
+class CollectionStore:
+    """SQL over ``rekognition_collections`` and ``rekognition_meta``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def installation(self) -> str:
+        """This installation's id (12 hex digits, made once): part of every CollectionId it creates."""
+        with self.db.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO rekognition_meta(key, value) VALUES ('installation', ?)",
+                       (uuid.uuid4().hex[:12],))
+            return str(db.execute("SELECT value FROM rekognition_meta WHERE key='installation'").fetchone()[0])
+
+    def put(self, ref: CollectionRef) -> None:
+        with self.db.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO rekognition_collections(name, collection_id, arn, region, account, "
+                       "face_model_version, owned, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                       (ref.name, ref.collection_id, ref.arn, ref.region, ref.account, ref.face_model_version,
+                        int(ref.owned), time.time()))
+
+    def get(self, name: str) -> CollectionRef | None:
+        row = self.db.connect().execute(
+            "SELECT name, collection_id, arn, region, account, face_model_version, owned "
+            "FROM rekognition_collections WHERE name=?", (name,)).fetchone()
+        return _ref(row) if row else None
+
+    def require(self, name: str) -> CollectionRef:
+        ref = self.get(name)
+        if ref is None:
+            raise CollectionNotFound(f"collection {name!r} is not a Rekognition collection of this installation")
+        return ref
+
+    def by_collection_id(self, collection_id: str) -> CollectionRef | None:
+        row = self.db.connect().execute(
+            "SELECT name, collection_id, arn, region, account, face_model_version, owned "
+            "FROM rekognition_collections WHERE collection_id=?", (collection_id,)).fetchone()
+        return _ref(row) if row else None
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self.db.connect().execute("SELECT name FROM rekognition_collections ORDER BY name")]
+
+    def remove(self, name: str) -> None:
+        with self.db.transaction() as db:
+            db.execute("DELETE FROM rekognition_collections WHERE name=?", (name,))
+
+
+def _ref(row: sqlite3.Row | tuple[object, ...]) -> CollectionRef:
+    name, cid, arn, region, account, version, owned = tuple(row)
+    return CollectionRef(str(name), str(cid), _text(arn), _text(region), _text(account), _text(version), bool(owned))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
