@@ -70,7 +70,7 @@ def test_s3_prefix_is_listed_with_the_paginator_and_streamed(workspace):
     with stub:
         sources = s3_sources("s3://family/photos/", client=client)
         assert [s.name for s in sources] == ["s3://family/photos/a.jpg", "s3://family/photos/sub/b.JPG"]
-        assert sources[0].metadata == {"bucket": "family", "key": "photos/a.jpg", "etag": "etag-a"}
+        assert sources[0].metadata == {"bucket": "family", "key": "photos/a.jpg", "etag": "etag-a", "size": 10}
         workspace.create_collection("s3")
         report = workspace.collection("s3").index(sources, workers=1)
         stub.assert_no_pending_responses()

@@ -136,6 +136,7 @@ class RekognitionEngine:
     paid = True
     reports_age = True
     parallel: Parallelism = "thread"
+    concurrency: int = 16  # calls in flight in a batch (Settings.aws_concurrency)
 
     def __init__(self, client: Any, cache: PaidCallCache, ledger: Ledger, collections: CollectionStore, sts: Any,
                  *, batch_client: Any = None, concurrency: int = 16, calls_per_second: float | None = None,
