@@ -75,6 +75,7 @@ class RekognitionEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stall)
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
@@ -276,3 +277,27 @@ class RekognitionEndpoint:
     def _DetectFaces(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         return {"FaceDetails": [{"BoundingBox": {"Width": 0.3, "Height": 0.4, "Left": 0.35, "Top": 0.2},
                                  "Confidence": 99.9}]}
+
+
+def main() -> None:
+    """Serve in this process until killed: ``python -m bench.rekognition_endpoint --latency 0.2 0.4
+    [--responses DIR]`` prints the URL on its first line."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, nargs=2, default=(0.0, 0.0))
+    ap.add_argument("--responses", type=Path, help="folder of recorded IndexFaces responses (*.json)")
+    args = ap.parse_args()
+    responses = [json.loads(p.read_text()) for p in sorted(args.responses.glob("*.json"))] if args.responses else []
+    ep = RekognitionEndpoint(latency=tuple(args.latency), index_responses=responses).start()
+    print(ep.url, flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes our stdin (or kills us)
+    finally:
+        ep.close()
+
+
+if __name__ == "__main__":
+    main()

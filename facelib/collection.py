@@ -311,7 +311,7 @@ class Collection:
     def delete_faces(self, face_ids: list[str]) -> int:
         """Erase faces: from the engine, the catalog (and people), and their thumbnails. Images stay."""
         faces = self.faces_by_id(face_ids)
-        indexed = [f for f, s in faces.items() if s.status == FaceStatus.INDEXED]
+        indexed = [f for f in dict.fromkeys(face_ids) if f in faces and faces[f].status == FaceStatus.INDEXED]
         kept: set[str] = set()
         error: ErasureIncomplete | None = None
         if indexed:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -90,9 +90,15 @@ class FaceDetail:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["landmarks"] = [asdict(lm) for lm in self.landmarks]
-        return d
+        """Plain JSON-able fields (written out by hand: ``dataclasses.asdict`` deep-copies every
+        landmark and was the indexer's costliest step per face)."""
+        b, p = self.box, self.pose
+        return {"box": {"left": b.left, "top": b.top, "width": b.width, "height": b.height},
+                "confidence": self.confidence, "brightness": self.brightness, "sharpness": self.sharpness,
+                "pose": {"yaw": p.yaw, "pitch": p.pitch, "roll": p.roll},
+                "landmarks": [{"type": lm.type, "x": lm.x, "y": lm.y} for lm in self.landmarks],
+                "age_low": self.age_low, "age_high": self.age_high, "size_px": self.size_px,
+                "extra": dict(self.extra)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FaceDetail:

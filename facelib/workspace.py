@@ -81,7 +81,8 @@ class Workspace:
             try:
                 eng.create_collection(name, model)
             except CollectionExists:
-                pass
+                if name not in eng.list_collections():  # not made by this installation meanwhile
+                    raise
         indexed_by = eng.collection_model(name)
         self.catalog.add_collection(name, eng.name, indexed_by[1] if indexed_by else None)
         return Collection(self, name, eng)

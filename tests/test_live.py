@@ -92,7 +92,7 @@ def test_unknown_faces_say_so(workspace):
 
 
 def test_rekognition_throttles_harder_and_counts_cost(workspace):
-    from rekognition_stub import face, face_detail, rekognition_collection, search_response
+    from rekognition_stub import face, rekognition_collection, search_response
 
     engine, stub, sha = rekognition_collection(workspace, "r")
     stored = workspace.catalog.faces("r")[0]

@@ -11,9 +11,9 @@ from rekognition_stub import (
     ANY,
     box,
     cid,
+    client_error,
     expect_count,
     expect_create,
-    client_error,
     face,
     face_detail,
     index_response,
@@ -34,7 +34,6 @@ from facelib.errors import (
     QuotaExceeded,
 )
 from facelib.images import decode
-
 
 ATTRS = ["DEFAULT", "AGE_RANGE"]
 

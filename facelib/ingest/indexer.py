@@ -124,6 +124,10 @@ class Indexer:
 
         # Too few images to pay for starting a process pool: analyse them here.
         workers = 1 if self.engine.parallel == "process" and total < 3 else self.workers
+        if self.engine.parallel == "thread" and workers > 1:
+            # A network-bound engine bounds its own calls in flight (``workers`` of them); a few more
+            # threads decode and cut thumbnails meanwhile, so no call slot waits for the CPU.
+            workers += max(2 * (os.cpu_count() or 1), workers // 2)
         preparer = self.engine.preparer(self.collection, max_faces=self.max_faces)
         stopped: Exception | None = None
         for src, data, prepared in prepare_all(readable(), preparer, self.engine.parallel, workers, self.engine.warm):

@@ -2,7 +2,7 @@
 
 Engines that declare ``parallel == "process"`` get a process pool (their preparer is picklable and
 keeps its models in a per-process cache keyed by its settings); others get threads. Results come
-back in input order with at most ``2 x workers`` images in flight.
+back as they finish (input order with one worker), with at most ``2 x workers`` images in flight.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import ctypes
 import multiprocessing
 import signal
 import sys
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
@@ -66,7 +65,7 @@ def _attempt(fn: Callable[..., Prepared], *args: object) -> Prepared | Exception
 
 def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, parallel: Parallelism, workers: int,
                 warm: Callable[[], None] | None = None) -> Iterator[tuple[T, bytes, Prepared | Exception]]:
-    """Yield (item, bytes, Prepared or the exception) in input order.
+    """Yield (item, bytes, Prepared or the exception) as each finishes.
 
     ``items``: (anything, image bytes, name). ``warm`` loads models in this process before a
     process pool forks, so workers inherit them. One worker (or one image) runs here, in order.
@@ -98,23 +97,32 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
                 done.set_result(result)
             return done
 
-    window: deque[tuple[T, bytes, cf.Future[Prepared]]] = deque()
+    in_flight: dict[cf.Future[Prepared], tuple[T, bytes]] = {}
 
-    def collect() -> tuple[T, bytes, Prepared | Exception]:
-        item, data, fut = window.popleft()
+    def fill() -> None:
+        """Keep ``2 x workers`` images submitted, so workers stay busy while the caller commits."""
+        while len(in_flight) < 2 * workers:
+            try:
+                item, data, name = next(items)
+            except StopIteration:
+                return
+            in_flight[submit(data, name)] = (item, data)
+
+    def result(fut: cf.Future[Prepared]) -> Prepared | Exception:
         try:
-            return item, data, fut.result()
+            return fut.result()
         except Exception as exc:  # noqa: BLE001 - reported per file
-            return item, data, exc
+            return exc
 
     with pool:
         try:
-            for item, data, name in items:
-                window.append((item, data, submit(data, name)))
-                if len(window) >= 2 * workers:
-                    yield collect()
-            while window:
-                yield collect()
+            fill()
+            while in_flight:
+                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                finished = [(fut, *in_flight.pop(fut)) for fut in done]
+                fill()
+                for fut, item, data in finished:
+                    yield item, data, result(fut)
         finally:  # the caller stopped early (a quota, bad credentials): queued work is not started
-            for _item, _data, fut in window:
+            for fut in in_flight:
                 fut.cancel()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -123,6 +124,10 @@ def crop_alone(image: LoadedImage, box: BoundingBox, others: Sequence[BoundingBo
             draw.rectangle((o.left * w - px[0] - grow_w, o.top * h - px[1] - grow_h,
                             (o.left + o.width) * w - px[0] + grow_w, (o.top + o.height) * h - px[1] + grow_h),
                            fill=(128, 128, 128))
+        # The chosen face itself is never painted over, however close a neighbour is.
+        own = (round(box.left * w), round(box.top * h), round((box.left + box.width) * w),
+               round((box.top + box.height) * h))
+        crop.paste(image.rgb.crop(own), (own[0] - px[0], own[1] - px[1]))
     return decode(encode_jpeg(crop, quality=92), name=f"{image.name}#face", max_side=None), px
 
 
@@ -378,9 +383,11 @@ class RekognitionEngine:
         """IndexFaces itself is the per-image work (network-bound: run in ``concurrency`` threads on
         the batch client)."""
         self._ref(collection)  # refuse a wrong region or account before the batch starts
+        slots = threading.BoundedSemaphore(self.concurrency)  # calls in flight, whatever the thread count
 
         def prepare(image: LoadedImage) -> Prepared:
-            result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces, batch=True)
+            with slots:
+                result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces, batch=True)
             details = [f.detail for f in result.faces] + [u.detail for u in result.unindexed]
             return Prepared(image.sha256, image.original_size, image.format, details, payload=result)
         return prepare
@@ -455,9 +462,8 @@ class RekognitionEngine:
         gone: list[str] = []
         pending = list(dict.fromkeys(face_ids))
         try:
-            for _attempt in range(2):
+            for attempt in range(2):  # the second pass deletes faces freed from their Users
                 by_user: dict[str, list[str]] = {}
-                left: list[str] = []
                 for start in range(0, len(pending), DELETE_PAGE):
                     r = self._call("DeleteFaces", collection, CollectionId=ref.collection_id,
                                    FaceIds=pending[start:start + DELETE_PAGE])
@@ -468,14 +474,11 @@ class RekognitionEngine:
                             gone.append(u["FaceId"])
                         elif "ASSOCIATED_TO_AN_EXISTING_USER" in reasons and u.get("UserId"):
                             by_user.setdefault(u["UserId"], []).append(u["FaceId"])
-                        else:
-                            left.append(u["FaceId"])
-                if not by_user:
-                    pending = left
+                if not by_user or attempt == 1:
                     break
                 for user, ids in by_user.items():
                     self.disassociate_faces(collection, user, ids)
-                pending = [f for ids in by_user.values() for f in ids] + left
+                pending = [f for ids in by_user.values() for f in ids]
         finally:
             self.cache.invalidate(self._scope(ref))
         remaining = [f for f in face_ids if f not in set(gone)]
