@@ -27,7 +27,8 @@ from .workspace import Workspace
 def _workspace(args: argparse.Namespace) -> Workspace:
     settings = Settings().with_(data_dir=args.data_dir, engine=getattr(args, "engine", None),
                                 detector=getattr(args, "detector", None), model=getattr(args, "model", None),
-                                aws_profile=args.aws_profile, aws_region=args.aws_region)
+                                aws_profile=args.aws_profile, aws_region=args.aws_region,
+                                budget_usd=getattr(args, "budget_usd", None))
     return Workspace(settings)
 
 
@@ -49,8 +50,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     sources = list(expand_paths(args.paths, ws.settings))
     if coll.paid:
         est = coll.estimate(sources)
-        print(f"pre-flight: {est.files} files, {est.already_indexed} already indexed, {est.duplicates} repeats: "
-              f"{est.paid_calls} paid IndexFaces calls, about ${est.dollars:.3f}", file=sys.stderr)
+        print(f"pre-flight: {est.files} files, {est.already_indexed} already indexed, {est.duplicates} repeats, "
+              f"{est.unreadable} unreadable: {est.paid_calls} paid IndexFaces calls, about ${est.index_dollars:.3f}"
+              f" (+{est.grouping_calls} SearchFaces, ${est.dollars - est.index_dollars:.3f}, if grouped)",
+              file=sys.stderr)
     bar = tqdm(total=len(sources), unit="img", desc=f"indexing into {args.collection}", file=sys.stderr,
                disable=args.quiet)
 
@@ -229,16 +232,30 @@ def cmd_collections(args: argparse.Namespace) -> int:
     if args.action == "create":
         ws.create_collection(_need_name(args), args.engine, args.model)
         print(f"created {args.name}")
+    elif args.action == "importable":
+        ids = ws.importable()
+        if args.json:
+            _print_json(ids)
+        else:
+            print("\n".join(ids) if ids else "no Rekognition collection of this account and region to import")
+    elif args.action == "import":
+        if not args.collection_id:
+            raise SystemExit("collections import NAME needs --collection-id (see `collections importable`)")
+        coll = ws.import_collection(_need_name(args), args.collection_id)
+        print(f"imported {args.collection_id} as {args.name} ({coll.location}); it is never deleted in AWS")
     elif args.action == "delete":
         ws.delete_collection(_need_name(args))
         print(f"deleted {args.name}")
     else:
         overview = ws.overview()
+        for o in overview:  # where a cloud collection lives (from its ARN: no call)
+            o["location"] = ws.collection(str(o["collection"])).location if o["engine"] != "local" else None
         if args.json:
             _print_json([{"name": o.pop("collection"), **o} for o in overview])
         else:
             for o in overview:
-                print(f"{o['collection']}\t{o['engine']}\t{o['images']} images\t{o['faces']} faces")
+                where = f"\t{o['location']}" if o["location"] else ""
+                print(f"{o['collection']}\t{o['engine']}\t{o['images']} images\t{o['faces']} faces{where}")
     return 0
 
 
@@ -266,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     sp.add_argument("--max-faces", type=int, default=100, help="faces indexed per image, largest first")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--budget-usd", type=float, default=None,
+                    help="refuse a Rekognition batch estimated above this many dollars ($FACESEARCH_BUDGET_USD)")
     sp.add_argument("--model", choices=MODELS, default=None,
                     help="local engine's model for a new collection: sface (default: YuNet + SFace) or dlib")
     sp.add_argument("--detector", choices=("hog", "cnn"), default=None,
@@ -330,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_reindex)
 
     sp = sub.add_parser("collections", help="list, create or delete collections")
-    sp.add_argument("action", nargs="?", choices=("list", "create", "delete"), default="list")
+    sp.add_argument("action", nargs="?", choices=("list", "create", "delete", "importable", "import"), default="list")
+    sp.add_argument("--collection-id", help="import: the id of an existing Rekognition collection to use")
     sp.add_argument("name", nargs="?")
     sp.add_argument("--model", choices=MODELS, default=None, help="local engine's model for create (default sface)")
     common(sp, engine=True)

@@ -10,6 +10,7 @@ environment variables.
 - ``FACESEARCH_BUDGET_USD``: refuse a Rekognition batch whose estimate exceeds this many dollars.
 - ``FACESEARCH_AWS_CONCURRENCY`` (default 16) and ``FACESEARCH_AWS_CALLS_PER_SECOND`` (default
   unlimited): how a Rekognition batch fans out.
+- ``FACESEARCH_AWS_ENDPOINT_URL``: another Rekognition/STS endpoint (a local one in tests).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ENV_PRICES = "FACESEARCH_PRICES"
 ENV_BUDGET = "FACESEARCH_BUDGET_USD"
 ENV_CONCURRENCY = "FACESEARCH_AWS_CONCURRENCY"
 ENV_RATE = "FACESEARCH_AWS_CALLS_PER_SECOND"
+ENV_ENDPOINT = "FACESEARCH_AWS_ENDPOINT_URL"
 
 
 def allowed_roots() -> list[Path]:
@@ -121,7 +123,7 @@ class Settings:
     budget_usd: float | None = field(default_factory=lambda: _number(ENV_BUDGET, None))  # per batch
     aws_concurrency: int = field(default_factory=lambda: int(_number(ENV_CONCURRENCY, 16) or 16))
     aws_calls_per_second: float | None = field(default_factory=lambda: _number(ENV_RATE, None))
-    aws_endpoint_url: str | None = None  # another Rekognition/STS endpoint (a local one in tests)
+    aws_endpoint_url: str | None = field(default_factory=lambda: os.environ.get(ENV_ENDPOINT) or None)
     aws_deadline: float = 30.0       # seconds an interactive call may take, retries included
     search_cache_days: float = 7.0   # cached paid searches expire after this many days
     allowed_roots: tuple[Path, ...] = field(default_factory=lambda: tuple(allowed_roots()))

@@ -64,13 +64,20 @@ if sources:
     refused_count = sum(1 for s in sources if s.metadata == {} and s.origin == "zip")
     st.write(f"**{len(sources)}** item(s) ready" + (f", {refused_count} of them will be refused (see the outcome)"
                                                     if refused_count else ""))
+    over_budget = False
     if coll.paid:
-        est = coll.estimate(sources)
+        est = coll.estimate(sources)  # S3 objects from their listing: nothing is downloaded here
         st.info(f"**Pre-flight estimate:** {est.files} photo(s): {est.already_indexed} already indexed, "
                 f"{est.duplicates} repeated in this batch, {est.unreadable} unreadable → **{est.paid_calls} paid "
-                f"IndexFaces call(s), about ${est.dollars:.3f}**, plus about ${est.storage_per_month:.4f}/month "
-                "to store the faces.")
-    if st.button(f"Index {len(sources)} item(s)", type="primary", key="index_go"):
+                f"IndexFaces call(s), about ${est.index_dollars:.3f}**; grouping the new faces into people "
+                f"afterwards: about {est.grouping_calls} SearchFaces (${est.dollars - est.index_dollars:.3f}); "
+                f"storing the faces about ${est.storage_per_month:.4f}/month.")
+        budget = settings.budget_usd
+        if budget is not None and est.dollars > budget:
+            over_budget = True
+            st.error(f"About ${est.dollars:.3f} is over the budget of ${budget:.2f} (FACESEARCH_BUDGET_USD): "
+                     "index fewer photos at a time.")
+    if st.button(f"Index {len(sources)} item(s)", type="primary", key="index_go", disabled=over_budget):
         st.session_state["index_report"] = run_batch(coll, sources)
         st.session_state.pop("s3_sources", None)
         st.rerun()  # so the sidebar's counts include the new faces

@@ -16,8 +16,36 @@ if "collections_msg" in st.session_state:
     st.success(st.session_state.pop("collections_msg"))
 overview = ws.overview()
 if overview:
+    for row in overview:  # where a Rekognition collection lives: account / region, from its ARN
+        row["AWS account / region"] = ws.collection(str(row["collection"])).location or ""
     st.dataframe(pd.DataFrame(overview), hide_index=True, width="stretch", key="collections_table")
+
+with st.expander("Import an existing Rekognition collection"):
+    st.caption("A collection made outside facesearch is used only when you import it here, and it is never deleted "
+               "in AWS: deleting it here erases only the faces indexed from here.")
+    if st.button("List this account's collections (free)", key="import_list"):
+        try:
+            st.session_state["importable"] = ws.importable()
+        except FaceLibError as exc:
+            st.error(str(exc))
+    importable = st.session_state.get("importable")
+    if importable == []:
+        st.info("No Rekognition collection of this account and region is left to import.")
+    elif importable:
+        chosen_id = st.selectbox("AWS collection", importable, key="import_id")
+        display = st.text_input("Name here", value=chosen_id or "", key="import_name")
+        if st.button("Import", key="import_go", type="primary"):
+            try:
+                ws.import_collection(display.strip(), str(chosen_id))
+            except FaceLibError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state.pop("importable", None)
+                st.session_state["collections_msg"] = f"Imported {chosen_id} as {display.strip()}."
+                st.rerun()
 coll = need_collection(coll)
+if coll.location:
+    st.caption(f"Rekognition collection in AWS account / region {coll.location}")
 
 st.subheader(coll.name)
 if st.button("Describe (ask the engine)", key="describe"):

@@ -541,3 +541,30 @@ def test_returning_to_search_keeps_the_search_and_the_chosen_face(with_samples):
     ok(at.run())
     ok(at.button(key="search_selected").click().run())
     assert at.session_state["search_query"]["kind"] == "face"
+
+
+def test_collections_page_shows_where_a_rekognition_collection_lives_and_imports_one(data_dir, monkeypatch):
+    """Through the local Rekognition-shaped endpoint: the account and region from the ARN in the
+    sidebar and on Collections; an AWS collection made elsewhere is imported only on request."""
+    from bench.rekognition_endpoint import RekognitionEndpoint
+
+    from facelib import Settings, Workspace
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with RekognitionEndpoint(region="eu-west-1") as ep:
+        monkeypatch.setenv("FACESEARCH_AWS_ENDPOINT_URL", ep.url)
+        Workspace(Settings()).create_collection("Équipe rouge", "rekognition")
+        ep.collections["made-in-the-console"] = {"faces": {}, "users": {}, "tags": {}, "created": 0.0}
+        at = fresh()
+        at.switch_page("pages/4_Collections.py").run()
+        ok(at)
+        captions = " ".join(c.value for c in at.caption) + " ".join(c.value for c in at.sidebar.caption)
+        assert "123456789012 / eu-west-1" in captions
+        at.button(key="import_list").click().run()
+        assert ok(at).selectbox(key="import_id").value == "made-in-the-console"
+        at.text_input(key="import_name").input("Console faces").run()
+        at.button(key="import_go").click().run()
+        assert "Console faces" in Workspace(Settings()).collections()
+        assert "made-in-the-console" in ep.collections and ep.calls["DeleteCollection"] == 0

@@ -99,7 +99,8 @@ def setup(title: str, icon: str = ":material/person_search:") -> Collection | No
         if name:
             coll = ws.collection(name)
             c = coll.counts()
-            st.caption(f"{name} · {coll.engine_name} engine · {c['images']} images · {c['faces']} faces")
+            where = f" · AWS account {coll.location}" if coll.location else ""
+            st.caption(f"{name} · {coll.engine_name} engine{where} · {c['images']} images · {c['faces']} faces")
     return coll
 
 
@@ -136,7 +137,7 @@ def _new_collection_form(ws: Workspace) -> None:
     with st.expander("New collection", expanded=not ws.collections()):
         with st.form("new_collection", clear_on_submit=True, border=False):
             name = st.text_input("Name", placeholder="family-2024", key="new_collection_name",
-                                 help="Letters, digits, '_', '.' and '-' (Rekognition's rule).")
+                                 help="Any name up to 100 characters: spaces and any script allowed.")
             engine = st.radio("Engine", ENGINES, format_func=lambda e: ENGINE_LABELS[e], key="new_collection_engine",
                               horizontal=False)
             models = ws.engine(engine).models if engine else ()

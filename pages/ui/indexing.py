@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from facelib import BatchReport, Collection, FileOutcome, FileStatus, Source
+from facelib import BatchReport, Collection, FaceLibError, FileOutcome, FileStatus, Source
 
 from .tables import COLUMNS
 
@@ -29,7 +29,14 @@ def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing") 
                          text=f"{done}/{total_} · {outcome.name.rsplit('/', 1)[-1]}: {outcome.status} · "
                               f"{elapsed:.0f}s elapsed, about {eta:.0f}s left")
 
-        report = coll.index(sources, progress)
+        try:
+            report = coll.index(sources, progress)
+        except FaceLibError as exc:  # refused before it started: the budget, the account, the region
+            status.update(label=f"Not indexed: {exc}", state="error", expanded=True)
+            st.error(str(exc))
+            return BatchReport(coll.name, stopped=str(exc))
+        if report.stopped:
+            st.error(f"The batch stopped early: {report.stopped}")
         if report.faces_indexed and not coll.paid:
             bar.progress(1.0, text="Grouping the new faces into people…")
             coll.people.update()
