@@ -249,7 +249,7 @@ def cmd_collections(args: argparse.Namespace) -> int:
     else:
         overview = ws.overview()
         for o in overview:  # where a cloud collection lives (from its ARN: no call)
-            o["location"] = ws.collection(str(o["collection"])).location if o["engine"] != "local" else None
+            o["location"] = ws.collection(str(o["collection"])).location
         if args.json:
             _print_json([{"name": o.pop("collection"), **o} for o in overview])
         else:

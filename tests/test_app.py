@@ -547,7 +547,6 @@ def test_collections_page_shows_where_a_rekognition_collection_lives_and_imports
     """Through the local Rekognition-shaped endpoint: the account and region from the ARN in the
     sidebar and on Collections; an AWS collection made elsewhere is imported only on request."""
     from bench.rekognition_endpoint import RekognitionEndpoint
-
     from facelib import Settings, Workspace
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
