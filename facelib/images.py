@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,11 @@ except ImportError:  # pragma: no cover - optional
 
 #: Largest picture accepted, in pixels (width x height). Larger is refused as a decompression bomb.
 MAX_PIXELS = 120_000_000
+# Pillow's own bomb guard warns from 89.5 MP by default, which refused 90-120 MP camera photos: it
+# now warns (and is refused here) past MAX_PIXELS, the check made before any pixel is decoded.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+#: Rows converted at a time from 16-bit, 32-bit and float pictures (bounds the temporary arrays).
+_CHUNK_ROWS = 256
 #: Largest file accepted, in bytes.
 MAX_BYTES = 60 * 1024 * 1024
 #: Smallest side accepted, in pixels: no face can be found in less.
@@ -62,17 +68,45 @@ class LoadedImage:
         return np.asarray(self.rgb)
 
 
+def _strips(im: Image.Image) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, array) of each block of :data:`_CHUNK_ROWS` rows, cropped from Pillow's own
+    buffer: no copy of the whole picture is ever made."""
+    w, h = im.size
+    for r in range(0, h, _CHUNK_ROWS):
+        yield r, np.asarray(im.crop((0, r, w, min(h, r + _CHUNK_ROWS))))
+
+
+def _finite_max(im: Image.Image) -> float:
+    """Largest finite value of a 32-bit or float picture (0 when there is none)."""
+    top = 0.0
+    for _, block in _strips(im):
+        finite = block[np.isfinite(block)] if block.dtype.kind == "f" else block
+        if finite.size:
+            top = max(top, float(finite.max()))
+    return top
+
+
+def _to_8bit(im: Image.Image, top: float) -> Image.Image:
+    """A grey picture scaled so ``top`` is white, a block of rows at a time: the memory used is the
+    8-bit picture plus one block. NaN is black, +inf white."""
+    out = np.empty((im.height, im.width), np.uint8)
+    scale = 255.0 / top if top > 0 else 0.0
+    for r, block in _strips(im):
+        block = np.nan_to_num(block.astype(np.float32), nan=0.0, posinf=top, neginf=0.0)
+        np.clip(block * scale, 0, 255, out=block)
+        out[r:r + block.shape[0]] = block
+    return Image.fromarray(out, "L")
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
-    """Any Pillow mode to RGB; transparency is flattened on white."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im).astype(np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
+    """Any Pillow mode to RGB; transparency is flattened on white. High bit depths are scaled to
+    8 bits within a fixed multiple of the 8-bit picture's memory."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return _to_8bit(im, 65535.0).convert("RGB")
+    if im.mode == "I":
+        return _to_8bit(im, 65535.0 if _finite_max(im) > 255 else 255.0).convert("RGB")
     if im.mode == "F":
-        arr = np.asarray(im)
-        arr = np.clip(arr / max(float(arr.max()), 1e-9) * 255.0, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, "L").convert("RGB")
+        return _to_8bit(im, max(_finite_max(im), 1e-9)).convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

@@ -40,7 +40,7 @@ def test_batch_outcomes_and_rerun(workspace, tmp_path, workers):
     assert by_name["sky.png"].status == NO_FACE
     dup = [by_name["obama.jpg"], by_name["copy_of_obama.jpg"]]
     assert sorted(o.status for o in dup) == [INDEXED_STATUS, SKIPPED]
-    assert dup[0].sha256 == dup[1].sha256 and "already indexed" in max(dup, key=lambda o: o.status).message
+    assert dup[0].sha256 == dup[1].sha256 and "the same file as" in max(dup, key=lambda o: o.status).message
     assert report.faces_indexed == 6
     counts = workspace.catalog.counts("c")
     assert counts == {"images": 6, "faces": 6, "rejected": 0}

@@ -95,30 +95,54 @@ class Indexer:
         self._recover()
         report = BatchReport(self.collection)
         start = time.perf_counter()
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # sha256 -> name of its first copy in this batch
 
         finished: set[int] = set()
+        #: Copies met in this batch, by sha256, waiting for their first copy's outcome.
+        copies: dict[str, list[tuple[Source, str]]] = {}
 
-        def finish(outcome: FileOutcome, src: Source | None = None) -> None:
+        def report_one(outcome: FileOutcome, src: Source | None) -> None:
             if src is not None:
                 finished.add(id(src))
             report.outcomes.append(outcome)
             if progress:
                 progress(len(report.outcomes), total, outcome)
 
+        first_outcome: dict[str, FileOutcome] = {}
+
+        def copy_outcome(copy: Source, first: FileOutcome) -> FileOutcome:
+            if first.status == FileStatus.ERROR:
+                return FileOutcome(copy.name, FileStatus.ERROR, first.sha256,
+                                   message=f"the same file as {first.name}, which failed: {first.message}")
+            return FileOutcome(copy.name, FileStatus.SKIPPED, first.sha256,
+                               message=f"the same file as {first.name}, indexed in this batch")
+
+        def finish(outcome: FileOutcome, src: Source | None = None) -> None:
+            report_one(outcome, src)
+            if outcome.sha256 and outcome.status != FileStatus.SKIPPED:
+                first_outcome[outcome.sha256] = outcome
+                for copy, _first in copies.pop(outcome.sha256, []):
+                    report_one(copy_outcome(copy, outcome), copy)
+
         def readable() -> Iterator[tuple[Source, bytes, str]]:
             for src in sources:
                 try:
                     data = src.read()
-                except (OSError, FaceLibError) as exc:
+                except Exception as exc:  # noqa: BLE001 - whatever a source raises is that file's outcome
                     reason = getattr(exc, "strerror", None) or _message(exc, src.name)
                     finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"), src)
                     continue
                 sha = sha256_hex(data)
-                if sha in seen or self.catalog.has_image(self.collection, sha):
+                if sha in seen:  # reported with its first copy's outcome
+                    if sha in first_outcome:
+                        report_one(copy_outcome(src, first_outcome[sha]), src)
+                    else:
+                        copies.setdefault(sha, []).append((src, seen[sha]))
+                    continue
+                if self.catalog.has_image(self.collection, sha):
                     finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"), src)
                     continue
-                seen.add(sha)
+                seen[sha] = src.name
                 self.catalog.mark_pending(self.collection, sha)  # cleaned up on the next run if we die mid-call
                 yield src, data, src.name
 

@@ -10,6 +10,7 @@ per file and goes on.
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import stat
 import zipfile
@@ -28,6 +29,10 @@ ZIP_MAX_TOTAL = 8 * 1024 ** 3
 ZIP_MAX_RATIO = 100
 #: Largest uncompressed member, bytes.
 ZIP_MAX_MEMBER = 200 * 1024 ** 2
+#: Largest Instagram posts file read, bytes (real ones are a few MB).
+INSTAGRAM_MAX_JSON = 32 * 1024 ** 2
+#: Compression methods zipfile reads (stored, deflate, bzip2, lzma).
+READABLE_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,65 @@ def refused(name: str, reason: str, origin: str = "file") -> Source:
     return Source(display_name(name), read, origin)
 
 
-def file_source(path: str | Path, name: str | None = None) -> Source:
-    p = Path(path)
-    return Source(display_name(name or str(path)), p.read_bytes, "file")
+def _inside(real: str, roots: list[Path]) -> bool:
+    r = Path(real)
+    return any(r == root or root in r.parents for root in roots)
+
+
+def open_regular(path: str | Path, roots: list[Path] | None = None) -> IO[bytes]:
+    """Open a regular file for reading, checking *the file opened*, not the path: a named pipe,
+    device or folder is refused without blocking (``O_NONBLOCK``), and with ``roots`` the opened
+    file's real path must lie inside one of them (a link swapped after listing cannot point
+    outside) and it may have no other hard link (one could be a way in from outside)."""
+    label = display_name(str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BadImage(f"{label}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadImage(f"{label}: not a regular file (a pipe, device or folder): refused")
+        if roots:
+            real = os.readlink(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else os.path.realpath(path)
+            if not _inside(real, roots):
+                raise BadImage(f"{label}: outside the allowed folders (FACESEARCH_ALLOWED_ROOTS): refused")
+            if st.st_nlink > 1:
+                raise BadImage(f"{label}: has other hard links, which could lead outside the allowed folders: refused")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_limited(f: IO[bytes], label: str, limit: int | None = None) -> bytes:
+    """At most ``limit`` bytes (default :data:`facelib.images.MAX_BYTES`) of an open file: the size
+    is checked from ``fstat`` first, and the read never goes past the limit (a file that grows, or
+    a sparse one, cannot fill the memory)."""
+    from ..images import MAX_BYTES
+
+    limit = MAX_BYTES if limit is None else limit
+    size = os.fstat(f.fileno()).st_size
+    if size > limit:
+        raise BadImage(f"{label}: {size / 1e6:.1f} MB is over the {limit / 1e6:.0f} MB limit")
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise BadImage(f"{label}: over the {limit / 1e6:.0f} MB limit")
+    return data
+
+
+def file_source(path: str | Path, name: str | None = None, roots: list[Path] | None = None) -> Source:
+    """A file read when the batch reaches it, through :func:`open_regular` and :func:`read_limited`."""
+    label = display_name(name or str(path))
+
+    def read() -> bytes:
+        try:
+            with open_regular(path, roots) as f:
+                return read_limited(f, label)
+        except OSError as exc:
+            raise BadImage(f"{label}: cannot be read ({exc.strerror or exc})") from exc
+    return Source(label, read, "file")
 
 
 def bytes_source(name: str, data: bytes, origin: str = "upload") -> Source:
@@ -63,27 +124,32 @@ def bytes_source(name: str, data: bytes, origin: str = "upload") -> Source:
 
 
 def walk_folder(folder: Path, roots: list[Path] | None = None) -> Iterator[Source]:
-    """Image files below ``folder``, sorted. With ``roots``, the folder and every file's real path
-    must lie inside one of them (links pointing outside are refused)."""
+    """Image files and zip archives below ``folder``, sorted. With ``roots``, the folder and every
+    file must lie inside one of them: checked on the file as opened (:func:`open_regular`), so a
+    link swapped between listing and reading is refused too."""
     real_roots = [Path(os.path.realpath(r)) for r in roots or []]
-
-    def inside(p: str) -> bool:
-        real = Path(os.path.realpath(p))
-        return not real_roots or any(real == r or r in real.parents for r in real_roots)
-
-    if not inside(str(folder)):
+    if real_roots and not _inside(os.path.realpath(folder), real_roots):
         yield refused(str(folder), "outside the folders this server may read (FACESEARCH_ALLOWED_ROOTS)")
         return
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs.sort()
         for fn in sorted(files):
             path = os.path.join(root, fn)
-            if Path(fn).suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            if not inside(path):
-                yield refused(path, "a link to outside the allowed folders: refused")
-            else:
-                yield file_source(path)
+            suffix = Path(fn).suffix.lower()
+            if suffix == ".zip":
+                yield from zip_file_sources(path, real_roots or None)
+            elif suffix in IMAGE_SUFFIXES:
+                yield file_source(path, roots=real_roots or None)
+
+
+def zip_file_sources(path: str | Path, roots: list[Path] | None = None, name: str | None = None) -> list[Source]:
+    """The members of the zip archive at ``path`` (opened once, checked like any file)."""
+    label = name or str(path)
+    try:
+        f = open_regular(path, roots)
+    except BadImage as exc:
+        return [refused(label, str(exc).removeprefix(display_name(label) + ": "), "zip")]
+    return zip_sources(f, name=label)
 
 
 def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list[Source]:
@@ -98,8 +164,9 @@ def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return [refused(name, f"not a readable zip archive ({exc})", "zip")]
-    posts = instagram_posts(zf)
-    sources: list[Source] = []
+    posts, problems = instagram_posts(zf)
+    sources: list[Source] = [refused(f"{name}/{where}", why, "instagram") for where, why in problems]
+    unusable = {where for where, _ in problems}
     total = 0
     for info in infos:
         if info.is_dir():
@@ -114,8 +181,13 @@ def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list
             sources.append(refused(label, "a symbolic link in the archive: refused", "zip"))
         elif suffix == ".zip":
             sources.append(refused(label, "an archive inside the archive: extract it and index it on its own", "zip"))
+        elif info.flag_bits & 0x1:
+            sources.append(refused(label, "encrypted in the archive (password protected): refused", "zip"))
+        elif info.compress_type not in READABLE_COMPRESSION:
+            sources.append(refused(label, f"compression method {info.compress_type} (e.g. AES or implode) is not "
+                                          "supported: re-create the archive with plain zip", "zip"))
         elif suffix not in IMAGE_SUFFIXES:
-            if not member.endswith(".json") or not posts:
+            if not member.endswith(".json") or not (posts or member in unusable):
                 sources.append(refused(label, "not an image file: skipped", "zip"))
         elif info.file_size > ZIP_MAX_MEMBER or (info.compress_size and info.file_size / info.compress_size > ZIP_MAX_RATIO):
             sources.append(refused(label, f"compression ratio {info.file_size / max(info.compress_size, 1):.0f}:1 "
@@ -129,7 +201,7 @@ def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list
             meta = {"archive": name, **posts.get(member, {})}
             origin = "instagram" if posts else "zip"
             sources.append(Source(display_name(label), _member_reader(zf, info), origin, meta))
-    if not any(s.origin in ("zip", "instagram") and s.metadata for s in sources):
+    if not any(PurePosixPath(i.filename).suffix.lower() in IMAGE_SUFFIXES for i in infos) and not problems:
         sources.append(refused(name, "the archive holds no image", "zip"))
     return sources
 
@@ -139,8 +211,9 @@ def _member_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], b
         try:
             with zf.open(info) as f:
                 data = f.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, zlib_error) as exc:
-            raise BadImage(f"{info.filename}: damaged in the archive ({exc})") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError, zlib_error,
+                lzma.LZMAError) as exc:  # damaged, encrypted, or a method zipfile cannot read
+            raise BadImage(f"{info.filename}: cannot be read from the archive ({exc})") from exc
         if len(data) > info.file_size:
             raise BadImage(f"{info.filename}: larger than its archive entry says: refused")
         return data
@@ -165,42 +238,86 @@ def _fix_text(text: str) -> str:
         return text
 
 
-def instagram_posts(zf: zipfile.ZipFile) -> dict[str, dict[str, str]]:
-    """member name -> {"post_date", "caption"} for the photos of an Instagram export; {} otherwise.
+def _post_date(ts: object) -> str | None:
+    """An ISO date from a Unix timestamp of any shape, None when it is not one."""
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        return None
+    try:
+        return datetime.fromtimestamp(int(ts), tz=UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
+    """A JSON member, bounded like any other (size, ratio), parsed once; ValueError when unusable."""
+    if info.file_size > INSTAGRAM_MAX_JSON or (info.compress_size and info.file_size / info.compress_size > ZIP_MAX_RATIO):
+        raise ValueError(f"{info.file_size / 1e6:.0f} MB of JSON (or a zip bomb's ratio): refused")
+    if info.flag_bits & 0x1 or info.compress_type not in READABLE_COMPRESSION:
+        raise ValueError("encrypted or compressed with an unsupported method")
+    try:
+        with zf.open(info) as f:
+            data = f.read(INSTAGRAM_MAX_JSON + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib_error, lzma.LZMAError) as exc:
+        raise ValueError(f"cannot be read ({exc})") from exc
+    if len(data) > INSTAGRAM_MAX_JSON:
+        raise ValueError("larger than its archive entry says: refused")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a posts file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+
+
+def instagram_posts(zf: zipfile.ZipFile) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
+    """(member name -> {"post_date", "caption"}, [(where, why) of every part that could not be
+    used]) for the photos of an Instagram export; ({}, []) for another archive.
 
     Supported: the JSON export, with ``your_instagram_activity/content/posts_N.json`` (2024 and
     later), ``your_instagram_activity/media/posts_N.json``, or ``content/posts_N.json`` (earlier),
     each a list of posts with ``media`` entries holding ``uri``, ``creation_timestamp`` and
-    ``title``. The HTML export is not supported (choose JSON when downloading).
+    ``title``. The HTML export is not supported (choose JSON when downloading). A posts file or a
+    post of another shape is reported, and the rest is used.
     """
     out: dict[str, dict[str, str]] = {}
-    post_files: list[tuple[str, str]] = []  # (posts file, export root inside the zip)
-    for n in zf.namelist():
+    problems: list[tuple[str, str]] = []
+    post_files: list[tuple[zipfile.ZipInfo, str]] = []  # (posts file, export root inside the zip)
+    for info in zf.infolist():
+        n = info.filename
         if not n.endswith(".json"):
             continue
         for marker in INSTAGRAM_POSTS:
             i = n.find(marker)
             if i >= 0 and (i == 0 or n[i - 1] == "/"):
-                post_files.append((n, n[:i]))
+                post_files.append((info, n[:i]))
                 break
-    for pf, root in post_files:
+    for info, root in post_files:
         try:
-            posts = json.loads(zf.read(pf))
-        except (ValueError, KeyError, zipfile.BadZipFile):
+            posts = _read_json_member(zf, info)
+        except ValueError as exc:
+            problems.append((info.filename, f"Instagram posts file not used: {exc}"))
             continue
         if isinstance(posts, dict):
             posts = posts.get("ig_posts") or posts.get("posts") or []
-        for post in posts if isinstance(posts, list) else []:
-            media = post.get("media") or []
-            post_caption = _fix_text(post.get("title") or "")
+        if not isinstance(posts, list):
+            problems.append((info.filename, "Instagram posts file of an unexpected shape (not a list): not used"))
+            continue
+        for k, post in enumerate(posts):
+            media = post.get("media") if isinstance(post, dict) else None
+            if not isinstance(media, list):
+                problems.append((f"{info.filename}#post{k + 1}", "an Instagram post of an unexpected shape: skipped"))
+                continue
+            title = post.get("title")
+            post_caption = _fix_text(title) if isinstance(title, str) else ""
             for m in media:
-                uri = m.get("uri")
-                if not uri:
+                uri = m.get("uri") if isinstance(m, dict) else None
+                if not isinstance(uri, str) or not uri:
                     continue
-                ts = m.get("creation_timestamp") or post.get("creation_timestamp")
-                caption = _fix_text(m.get("title") or "") or post_caption
+                m_title = m.get("title")
+                caption = (_fix_text(m_title) if isinstance(m_title, str) else "") or post_caption
                 meta = {"caption": caption}
-                if ts:
-                    meta["post_date"] = datetime.fromtimestamp(int(ts), tz=UTC).isoformat()
+                posted = _post_date(m.get("creation_timestamp")) or _post_date(post.get("creation_timestamp"))
+                if posted:
+                    meta["post_date"] = posted
                 out[root + uri] = meta
-    return out
+    return out, problems
