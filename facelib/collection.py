@@ -306,6 +306,7 @@ class Collection:
         self._files.remove_thumbs(f.thumb_path for f in faces)
         if self._catalog.references(sha256) == 0:
             self._files.remove_copies([sha256])
+        self.ws.db.scrub()
         return len(faces)
 
     def delete_faces(self, face_ids: list[str]) -> int:
@@ -329,6 +330,7 @@ class Collection:
         self.people.store.drop_empty()
         self.people.store.forget_undo()
         self._files.remove_thumbs(f.thumb_path for f in gone)
+        self.ws.db.scrub()
 
     def delete_person(self, person_id: int, with_photos: bool = False) -> int:
         """Erase a person: their faces from the engine, catalog and disk, their engine User, and with

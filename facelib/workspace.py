@@ -142,6 +142,7 @@ class Workspace:
         self.catalog.remove_collection(name)
         self.files.remove_collection_thumbs(name)
         self.files.remove_copies(s for s in shas if self.catalog.references(s) == 0)
+        self.db.scrub()
 
     # -- sources -----------------------------------------------------------------------------
     def s3_sources(self, uri: str) -> list[Source]:

@@ -115,3 +115,38 @@ def test_rekognition_erasure_deletes_faces_users_and_cache(workspace):
     assert traces(workspace.settings.db_path, {face_id}) == []
     cache = engine.cache.cache
     assert [k for k in cache.iterkeys() if "SearchFaces" in str(k)] == []  # cached searches evicted
+
+
+def raw_hits(root, needles: dict[str, bytes]) -> list[tuple[str, str]]:
+    """(file, what) for every needle found in the raw bytes of any file under ``root`` (WAL, free
+    pages, caches and all), not only in rows."""
+    hits = []
+    for p in root.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            hits += [(str(p.relative_to(root)), what) for what, needle in needles.items() if needle in data]
+    return hits
+
+
+@pytest.mark.parametrize("model", ["sface", "dlib"])
+def test_erasure_leaves_no_bytes_anywhere_under_the_data_directory(tmp_path, model):
+    """While the workspace is still open (its WAL live): descriptors, face ids, hashes and file
+    names of an erased photo are in no file's bytes."""
+    from facelib import Settings, Workspace, bytes_source
+
+    ws = Workspace(Settings(data_dir=tmp_path / "data", model=model))
+    coll = ws.create_collection("e")
+    coll.index([bytes_source("zq-keep.jpg", fixture_bytes("biden.jpg")),
+                bytes_source("zq-erase-me-7f3a.jpg", fixture_bytes("obama.jpg"))], workers=1)
+    coll.people.update()
+    image = next(i for i in coll.images() if i.original_name == "zq-erase-me-7f3a.jpg")
+    faces = coll.faces(image_sha256=image.sha256)
+    engine = ws.engine("local")
+    vectors = [engine.vector("e", f.face_id).astype("float32").tobytes() for f in faces]
+    needles = {"sha256": image.sha256.encode(), "name": b"zq-erase-me-7f3a",
+               **{f"face id {f.face_id}": f.face_id.encode() for f in faces},
+               **{f"vector {i}": v[:64] for i, v in enumerate(vectors)}}
+    assert raw_hits(ws.settings.data_dir, needles)  # the probe finds them before
+    coll.delete_image(image.sha256)
+    assert raw_hits(ws.settings.data_dir, needles) == []
+    assert coll.counts()["images"] == 1

@@ -247,6 +247,9 @@ def test_erasing_an_image_evicts_every_cached_answer_about_it(rek):
     stub.add_response("delete_faces", {"DeletedFaces": [fid]})
     ws.collection("team").delete_image(sha)
     assert [k for k in engine.cache.cache.iterkeys() if sha in str(k)] == []
+    # Nor in the bytes of any file of the cache (its WAL, free pages), while it is open.
+    leftovers = [p for p in ws.settings.cache_dir.rglob("*") if p.is_file() and sha.encode() in p.read_bytes()]
+    assert leftovers == []
 
 
 # -- 5. the searched face --------------------------------------------------------------------------------

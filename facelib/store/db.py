@@ -98,6 +98,7 @@ class Database:
             conn.row_factory = sqlite3.Row
             _enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten with zeros, not left in free pages
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
         return conn
@@ -116,6 +117,12 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def scrub(self) -> None:
+        """After an erasure: move the WAL into the database and truncate it (``wal_checkpoint(TRUNCATE)``),
+        so deleted rows do not linger in the WAL file either (with ``secure_delete`` they are zeroed
+        in the database itself)."""
+        self.connect().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -47,7 +48,8 @@ class PaidCallCache:
 
     def __init__(self, directory: str | Path, size_limit: int = 2 ** 30, lock_wait: float = LOCK_WAIT) -> None:
         self.directory = Path(directory)
-        self.cache = diskcache.Cache(str(directory), size_limit=size_limit, tag_index=True)
+        # diskcache applies ``sqlite_*`` settings as PRAGMAs: deleted answers are zeroed on disk.
+        self.cache = diskcache.Cache(str(directory), size_limit=size_limit, tag_index=True, sqlite_secure_delete=1)
         self.locks = self.directory / "locks"
         self.locks.mkdir(parents=True, exist_ok=True)
         self.lock_wait = lock_wait
@@ -68,7 +70,13 @@ class PaidCallCache:
         for key in list(self.cache.iterkeys()):
             if isinstance(key, str) and sha256 in key and self.cache.delete(key):
                 gone += 1
+        self.scrub()
         return gone
+
+    def scrub(self) -> None:
+        """Checkpoint the cache database's WAL into it and truncate the WAL (after an erasure)."""
+        with sqlite3.connect(self.directory / "cache.db", timeout=30) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _lock(self, key: str) -> FileLock:
         name = hashlib.sha256(key.encode()).hexdigest()[:32]

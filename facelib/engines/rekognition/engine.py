@@ -481,6 +481,7 @@ class RekognitionEngine:
                 pending = [f for ids in by_user.values() for f in ids]
         finally:
             self.cache.invalidate(self._scope(ref))
+            self.cache.scrub()
         remaining = [f for f in face_ids if f not in set(gone)]
         if remaining:
             raise ErasureIncomplete(f"Rekognition did not delete {len(remaining)} of {len(face_ids)} faces; they are "
