@@ -7,6 +7,7 @@ import streamlit as st
 from facelib import EngineName, expand_paths
 from pages.ui.common import choose_collection, setup, workspace
 from pages.ui.indexing import run_batch, show_report
+from pages.ui.text import md
 
 SAMPLE_COLLECTION = "samples"
 
@@ -52,7 +53,7 @@ if "home_report" in st.session_state and coll:
 if coll:
     recent = coll.sample(12, seed=1)
     if recent:
-        st.subheader(f"Some faces in {coll.name}")
+        st.subheader(f"Some faces in {md(coll.name)}")
         cols = st.columns(12)
         for col, f in zip(cols, recent, strict=False):
-            col.image(coll.thumb_uri(f.thumb_path) or "", width=72)
+            col.image(coll.thumb_uri(f.thumb_path), width=72)

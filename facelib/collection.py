@@ -7,6 +7,7 @@ queries. Similarities are percentages 0-100; boxes are relative 0-1.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from .engines.base import CloudCollections, Engine, SupportsModels, external_image_id
-from .errors import BudgetExceeded, ErasureIncomplete, FaceNotFound, InvalidParameter
+from .errors import BadImage, BudgetExceeded, ErasureIncomplete, FaceNotFound, InvalidParameter
 from .filters import QualityFilter
 from .images import WORK_MAX_SIDE, LoadedImage, decode, encode_jpeg, load_file
 from .ingest.estimate import BatchEstimate, estimate_batch
@@ -27,7 +28,9 @@ from .people.service import People
 from .people.store import PeopleStore
 from .records import BoundingBox, EngineName, FaceStatus, Match, StoredFace, StoredImage
 from .search import SearchResult, search_by_face, search_by_image
-from .thumbnails import cached_data_uri, draw_boxes, square_crop_box
+from .thumbnails import cached_data_uri, draw_boxes, placeholder_uri, square_crop_box
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -177,7 +180,10 @@ class Collection:
         path = self._stored_copy(face.stored_path)
         if path is None:
             raise InvalidParameter("the stored copy of this face's photo is missing")
-        image = load_file(str(path))
+        try:
+            image = load_file(str(path))
+        except BadImage as exc:
+            raise InvalidParameter("the stored copy of this face's photo is damaged: index the photo again") from exc
         box = square_crop_box(face.detail.box, *image.rgb.size, margin=0.4)
         return decode(encode_jpeg(image.rgb.crop(box), quality=92), name=f"{face.image_name}#face", max_side=None)
 
@@ -255,9 +261,15 @@ class Collection:
     def has_image(self, sha256: str) -> bool:
         return self._catalog.has_image(self.name, sha256)
 
-    def thumb_uri(self, relative: str | None) -> str | None:
-        """A thumbnail as a data URI for tables (None when it has none)."""
-        return cached_data_uri(str(self._files.path(relative))) if relative else None
+    def thumb_uri(self, relative: str | None) -> str:
+        """A thumbnail as a data URI, for tables and pictures; a grey placeholder when the face has
+        none or its file is missing or unreadable (logged: ``facesearch doctor`` repairs it)."""
+        uri = cached_data_uri(str(self._files.path(relative))) if relative else None
+        if uri is None:
+            if relative:
+                log.warning("thumbnail missing or unreadable: %s", relative)
+            return placeholder_uri()
+        return uri
 
     def photo(self, relative: str | None, boxes: list[BoundingBox], labels: list[str] | None = None,
               highlight: int | None = None, max_side: int = WORK_MAX_SIDE,
@@ -267,7 +279,11 @@ class Collection:
         path = self._stored_copy(relative)
         if path is None:
             return None
-        image = load_file(str(path), max_side=max_side)
+        try:
+            image = load_file(str(path), max_side=max_side)
+        except BadImage as exc:  # a damaged stored copy: the page says the picture is missing
+            log.warning("stored copy unreadable: %s (%s)", relative, exc)
+            return None
         return draw_boxes(image.rgb, boxes, labels=labels, highlight=highlight, text_scale=text_scale)
 
     def _stored_copy(self, relative: str | None) -> Path | None:

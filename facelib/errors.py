@@ -75,3 +75,7 @@ class BudgetExceeded(InvalidParameter):
 
 class SearchMismatch(FaceLibError):
     """The engine searched (or indexed) another face than the one asked for."""
+
+
+class CatalogDamaged(FaceLibError):
+    """The catalog database cannot be opened or read (a damaged or foreign file): nothing was changed."""

@@ -77,6 +77,18 @@ def cached_data_uri(path: str) -> str | None:
     return _data_uri_of(path, stamp)
 
 
+@lru_cache(maxsize=1)
+def placeholder_uri(side: int = THUMB_SIDE) -> str:
+    """A plain grey square with a faint outline of a head: shown where a thumbnail is missing."""
+    im = Image.new("RGB", (side, side), (226, 232, 240))
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((side * 0.3, side * 0.15, side * 0.7, side * 0.6), outline=(148, 163, 184), width=2)
+    draw.arc((side * 0.15, side * 0.6, side * 0.85, side * 1.2), 180, 360, fill=(148, 163, 184), width=2)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85)
+    return data_uri(buf.getvalue())
+
+
 @lru_cache(maxsize=50_000)
 def _data_uri_of(path: str, stamp: int) -> str | None:
     try:

@@ -11,11 +11,12 @@ import streamlit as st
 from facelib import IMAGE_SUFFIXES, FaceLibError, Source, bytes_source, walk_folder, zip_sources
 from pages.ui.common import page
 from pages.ui.indexing import run_batch, show_report
+from pages.ui.text import md
 
 coll = page("Index", ":material/upload:")
 settings = coll.settings
 st.title("Index photos")
-st.caption(f"Into **{coll.name}** with the **{coll.engine_name}** engine. Photos already in the collection "
+st.caption(f"Into **{md(coll.name)}** with the **{coll.engine_name}** engine. Photos already in the collection "
            "(same bytes) are skipped, so indexing a batch again costs nothing.")
 
 
@@ -57,7 +58,7 @@ with tab_s3:
         try:
             st.session_state["s3_sources"] = coll.ws.s3_sources(uri.strip())
         except FaceLibError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
     sources += st.session_state.get("s3_sources", [])
 
 if sources:

@@ -21,6 +21,7 @@ from facelib import (
 )
 from pages.ui.common import SEARCH_QUERY, page, set_face_query
 from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, rows_key
+from pages.ui.text import md
 
 PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 KiB each)
 QUERY = SEARCH_QUERY
@@ -83,7 +84,7 @@ if st.session_state.get("search_key") != search_key or "search_result" not in st
             st.session_state["search_result"] = run_search(query, face_index)
         st.session_state["search_key"] = search_key
     except FaceLibError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.session_state.pop("search_key", None)
         st.session_state.pop("search_result", None)
         st.stop()
@@ -95,7 +96,7 @@ def show_query(coll: Collection, query: dict[str, Any], result: SearchResult) ->
         image = decode(query["data"], query["name"])
         boxes = [d.box for d in result.query_faces]
         st.image(draw_boxes(image.rgb, boxes, highlight=result.searched_face), width="stretch",
-                 caption=f"{query['name']} · {len(boxes)} face(s) found")
+                 caption=f"{md(query['name'])} · {len(boxes)} face(s) found")
         if len(boxes) > 1:
             st.radio("Face to search", list(range(len(boxes))), index=result.searched_face, horizontal=True,
                      format_func=lambda i: f"Face {i + 1}", key=pick_key, persist_state="session",
@@ -106,12 +107,12 @@ def show_query(coll: Collection, query: dict[str, Any], result: SearchResult) ->
     try:
         face = coll.face(query["face_id"])
     except FaceLibError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
     photo = coll.photo(face.stored_path, [face.detail.box], highlight=0)
     if photo is not None:
-        st.image(photo, width="stretch", caption=f"Searching the face in {face.image_name.rsplit('/', 1)[-1]}")
-    st.image(coll.thumb_uri(face.thumb_path) or "", width=96)
+        st.image(photo, width="stretch", caption=f"Searching the face in {md(face.image_name.rsplit('/', 1)[-1])}")
+    st.image(coll.thumb_uri(face.thumb_path), width=96)
 
 
 def chart(result: SearchResult, quality: Any, threshold: int) -> None:
@@ -176,7 +177,7 @@ def results(coll: Collection, result: SearchResult) -> None:
     row = selected_row(shown, event)
     if row is None:
         return
-    st.subheader(f"{row.image_name.rsplit('/', 1)[-1]} · {row.similarity:.1f}%")
+    st.subheader(f"{md(row.image_name.rsplit('/', 1)[-1])} · {row.similarity:.1f}%")
     c1, c2 = st.columns([3, 1])
     with c1:
         photo = coll.photo(row.stored_path, [row.box], highlight=0)

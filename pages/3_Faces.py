@@ -7,6 +7,7 @@ import streamlit as st
 from facelib import FaceLibError
 from pages.ui.common import page, search_face
 from pages.ui.tables import FACE_COLUMNS, faces_frame, quality_controls
+from pages.ui.text import md
 
 coll = page("Faces", ":material/face:")
 st.title("Faces")
@@ -28,7 +29,7 @@ if view == "Rejected and filtered out":
                 try:
                     coll.index_anyway(face.face_id)
                 except FaceLibError as exc:
-                    st.error(f"{face.image_name}: {exc}")
+                    st.error(f"{md(face.image_name)}: {md(exc)}")
             st.rerun()
     else:
         st.caption("The engine indexed every face it found.")
@@ -64,7 +65,7 @@ for start in range(0, len(faces), per_row):
     cols = st.columns(per_row)
     for col, f in zip(cols, faces[start:start + per_row], strict=False):
         with col:
-            st.image(coll.thumb_uri(f.thumb_path) or "", width="stretch")
+            st.image(coll.thumb_uri(f.thumb_path), width="stretch")
             st.caption(f.image_name.rsplit("/", 1)[-1])
             if st.button("Search", key=f"face_{f.face_id}", width="stretch"):
                 search_face(f.face_id)

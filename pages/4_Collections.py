@@ -7,6 +7,7 @@ import streamlit as st
 
 from facelib import FaceLibError
 from pages.ui.common import forget_results, need_collection, setup, workspace
+from pages.ui.text import md
 
 coll = setup("Collections", ":material/folder:")
 ws = workspace()
@@ -27,7 +28,7 @@ with st.expander("Import an existing Rekognition collection"):
         try:
             st.session_state["importable"] = ws.importable()
         except FaceLibError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
     importable = st.session_state.get("importable")
     if importable == []:
         st.info("No Rekognition collection of this account and region is left to import.")
@@ -38,14 +39,14 @@ with st.expander("Import an existing Rekognition collection"):
             try:
                 ws.import_collection(display.strip(), str(chosen_id))
             except FaceLibError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.session_state.pop("importable", None)
-                st.session_state["collections_msg"] = f"Imported {chosen_id} as {display.strip()}."
+                st.session_state["collections_msg"] = f"Imported {md(chosen_id)} as {md(display.strip())}."
                 st.rerun()
 coll = need_collection(coll)
 if coll.location:
-    st.caption(f"Rekognition collection in AWS account / region {coll.location}")
+    st.caption(f"Rekognition collection in AWS account / region {md(coll.location)}")
 
 st.subheader(coll.name)
 if st.button("Describe (ask the engine)", key="describe"):
@@ -54,7 +55,7 @@ if st.button("Describe (ask the engine)", key="describe"):
         st.success(f"The engine holds **{info.face_count}** face(s) · model {info.model_version} · "
                    f"created {info.created_at}")
     except FaceLibError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
 
 others = [m for m in coll.models if m != coll.model]
 if others:
@@ -72,7 +73,7 @@ if others:
             try:
                 finished = coll.reindex(target, progress)
             except FaceLibError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 bar.progress(1.0, text="Grouping the new faces…")
                 coll.people.update()
@@ -89,7 +90,7 @@ if others:
                 "People left with no face": report.people_lost}
         for label, items in lost.items():
             if items:
-                st.warning(f"{label}: " + "; ".join(items[:20]) + (" …" if len(items) > 20 else ""))
+                st.warning(f"{label}: " + "; ".join(md(i) for i in items[:20]) + (" …" if len(items) > 20 else ""))
         if report.faces_unmatched or report.decisions_lost:
             st.info(f"{len(report.faces_unmatched)} earlier face(s) have no match among the new faces; "
                     f"{report.decisions_lost} correction(s) lost a face.")
@@ -105,19 +106,19 @@ with st.expander(f"Delete one image ({n_images} in the collection)"):
             st.session_state["delete_pending"] = chosen.sha256
         if st.session_state.get("delete_pending") == chosen.sha256:
             faces = len(coll.faces(status=None, image_sha256=chosen.sha256))
-            st.warning(f"Delete **{chosen.original_name}** and its {faces} face(s) from the engine, the catalog "
+            st.warning(f"Delete **{md(chosen.original_name)}** and its {faces} face(s) from the engine, the catalog "
                        "and the disk? This cannot be undone.")
             yes, no = st.columns([1, 4])
             if yes.button("Yes, delete", type="primary", key="delete_image_confirm"):
                 st.session_state.pop("delete_pending")
                 try:
                     n = coll.delete_image(chosen.sha256)
-                    st.session_state["collections_msg"] = (f"Deleted {chosen.original_name} and its {n} face(s), "
+                    st.session_state["collections_msg"] = (f"Deleted {md(chosen.original_name)} and its {n} face(s), "
                                                            "thumbnails and stored copy.")
                     forget_results()
                     st.rerun()
                 except FaceLibError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
             if no.button("Cancel", key="delete_image_cancel"):
                 st.session_state.pop("delete_pending")
                 st.rerun()
@@ -125,15 +126,15 @@ with st.expander(f"Delete one image ({n_images} in the collection)"):
         st.caption("No image yet.")
 
 with st.expander("Delete the whole collection", expanded=False):
-    st.warning(f"This deletes **{coll.name}** from the engine and the catalog, with every thumbnail and "
+    st.warning(f"This deletes **{md(coll.name)}** from the engine and the catalog, with every thumbnail and "
                "stored copy. It cannot be undone.")
-    typed = st.text_input(f"Type {coll.name} to confirm", key="delete_confirm")
+    typed = st.text_input(f"Type {md(coll.name)} to confirm", key="delete_confirm")
     if st.button("Delete collection", type="primary", disabled=typed != coll.name, key="delete_collection_go"):
         try:
             coll.delete()
         except FaceLibError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
         else:
             forget_results()
-            st.session_state["collections_msg"] = f"Deleted {coll.name}."
+            st.session_state["collections_msg"] = f"Deleted {md(coll.name)}."
             st.rerun()

@@ -7,6 +7,7 @@ import streamlit as st
 from facelib import FaceLibError
 from pages.ui.common import page
 from pages.ui.people import group_new_faces, person_card_label, undo_last_correction
+from pages.ui.text import md
 
 coll = page("People", ":material/groups:")
 people = coll.people
@@ -48,8 +49,8 @@ for start in range(0, len(shown), per_row):
     cols = st.columns(per_row)
     for col, p in zip(cols, shown[start:start + per_row], strict=False):
         with col.container(border=True):
-            st.image(coll.thumb_uri(covers[p.person_id]) or "", width="stretch")
-            st.markdown(f"**{p.label}**" + (" · _hidden_" if p.hidden else ""))
+            st.image(coll.thumb_uri(covers[p.person_id]), width="stretch")
+            st.markdown(f"**{md(p.label)}**" + (" · _hidden_" if p.hidden else ""))
             st.caption(person_card_label(p))
             if st.checkbox("Select", key=f"pick_{p.person_id}_{st.session_state.get('people_gen', 0)}"):
                 selected.append(p.person_id)
@@ -68,7 +69,7 @@ def confirm_merge() -> None:
     if not pending or not all(pid in known for pid in pending):
         st.session_state.pop("merge_pending", None)
         return
-    st.warning("Merge " + ", ".join(f"**{known[pid].label}** ({len(known[pid].face_ids)} faces)" for pid in pending)
+    st.warning("Merge " + ", ".join(f"**{md(known[pid].label)}** ({len(known[pid].face_ids)} faces)" for pid in pending)
                + " into one person?")
     yes, no = st.columns([1, 4])
     if yes.button("Yes, merge", type="primary", key="merge_confirm"):
@@ -76,10 +77,10 @@ def confirm_merge() -> None:
         try:
             pid = people.merge(pending)
         except FaceLibError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
         st.session_state["people_gen"] = st.session_state.get("people_gen", 0) + 1  # fresh, unticked boxes
-        st.session_state["people_msg"] = f"Merged into {people.get(pid).label}."
+        st.session_state["people_msg"] = f"Merged into {md(people.get(pid).label)}."
         st.rerun()
     if no.button("Cancel", key="merge_cancel"):
         st.session_state.pop("merge_pending")
@@ -94,13 +95,13 @@ if suggestions:
     st.subheader("Maybe the same person?")
     for a, b, sim in suggestions:
         cols = st.columns([1, 1, 3, 1])
-        cols[0].image(coll.thumb_uri(suggested_covers[a.person_id]) or "", width=72, caption=a.label)
-        cols[1].image(coll.thumb_uri(suggested_covers[b.person_id]) or "", width=72, caption=b.label)
+        cols[0].image(coll.thumb_uri(suggested_covers[a.person_id]), width=72, caption=md(a.label))
+        cols[1].image(coll.thumb_uri(suggested_covers[b.person_id]), width=72, caption=md(b.label))
         cols[2].write(f"Closest faces {sim:.1f}% alike")
         if cols[3].button("Merge", key=f"suggest_{a.person_id}_{b.person_id}"):
             st.session_state["merge_pending"] = sorted([a.person_id, b.person_id])
             st.rerun()
-            st.session_state["people_msg"] = f"Merged {a.label} and {b.label}."
+            st.session_state["people_msg"] = f"Merged {md(a.label)} and {md(b.label)}."
             st.rerun()
 
 st.subheader("Photos where people appear together")
@@ -119,4 +120,4 @@ if together:
         photo = coll.photo(image.stored_path if image else None, [f.detail.box for f in faces],
                            labels=[labels[person_of[f.face_id]] for f in faces], max_side=800, text_scale=2.5)
         if photo is not None and image is not None:
-            grid[i % 4].image(photo, caption=image.original_name.rsplit("/", 1)[-1], width="stretch")
+            grid[i % 4].image(photo, caption=md(image.original_name.rsplit("/", 1)[-1]), width="stretch")

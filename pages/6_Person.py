@@ -8,6 +8,7 @@ from facelib import StoredFace
 from pages.ui.common import page
 from pages.ui.people import undo_last_correction
 from pages.ui.tables import FACE_COLUMNS, faces_frame, rows_key
+from pages.ui.text import md
 
 coll = page("Person", ":material/person:")
 people = coll.people
@@ -50,14 +51,14 @@ c1, c2 = st.columns([3, 1])
 new_name = c1.text_input("Name", value=person.name or "", key=f"name_{pid}_{person.name}", placeholder="Mom")
 if c1.button("Save name", key="rename"):
     people.rename(pid, new_name)
-    done(f"Renamed to {new_name or 'unnamed'}.")
+    done(f"Renamed to {md(new_name) or 'unnamed'}.")
 if c2.button("Unhide" if person.hidden else "Hide", key="hide"):
     people.hide(pid, not person.hidden)
     done("Shown again." if person.hidden else "Hidden from the People page.")
 
 stored = coll.faces_by_id(person.face_ids)
 faces = [stored[f] for f in person.face_ids if f in stored]
-st.subheader(f"{person.label}: {person.photos} photo(s), {len(faces)} face(s)")
+st.subheader(f"{md(person.label)}: {person.photos} photo(s), {len(faces)} face(s)")
 by_photo: dict[str, list[StoredFace]] = {}
 for f in faces:
     by_photo.setdefault(f.image_sha256, []).append(f)
@@ -66,7 +67,7 @@ for i, fs in enumerate(list(by_photo.values())[:48]):
     photo = coll.photo(fs[0].stored_path, [f.detail.box for f in fs], labels=[person.label] * len(fs),
                        max_side=800, text_scale=2.5)
     if photo is not None:
-        cols[i % 4].image(photo, caption=fs[0].image_name.rsplit("/", 1)[-1], width="stretch")
+        cols[i % 4].image(photo, caption=md(fs[0].image_name.rsplit("/", 1)[-1]), width="stretch")
 
 st.subheader("Faces")
 # The table's key names the person and their faces, so a selection never outlives the rows it indexes.
@@ -84,19 +85,19 @@ target = b.selectbox("Move to", [p.person_id for p in others], format_func=lambd
                      key="move_target", index=None, placeholder="Choose a person")
 if b.button("Move", disabled=not chosen or target is None, key="move") and target is not None:
     people.move_faces(chosen, target)
-    done(f"Moved {len(chosen)} face(s) to {labels[target]}.")
+    done(f"Moved {len(chosen)} face(s) to {md(labels[target])}.")
 if c.button("Not this person", disabled=not chosen, key="not_person"):
     people.not_these_faces(chosen)
-    done(f"{len(chosen)} face(s) taken out of {person.label}.")
+    done(f"{len(chosen)} face(s) taken out of {md(person.label)}.")
 if d.button("Not a face", disabled=not chosen, key="not_face"):
     people.not_faces(chosen)
     done(f"{len(chosen)} face(s) marked as not a face.")
 
-with st.expander(f"Erase {person.label}", expanded=False):
+with st.expander(f"Erase {md(person.label)}", expanded=False):
     st.warning("Removes this person's faces from the engine, the catalog and the disk (thumbnails, vectors, "
                "cached searches). It cannot be undone.")
     with_photos = st.checkbox("Also delete every photo they appear in", key="erase_photos")
     confirm = st.text_input("Type ERASE to confirm", key="erase_confirm")
     if st.button("Erase person", type="primary", disabled=confirm != "ERASE", key="erase_person"):
         n = coll.delete_person(pid, with_photos=with_photos)
-        done(f"Erased {person.label}: {n} face(s).", show=-1)
+        done(f"Erased {md(person.label)}: {n} face(s).", show=-1)

@@ -8,6 +8,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from facelib import LiveRecognizer, sha256_hex
 from pages.ui.common import SEARCH_QUERY, page
+from pages.ui.text import md
 
 coll = page("Live", ":material/videocam:")
 settings = coll.settings
@@ -26,7 +27,7 @@ if recognizer is None or recognizer.collection != coll.name:
     st.session_state["live_recognizer"] = recognizer
 recognizer.threshold = threshold
 
-st.caption(f"Faces are found on every frame and searched in **{coll.name}** at most once every "
+st.caption(f"Faces are found on every frame and searched in **{md(coll.name)}** at most once every "
            f"{recognizer.search_interval:.0f} s per face" +
            (" (each search is a paid call)." if coll.paid else "."))
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from facelib import FaceLibError, LoadedImage, decode, draw_boxes
 from pages.ui.common import page
+from pages.ui.text import md
 
 coll = page("Compare", ":material/compare:")
 floor = coll.settings.search_floor
@@ -32,13 +33,13 @@ try:
             if first is not None:
                 source = decode(first.getvalue(), first.name)
         if source is not None:
-            st.image(source.rgb, caption=source.name, width="stretch")
+            st.image(source.rgb, caption=md(source.name), width="stretch")
     with right:
         second = st.file_uploader("Second photo", type=types, key="compare_b")
         if second is not None:
             target = decode(second.getvalue(), second.name)
 except FaceLibError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 
 if source is None or target is None:
@@ -52,7 +53,7 @@ if st.session_state.get("compare_key") != key:
             st.session_state["compare_result"] = coll.compare(source, target)
         st.session_state["compare_key"] = key
     except FaceLibError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
 matches = st.session_state["compare_result"]
 threshold: int = st.slider("Match threshold (similarity %)", int(floor), 100, int(coll.settings.default_threshold),
@@ -60,7 +61,7 @@ threshold: int = st.slider("Match threshold (similarity %)", int(floor), 100, in
 shown = [m for m in matches if m.similarity >= threshold]
 with right:
     st.image(draw_boxes(target.rgb, [m.face.detail.box for m in shown],
-                        labels=[f"{m.similarity:.0f}%" for m in shown]), caption=target.name, width="stretch")
+                        labels=[f"{m.similarity:.0f}%" for m in shown]), caption=md(target.name), width="stretch")
 if not matches:
     st.info(f"No face of the second photo is at least {floor:.0f}% alike (or a photo shows no face).")
 elif not shown:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from facelib import photo_date
 from pages.ui.common import page, search_face
+from pages.ui.text import md
 
 PER_PAGE = 24
 
@@ -49,6 +50,6 @@ for i, image in enumerate(shown):
     with cols[i % 4]:
         if picture is not None:
             st.image(picture, width="stretch")
-        st.caption(f"{image.original_name.rsplit('/', 1)[-1]} · {photo_date(image)} · {len(fs)} face(s)")
+        st.caption(f"{md(image.original_name.rsplit('/', 1)[-1])} · {photo_date(image)} · {len(fs)} face(s)")
         if fs and st.button("Search its first face", key=f"photo_search_{image.sha256[:12]}", width="stretch"):
             search_face(fs[0].face_id)

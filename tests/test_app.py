@@ -567,3 +567,92 @@ def test_collections_page_shows_where_a_rekognition_collection_lives_and_imports
         at.button(key="import_go").click().run()
         assert "Console faces" in Workspace(Settings()).collections()
         assert "made-in-the-console" in ep.collections and ep.calls["DeleteCollection"] == 0
+
+
+EVIL = "![x](http://evil.example/p.png) [click](http://evil.example) www.evil.example :red[boo]"
+
+
+def rendered_markdown(at) -> list[str]:
+    """The markdown source of every element that renders markdown (texts, captions, alerts, headers)."""
+    out = []
+    for kind in ("markdown", "caption", "success", "info", "warning", "error", "subheader", "title", "header"):
+        out += [e.value for e in getattr(at, kind)]
+    out += [e.value for e in at.sidebar.caption]
+    return out
+
+
+def test_user_text_is_shown_as_plain_text_never_as_markdown(with_samples):
+    """A person named with image and link syntax, and the collection and file names, reach every
+    markdown element escaped: no browser fetches an outside picture or shows an outside link."""
+    from facelib import Settings, Workspace
+
+    ws = Workspace(Settings())
+    coll = ws.collection("samples")
+    person = coll.people.listing()[0]
+    coll.people.rename(person.person_id, EVIL)
+    from pages.ui.text import md
+
+    at = with_samples
+    for page in ("pages/5_People.py", "pages/6_Person.py", "pages/2_Search.py"):
+        at.switch_page(page).run()
+        ok(at)
+        if page.endswith("6_Person.py"):
+            at.session_state["person"] = person.person_id
+            at.run()
+        texts = rendered_markdown(at)
+        assert not any("](http" in t or "![" in t or ":red[" in t for t in texts), (page, texts)
+        if not page.endswith("2_Search.py"):  # the name is shown, as the text it is
+            assert any(md(EVIL) in t for t in texts), (page, texts)
+
+
+def test_an_archive_member_name_cannot_put_a_link_in_an_error_box(data_dir):
+    from pages.ui.text import md
+
+    shown = md("photos.zip/[click me](http://evil.example)/x.jpg: cannot be read")
+    assert "](" not in shown and "\\[click me\\]" in shown
+    assert md("http://evil.example") == "http\\:\\/\\/evil\\.example"
+
+
+def test_damaged_files_give_placeholders_and_messages_not_tracebacks(with_samples, data_dir):
+    """A missing thumbnail, a truncated stored copy and a damaged catalog: every page still runs."""
+    from facelib import Settings, Workspace
+
+    ws = Workspace(Settings())
+    coll = ws.collection("samples")
+    faces = coll.faces()
+    ws.path(faces[0].thumb_path).unlink()  # a thumbnail gone
+    copy = ws.path(faces[1].stored_path)
+    copy.write_bytes(copy.read_bytes()[:500])  # a stored copy cut short
+    at = with_samples
+    person = coll.people.listing()
+    for page in ("app.py", "pages/3_Faces.py", "pages/5_People.py", "pages/6_Person.py", "pages/9_Photos.py",
+                 "pages/2_Search.py"):
+        at.switch_page(page).run()
+        if page.endswith("6_Person.py"):
+            for p in person:
+                at.session_state["person"] = p.person_id
+                ok(at.run())
+        ok(at)
+    at.session_state["search_query"] = {"kind": "face", "face_id": faces[1].face_id}
+    at.switch_page("pages/2_Search.py").run()
+    ok(at)
+
+
+def test_a_damaged_catalog_is_a_message_on_every_page(tmp_path, monkeypatch):
+    data = tmp_path / "broken"
+    data.mkdir()
+    (data / "catalog.sqlite3").write_bytes(b"this is not a database at all" * 100)
+    monkeypatch.setenv("FACESEARCH_DATA_DIR", str(data))
+    at = fresh()
+    assert not at.exception
+    assert any("cannot be opened" in e.value and "cannot be read" in e.value for e in at.error)
+    for page in ("pages/1_Index.py", "pages/5_People.py"):
+        at.switch_page(page).run()
+        assert not at.exception and any("cannot be opened" in e.value for e in at.error)
+
+
+def test_browsers_are_never_shown_tracebacks():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"

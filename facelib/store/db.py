@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import CatalogDamaged
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -86,7 +88,12 @@ class Database:
         versions = [m.version for m in self.migrations]
         if len(set(versions)) != len(versions):
             raise ValueError(f"two migrations share a version: {versions}")
-        self.migrate()
+        try:
+            self.migrate()
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+            self.close()
+            raise CatalogDamaged(f"the catalog {self.path.name} cannot be read ({exc}); nothing was changed: restore "
+                                 "it from a backup, or move it away to start a new one") from exc
 
     # -- connections -------------------------------------------------------------------------
     def connect(self) -> sqlite3.Connection:

@@ -9,11 +9,14 @@ picker, which is on every page (see :func:`_collection_picker`). Deep links: ``?
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
 from facelib import ENGINE_LABELS, ENGINES, MODELS, Collection, FaceLibError, Settings, Workspace
+
+from .text import md
 
 COLLECTION = "collection"          # widget key and query parameter: the collection being worked on
 CHOSEN = "_collection"             # the durable choice behind the picker
@@ -27,6 +30,7 @@ NAV = [("app.py", "Home", ":material/home:"), ("pages/1_Index.py", "Index photos
 #: Session keys that hold results of one collection; dropped when the collection changes.
 PER_COLLECTION = ("search_query", "search_result", "search_key", "index_report", "home_report", "s3_sources",
                   "live_recognizer")
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner="Opening the catalog…")
@@ -87,7 +91,12 @@ def need_collection(coll: Collection | None) -> Collection:
 def setup(title: str, icon: str = ":material/person_search:") -> Collection | None:
     """Page config and the sidebar; returns the chosen collection's handle (None when there is none)."""
     st.set_page_config(page_title=f"{title} · facesearch", page_icon=icon, layout="wide")
-    ws = workspace()
+    try:
+        ws = workspace()
+    except FaceLibError as exc:  # a damaged catalog: say so plainly, on every page, and stop
+        log.error("cannot open the workspace: %s", exc)
+        st.error(f"The collections cannot be opened: {md(exc)}")
+        st.stop()
     coll: Collection | None = None
     with st.sidebar:
         st.markdown("### :material/face_retouching_natural: facesearch")
@@ -99,8 +108,8 @@ def setup(title: str, icon: str = ":material/person_search:") -> Collection | No
         if name:
             coll = ws.collection(name)
             c = coll.counts()
-            where = f" · AWS account {coll.location}" if coll.location else ""
-            st.caption(f"{name} · {coll.engine_name} engine{where} · {c['images']} images · {c['faces']} faces")
+            where = f" · AWS account {md(coll.location)}" if coll.location else ""
+            st.caption(f"{md(name)} · {coll.engine_name} engine{where} · {c['images']} images · {c['faces']} faces")
     return coll
 
 
@@ -147,7 +156,7 @@ def _new_collection_form(ws: Workspace) -> None:
                 try:
                     ws.create_collection(name.strip(), engine, model if model in models else None)
                 except FaceLibError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
                 else:
                     choose_collection(name.strip())
                     st.rerun()

@@ -10,6 +10,7 @@ import streamlit as st
 from facelib import BatchReport, Collection, FaceLibError, FileOutcome, FileStatus, Source
 
 from .tables import COLUMNS
+from .text import md
 
 OUTCOME_LABELS = {FileStatus.NO_FACE: "no face found", FileStatus.SKIPPED: "already indexed",
                   FileStatus.ERROR: "error"}
@@ -19,7 +20,7 @@ def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing") 
     """Index with a live progress bar and ETA; free engines group the new faces at once."""
     total = len(sources)
     start = time.perf_counter()
-    with st.status(f"{label} {total} photo(s) into **{coll.name}**…", expanded=True) as status:
+    with st.status(f"{label} {total} photo(s) into **{md(coll.name)}**…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting (loading the face models)…")
 
         def progress(done: int, total_: int, outcome: FileOutcome) -> None:
@@ -32,11 +33,11 @@ def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing") 
         try:
             report = coll.index(sources, progress)
         except FaceLibError as exc:  # refused before it started: the budget, the account, the region
-            status.update(label=f"Not indexed: {exc}", state="error", expanded=True)
-            st.error(str(exc))
+            status.update(label=f"Not indexed: {md(exc)}", state="error", expanded=True)
+            st.error(md(exc))
             return BatchReport(coll.name, stopped=str(exc))
         if report.stopped:
-            st.error(f"The batch stopped early: {report.stopped}")
+            st.error(f"The batch stopped early: {md(report.stopped)}")
         if report.faces_indexed and not coll.paid:
             bar.progress(1.0, text="Grouping the new faces into people…")
             coll.people.update()
@@ -77,7 +78,7 @@ def show_report(coll: Collection, report: BatchReport) -> None:
     c[3].metric("Already indexed", counts.get("skipped", 0))
     c[4].metric("Errors", counts.get("error", 0))
     for o in report.errors:
-        st.error(f"**{o.name}**: {o.message}")
+        st.error(f"**{md(o.name)}**: {md(o.message)}")
     st.dataframe(outcome_frame(coll, report), hide_index=True, width="stretch", key="outcome_table",
                  row_height=64,
                  column_config={**COLUMNS, "outcome": st.column_config.TextColumn("Outcome"),
