@@ -46,7 +46,7 @@ with st.expander("Import an existing Rekognition collection"):
                 st.rerun()
 coll = need_collection(coll)
 if coll.location:
-    st.caption(f"Rekognition collection in AWS account / region {md(coll.location)}")
+    st.caption(f"Rekognition collection in AWS account / region {coll.location}")
 
 st.subheader(coll.name)
 if st.button("Describe (ask the engine)", key="describe"):

@@ -86,7 +86,7 @@ def test_index_page_upload_with_a_bad_file_and_a_zip(with_samples):
     ok(at)
     m = metrics(at)
     assert (m["Photos"], m["Faces indexed"], m["Already indexed"], m["Errors"]) == ("5", "1", "1", "3")
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(e.value for e in at.error).replace("\\", "")  # as shown (markdown escapes removed)
     assert "broken.jpg" in errors and "notes.txt**: cannot be read: not an image file" in errors and "unsafe path" in errors
     table = frame_with(at, "outcome")
     assert set(table["outcome"]) == {"indexed", "already indexed", "error"}
@@ -171,7 +171,7 @@ def test_selecting_a_row_offers_search_this_face(with_samples):
     at.session_state[table_of(at, "results_table").key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     ok(at)
-    assert any(table["image"].iloc[1] in h.value for h in at.subheader)
+    assert any(table["image"].iloc[1] in h.value.replace("\\", "") for h in at.subheader)
     at.button(key="search_selected").click().run()
     ok(at)
     assert table["face_id"].iloc[1] in at.session_state["search_query"]["face_id"]

@@ -108,7 +108,7 @@ def setup(title: str, icon: str = ":material/person_search:") -> Collection | No
         if name:
             coll = ws.collection(name)
             c = coll.counts()
-            where = f" · AWS account {md(coll.location)}" if coll.location else ""
+            where = f" · AWS account {coll.location}" if coll.location else ""
             st.caption(f"{md(name)} · {coll.engine_name} engine{where} · {c['images']} images · {c['faces']} faces")
     return coll
 
