@@ -259,6 +259,25 @@ def cmd_collections(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import check
+
+    report = check(_workspace(args), repair=args.repair)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        for label, items in (("orphan files", report.orphan_files), ("temporary fragments", report.fragments),
+                             ("missing thumbnails", report.missing_thumbnails),
+                             ("missing stored copies (index those photos again)", report.missing_copies),
+                             ("catalog problems", report.catalog_problems)):
+            print(f"{len(items)} {label}" + "".join(f"\n  {i}" for i in items[:20]))
+        if args.repair:
+            print(f"repaired: {report.files_removed} files removed, {report.thumbnails_recut} thumbnails cut again, "
+                  f"{report.thumbnails_cleared} cleared")
+    left = report.missing_copies or report.catalog_problems or (not args.repair and not report.healthy)
+    return 1 if left else 0
+
+
 def _need_name(args: argparse.Namespace) -> str:
     if not args.name:
         raise SystemExit(f"collections {args.action} needs a NAME")
@@ -347,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     common(sp)
     sp.set_defaults(func=cmd_reindex)
+
+    sp = sub.add_parser("doctor", help="check that files and catalog rows agree (--repair fixes what it can)")
+    sp.add_argument("--repair", action="store_true", help="remove orphan files and fragments, cut missing thumbnails")
+    common(sp)
+    sp.set_defaults(func=cmd_doctor)
 
     sp = sub.add_parser("collections", help="list, create or delete collections")
     sp.add_argument("action", nargs="?", choices=("list", "create", "delete", "importable", "import"), default="list")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..engines.base import Engine, Prepared, external_image_id
-from ..errors import BadImage, EngineAuthError, FaceLibError, InvalidParameter, NoFaceFound, QuotaExceeded
+from ..errors import BadImage, CollectionNotFound, EngineAuthError, FaceLibError, InvalidParameter, NoFaceFound, QuotaExceeded
 from ..images import sha256_hex
 from ..records import BoundingBox, FaceDetail, FaceStatus, FileStatus, StoredFace, StoredImage
 from ..store.catalog import Catalog
@@ -71,7 +71,7 @@ class BatchReport:
 
 Progress = Callable[[int, int, FileOutcome], None]
 #: Errors after which no further image can succeed: the batch stops (the rest is reported as not tried).
-STOPS_BATCH = (QuotaExceeded, EngineAuthError)
+STOPS_BATCH = (QuotaExceeded, EngineAuthError, CollectionNotFound)
 #: The engine refused the image for good: nothing of it was written, so its pending mark goes.
 REFUSED = (BadImage, InvalidParameter, NoFaceFound)
 
@@ -143,7 +143,12 @@ class Indexer:
                     finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"), src)
                     continue
                 seen[sha] = src.name
-                self.catalog.mark_pending(self.collection, sha)  # cleaned up on the next run if we die mid-call
+                try:  # cleaned up on the next run if we die mid-call
+                    self.catalog.mark_pending(self.collection, sha)
+                except CollectionNotFound as exc:  # deleted meanwhile: read no further
+                    gone.append(exc)
+                    finish(FileOutcome(src.name, FileStatus.ERROR, sha, message=str(exc)), src)
+                    return
                 yield src, data, src.name
 
         # Too few images to pay for starting a process pool: analyse them here.
@@ -154,6 +159,7 @@ class Indexer:
             workers += max(2 * (os.cpu_count() or 1), workers // 2)
         preparer = self.engine.preparer(self.collection, max_faces=self.max_faces)
         stopped: Exception | None = None
+        gone: list[CollectionNotFound] = []
         for src, data, prepared in prepare_all(readable(), preparer, self.engine.parallel, workers, self.engine.warm):
             if isinstance(prepared, Exception):
                 sha = sha256_hex(data)
@@ -167,11 +173,17 @@ class Indexer:
                 continue
             try:
                 finish(self.commit(src, data, prepared), src)
+            except CollectionNotFound as exc:
+                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=str(exc)), src)
+                stopped = exc
+                break
             except FaceLibError as exc:
                 finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc, src.name)), src)
             except OSError as exc:  # the disk, not the photo: say so, and go on
                 finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=f"could not be stored: {exc}"),
                        src)
+        if stopped is None and gone:
+            stopped = gone[0]
         if stopped is not None:
             for src in sources:
                 if id(src) not in finished:
@@ -195,10 +207,26 @@ class Indexer:
         """Files first (content-addressed or deterministic names, so a rerun rewrites the same ones),
         then the engine's commit and the catalog in one SQLite transaction: a crash leaves either the
         whole image or nothing."""
-        coll = self.collection
+        had_copy = self.files.has_copy(prep.sha256)
         stored = self.files.store_copy(prep.sha256, prep.format, data)
-        thumb_of = self._write_thumbs(prep)
+        thumb_of: dict[BoundingBox, str] = {}
+        try:
+            self._write_thumbs(prep, thumb_of)
+            return self._record(src, data, prep, stored, thumb_of)
+        except BaseException:
+            # Nothing of the image landed (its collection was deleted meanwhile, the disk is full):
+            # the files written for it go too, so files and rows stay consistent.
+            self.files.remove_thumbs(thumb_of.values())
+            if not had_copy and self.catalog.references(prep.sha256) == 0:
+                self.files.remove_copies([prep.sha256])
+            raise
+
+    def _record(self, src: Source, data: bytes, prep: Prepared, stored: str,
+                thumb_of: dict[BoundingBox, str]) -> FileOutcome:
+        coll = self.collection
         with self.catalog.transaction():
+            if not self.catalog.has_collection(coll):
+                raise CollectionNotFound(f"collection {coll!r} was deleted while it was being indexed")
             result = self.engine.commit(coll, prep, external_id=external_image_id(prep.sha256),
                                         max_faces=self.max_faces)
             entries: list[tuple[str, FaceStatus, FaceDetail, tuple[str, ...]]] = [
@@ -219,11 +247,12 @@ class Indexer:
         return FileOutcome(src.name, status, prep.sha256, n_idx, len(result.unindexed), message,
                            [f.face_id for f in result.faces])
 
-    def _write_thumbs(self, prep: Prepared) -> dict[BoundingBox, str]:
-        """Thumbnails named by collection, image and box order: the same detection gives the same files."""
+    def _write_thumbs(self, prep: Prepared, written: dict[BoundingBox, str]) -> None:
+        """Thumbnails named by collection, image and box order (the same detection gives the same
+        files), each entered in ``written`` as soon as it is on disk."""
         boxes = sorted(prep.thumbs, key=lambda b: (b.left, b.top, b.width, b.height))
-        return {box: self.files.write_thumb(self.collection, prep.sha256, k, prep.thumbs[box])
-                for k, box in enumerate(boxes)}
+        for k, box in enumerate(boxes):
+            written[box] = self.files.write_thumb(self.collection, prep.sha256, k, prep.thumbs[box])
 
 
 def _message(exc: BaseException, name: str = "") -> str:

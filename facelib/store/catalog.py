@@ -134,6 +134,30 @@ class Catalog:
             except sqlite3.IntegrityError as exc:
                 raise CollectionExists(f"collection {name!r} exists already") from exc
 
+    def has_collection(self, name: str) -> bool:
+        return self.connect().execute("SELECT 1 FROM collections WHERE name=?", (name,)).fetchone() is not None
+
+    # -- for the doctor -----------------------------------------------------------------------
+    def file_references(self) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+        """(stored copy path -> sha256, thumbnail path -> (face id, collection)) named by any row."""
+        conn = self.connect()
+        copies = {str(p): str(sha) for p, sha in conn.execute(
+            "SELECT stored_path, sha256 FROM images WHERE stored_path IS NOT NULL")}
+        thumbs = {str(p): (str(f), str(c)) for p, f, c in conn.execute(
+            "SELECT thumb_path, face_id, collection FROM faces WHERE thumb_path IS NOT NULL")}
+        return copies, thumbs
+
+    def set_thumb(self, face_id: str, relative: str | None) -> None:
+        with self.db.transaction() as db:
+            db.execute("UPDATE faces SET thumb_path=? WHERE face_id=?", (relative, face_id))
+
+    def integrity(self) -> list[str]:
+        """SQLite's own integrity and foreign-key checks: [] when the catalog is sound."""
+        conn = self.connect()
+        problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check") if str(r[0]) != "ok"]
+        problems += [f"row {r[1]} of {r[0]} points to a missing {r[2]} row" for r in conn.execute("PRAGMA foreign_key_check")]
+        return problems
+
     def collection_engine(self, name: str) -> str:
         row = self.connect().execute("SELECT engine FROM collections WHERE name=?", (name,)).fetchone()
         if row is None:
@@ -162,8 +186,11 @@ class Catalog:
 
     # -- pending engine writes -----------------------------------------------------------------
     def mark_pending(self, collection: str, sha256: str) -> None:
-        """An engine write for this image is about to start."""
+        """An engine write for this image is about to start (:class:`CollectionNotFound` when the
+        collection was deleted meanwhile)."""
         with self.db.transaction() as db:
+            if db.execute("SELECT 1 FROM collections WHERE name=?", (collection,)).fetchone() is None:
+                raise CollectionNotFound(f"collection {collection!r} was deleted while it was being indexed")
             db.execute("INSERT OR REPLACE INTO pending(collection, sha256, started_at) VALUES (?,?,?)",
                        (collection, sha256, time.time()))
 

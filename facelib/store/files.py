@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 #: Collection names used as a folder name as they are.
@@ -29,8 +29,12 @@ def atomic_write(path: Path, data: bytes) -> None:
     (two processes writing the same file both succeed, and no reader sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk (or a kill signal) leaves no fragment behind to keep it full
+        unlink(tmp)
+        raise
 
 
 def unlink(p: Path) -> None:
@@ -72,6 +76,10 @@ class Files:
         atomic_write(path, jpeg)
         return self.relative(path)
 
+    def has_copy(self, sha256: str) -> bool:
+        """Whether a stored copy of that image is on disk."""
+        return any((self.images_dir / sha256[:2]).glob(sha256 + ".*"))
+
     def store_copy(self, sha256: str, image_format: str, data: bytes) -> str:
         """The stored copy of an image (written once; content-addressed), as a relative path."""
         path = self.images_dir / sha256[:2] / f"{sha256}{SUFFIXES.get(image_format, '.img')}"
@@ -92,3 +100,15 @@ class Files:
 
     def remove_collection_thumbs(self, collection: str) -> None:
         shutil.rmtree(self.collection_dir(collection), ignore_errors=True)
+
+    # -- what is on disk (for the doctor) ------------------------------------------------------
+    def stored_files(self) -> Iterator[str]:
+        """Every stored copy and thumbnail on disk, as relative paths (temporary fragments excluded)."""
+        for top in (self.images_dir, self.thumbs_dir):
+            for p in top.rglob("*"):
+                if p.is_file() and not p.name.endswith(".tmp"):
+                    yield self.relative(p)
+
+    def fragments(self) -> list[Path]:
+        """Temporary files left by writes that died (a full disk, a killed process)."""
+        return [p for p in self.root.rglob(".*.tmp") if p.is_file()]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -75,8 +74,9 @@ class PaidCallCache:
 
     def scrub(self) -> None:
         """Checkpoint the cache database's WAL into it and truncate the WAL (after an erasure)."""
-        with sqlite3.connect(self.directory / "cache.db", timeout=30) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        from .store import checkpoint
+
+        checkpoint(self.directory / "cache.db")
 
     def _lock(self, key: str) -> FileLock:
         name = hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -7,6 +7,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from ...errors import CollectionNotFound
 from ...store.db import Database, Migration, script
@@ -115,3 +116,12 @@ def _ref(row: sqlite3.Row | tuple[object, ...]) -> CollectionRef:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def checkpoint(path: Path) -> None:
+    """Move an SQLite file's WAL into it and truncate the WAL (the paid-call cache, after an erasure)."""
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.close()
