@@ -37,7 +37,7 @@ from .filters import NO_FILTER, QualityFilter
 from .images import LoadedImage, decode, load_file, sha256_hex
 from .ingest import BatchReport, FileOutcome, Source, bytes_source, expand_paths, file_source, walk_folder, zip_sources
 from .ingest.estimate import BatchEstimate
-from .ingest.sources import IMAGE_SUFFIXES
+from .ingest.sources import IMAGE_SUFFIXES, refused
 from .live import LiveRecognizer
 from .people import People, Person
 from .records import (
@@ -68,7 +68,7 @@ __all__ = [
     "EngineName", "EngineUnavailable", "ErasureIncomplete", "expand_paths", "FaceDetail", "FaceLibError",
     "FaceNotFound", "FaceStatus", "file_source", "FileOutcome", "FileStatus", "filter_matches", "ImageSearch",
     "IndexedFace", "IndexResult", "InvalidParameter", "LiveRecognizer", "load_file", "LoadedImage", "Match",
-    "matches_by_threshold", "MatchRow", "NoFaceFound", "NotOwned", "People", "Person", "photo_date", "Pose",
+    "matches_by_threshold", "MatchRow", "NoFaceFound", "NotOwned", "People", "Person", "photo_date", "refused", "Pose",
     "QualityFilter", "QuotaExceeded", "SearchMismatch", "SearchResult", "Settings", "sha256_hex", "Source",
     "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
     "zip_sources",

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from facelib import IMAGE_SUFFIXES, FaceLibError, Source, bytes_source, walk_folder, zip_sources
+from facelib import IMAGE_SUFFIXES, FaceLibError, Source, bytes_source, refused, walk_folder, zip_sources
 from pages.ui.common import page
 from pages.ui.indexing import run_batch, show_report
 from pages.ui.text import md
@@ -21,16 +21,33 @@ st.caption(f"Into **{md(coll.name)}** with the **{coll.engine_name}** engine. Ph
 
 
 def uploaded_sources(files: list[Any] | None) -> list[Source]:
-    """Uploaded files as sources; zip archives are spooled to disk and read member by member."""
+    """Uploaded files as sources, made once per upload (not on every rerun): zip archives are
+    spooled to disk once and read member by member; files over the per-file limit, and files past
+    the per-batch count, are refused with a message."""
+    made: dict[str, list[Source]] = st.session_state.setdefault("_upload_sources", {})
+    limit_bytes = settings.upload_max_mb * 1024 ** 2
     sources: list[Source] = []
-    for f in files or []:
-        if f.name.lower().endswith(".zip"):
-            spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 ** 2)
-            spool.write(f.getbuffer())
-            spool.seek(0)
-            sources.extend(zip_sources(spool, name=f.name))
-        else:
-            sources.append(bytes_source(f.name, f.getvalue()))
+    live = set()
+    for i, f in enumerate(files or []):
+        key = str(getattr(f, "file_id", "") or f"{f.name}:{f.size}")
+        live.add(key)
+        if key not in made:
+            if i >= settings.upload_max_files:
+                made[key] = [refused(f.name, f"over the {settings.upload_max_files} files a batch may upload "
+                                             "(FACESEARCH_UPLOAD_MAX_FILES): index the rest in another batch", "upload")]
+            elif f.size > limit_bytes:
+                made[key] = [refused(f.name, f"{f.size / 1e6:.0f} MB is over the {settings.upload_max_mb:.0f} MB "
+                                             "per uploaded file (FACESEARCH_UPLOAD_MAX_MB)", "upload")]
+            elif f.name.lower().endswith(".zip"):
+                spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 ** 2)
+                spool.write(f.getbuffer())
+                spool.seek(0)
+                made[key] = zip_sources(spool, name=f.name)
+            else:
+                made[key] = [bytes_source(f.name, f.getvalue())]
+        sources.extend(made[key])
+    for key in set(made) - live:  # uploads removed from the widget are forgotten
+        del made[key]
     return sources
 
 

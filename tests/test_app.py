@@ -656,3 +656,27 @@ def test_browsers_are_never_shown_tracebacks():
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_uploads_are_limited_per_file_and_per_batch(data_dir, monkeypatch):
+    from facelib import Settings, Workspace
+
+    monkeypatch.setenv("FACESEARCH_UPLOAD_MAX_MB", "0.01")  # 10 KB
+    monkeypatch.setenv("FACESEARCH_UPLOAD_MAX_FILES", "2")
+    Workspace(Settings()).create_collection("limits")
+    at = fresh()
+    at.switch_page("pages/1_Index.py").run()
+    ok(at)
+    at.file_uploader(key="index_upload").set_value([
+        ("tiny.jpg", fixture_bytes("obama.jpg")[:5000], "image/jpeg"),
+        ("big.jpg", fixture_bytes("obama.jpg"), "image/jpeg"),
+        ("third.jpg", fixture_bytes("biden.jpg")[:4000], "image/jpeg"),
+    ]).run()
+    ok(at)
+    made = at.session_state["_upload_sources"]
+    at.run()  # a rerun reuses the sources made for these uploads
+    assert at.session_state["_upload_sources"] == made
+    at.button(key="index_go").click().run()
+    ok(at)
+    errors = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "per uploaded file" in errors and "files a batch may upload" in errors
