@@ -98,15 +98,21 @@ def _to_8bit(im: Image.Image, top: float) -> Image.Image:
     return Image.fromarray(out, "L")
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def _to_rgb(im: Image.Image, max_side: int | None = None) -> Image.Image:
     """Any Pillow mode to RGB; transparency is flattened on white. High bit depths are scaled to
-    8 bits within a fixed multiple of the 8-bit picture's memory."""
+    8 bits a block at a time, and shrunk to ``max_side`` before the RGB copy is made: the memory
+    used stays within a few times the 8-bit picture's."""
+    grey: Image.Image | None = None
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return _to_8bit(im, 65535.0).convert("RGB")
-    if im.mode == "I":
-        return _to_8bit(im, 65535.0 if _finite_max(im) > 255 else 255.0).convert("RGB")
-    if im.mode == "F":
-        return _to_8bit(im, max(_finite_max(im), 1e-9)).convert("RGB")
+        grey = _to_8bit(im, 65535.0)
+    elif im.mode == "I":
+        grey = _to_8bit(im, 65535.0 if _finite_max(im) > 255 else 255.0)
+    elif im.mode == "F":
+        grey = _to_8bit(im, max(_finite_max(im), 1e-9))
+    if grey is not None:
+        if max_side and max(grey.size) > max_side:
+            grey.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return grey.convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -164,7 +170,7 @@ def decode(data: bytes, name: str = "", max_side: int | None = WORK_MAX_SIDE) ->
             im = ImageOps.exif_transpose(im)
     except Exception:  # corrupt EXIF data: keep the stored orientation
         pass
-    im = _to_rgb(im)
+    im = _to_rgb(im, max_side)
     original = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     if max_side and max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
