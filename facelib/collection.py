@@ -304,6 +304,10 @@ class Collection:
 
     # -- erasure -------------------------------------------------------------------------------
     def delete_image(self, sha256: str) -> int:
+        """Erase one image (see :meth:`_delete_image`); works on a full disk (:meth:`Workspace.with_room`)."""
+        return self.ws.with_room(lambda: self._delete_image(sha256))
+
+    def _delete_image(self, sha256: str) -> int:
         """Delete an image: its faces in the engine, the catalog (people rows by cascade), thumbnails
         and stored copy (unless another collection holds it). Returns how many faces went."""
         faces = self._catalog.faces(self.name, status=None, image_sha256=sha256)
@@ -326,6 +330,10 @@ class Collection:
         return len(faces)
 
     def delete_faces(self, face_ids: list[str]) -> int:
+        """Erase faces (see :meth:`_delete_faces`); works on a full disk (:meth:`Workspace.with_room`)."""
+        return self.ws.with_room(lambda: self._delete_faces(face_ids))
+
+    def _delete_faces(self, face_ids: list[str]) -> int:
         """Erase faces: from the engine, the catalog (and people), and their thumbnails. Images stay."""
         faces = self.faces_by_id(face_ids)
         indexed = [f for f in dict.fromkeys(face_ids) if f in faces and faces[f].status == FaceStatus.INDEXED]

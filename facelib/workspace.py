@@ -7,7 +7,8 @@ the CLI hold; the workspace itself only creates, lists and deletes collections a
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from . import engines
 from .collection import Collection
@@ -19,13 +20,16 @@ from .records import EngineName, FaceStatus
 from .settings import Settings
 from .store.catalog import MIGRATIONS as CATALOG_MIGRATIONS
 from .store.catalog import Catalog
-from .store.db import Database, Migration
+from .store.db import Database, Migration, disk_full
 from .store.files import Files
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from .engines.rekognition.ledger import CostSummary
+
+
+T = TypeVar("T")
 
 
 def migrations() -> list[Migration]:
@@ -42,6 +46,7 @@ class Workspace:
         self.db = Database(self.settings.db_path, migrations())
         self.catalog = Catalog(self.db)
         self.files = Files(self.settings.data_dir)
+        self.files.make_reserve()  # room for an erasure when the disk fills up
         self._engines: dict[EngineName, Engine] = {}
         self._lock = threading.Lock()
         #: Engine searches made through collections of this workspace (for the UI's counter).
@@ -126,6 +131,24 @@ class Workspace:
         return eng.importable() if isinstance(eng, CloudCollections) else []
 
     def delete_collection(self, name: str) -> None:
+        """Delete a collection (see :meth:`_delete_collection`); works on a full disk."""
+        self.with_room(lambda: self._delete_collection(name))
+
+    def with_room(self, erase: Callable[[], T]) -> T:
+        """Run an erasure; when it fails because the disk is full (SQLite needs room for its WAL
+        even to delete), free the reserve kept for this, run it again, and put the reserve back
+        if there is room. Erasure must always be possible."""
+        try:
+            return erase()
+        except Exception as exc:  # noqa: BLE001 - only a full disk is handled, anything else is raised
+            if not disk_full(exc) or not self.files.release_reserve():
+                raise
+        try:
+            return erase()
+        finally:
+            self.files.make_reserve()
+
+    def _delete_collection(self, name: str) -> None:
         """Delete a collection from the engine and the catalog, with its thumbnails and unshared copies.
         A cloud collection this installation did not create stays in the cloud, minus the faces
         indexed from here; one whose ARN or tags changed is refused (:class:`NotOwned`), and nothing

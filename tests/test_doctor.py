@@ -87,3 +87,42 @@ def test_doctor_finds_and_repairs_orphans_fragments_and_missing_files(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "facelib", "doctor", "--json", "--data-dir", str(ws.settings.data_dir)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and json.loads(proc.stdout)["missing_copies"] == [images[1].stored_path]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 40 MB tmpfs of its own (needs root: skipped, with the reason, where mounting is not allowed)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> None:
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\1" * 65536)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_erasure_works_on_a_full_disk(small_disk):
+    ws = Workspace(Settings(data_dir=small_disk / "data"))
+    coll = ws.create_collection("c")
+    coll.index([bytes_source(n, fixture_bytes(n)) for n in PHOTOS], workers=1)
+    fill(small_disk)
+    shas = [i.sha256 for i in coll.images()]
+    assert coll.delete_image(shas[0]) >= 1  # erasure frees the reserve when SQLite finds no room
+    assert coll.delete_image(shas[1]) >= 1
+    assert ws.collection("c").counts()["images"] == 2
+    assert list((small_disk / "data").rglob("*.tmp")) == []
+    (small_disk / "filler").unlink()
+    ws.delete_collection("c")
+    assert ws.collections() == [] and (small_disk / "data" / ".reserve").exists()  # put back once there is room

@@ -73,6 +73,15 @@ def _enable_wal(conn: sqlite3.Connection, seconds: float = 30.0) -> None:
             delay = min(delay * 2, 0.5)
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error says the disk (or the file-size limit) is full: SQLite's SQLITE_FULL, ENOSPC, EFBIG."""
+    import errno
+
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+        return True
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
 class MigrationError(RuntimeError):
     """A migration step left rows that break a foreign key (nothing was changed)."""
 

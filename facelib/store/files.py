@@ -52,6 +52,30 @@ class Files:
         self.images_dir = data_dir / "images"
         self.thumbs_dir = data_dir / "thumbs"
 
+    # -- room for erasure on a full disk -------------------------------------------------------
+    RESERVE = ".reserve"
+    RESERVE_BYTES = 8 * 1024 ** 2
+
+    def make_reserve(self) -> bool:
+        """Keep :data:`RESERVE_BYTES` of real (not sparse) space under the data directory, given back
+        when an erasure finds the disk full; False when there is no room for it now."""
+        path = self.root / self.RESERVE
+        if path.exists() and path.stat().st_size >= self.RESERVE_BYTES:
+            return True
+        try:
+            atomic_write(path, b"\0" * self.RESERVE_BYTES)
+        except OSError:
+            return False
+        return True
+
+    def release_reserve(self) -> bool:
+        """Give the reserve back to the disk; False when there was none."""
+        try:
+            (self.root / self.RESERVE).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def path(self, relative: str) -> Path:
         """Absolute path of a file stored under the data directory."""
         return self.root / relative
