@@ -14,6 +14,7 @@ people) and faces that are not faces. Output: groups of face ids. Rules:
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ import numpy as np
 
 #: Distance standing in for "never together" (far above any similarity distance of 0-100).
 FORBIDDEN = 1e12
+#: Components up to this many groups are clustered by scikit-learn on a dense distance matrix
+#: (n x n float64: 32 MB at 2,000); larger ones by :func:`sparse_average_linkage`, whose memory
+#: grows with the edges, not with n squared (20,000 faces of one person stay far under 2 GB).
+DENSE_MAX = 2000
+#: The distance of a pair of faces with no edge between them (no match at the search floor).
+NO_EDGE = 100.0
 
 
 @dataclass(frozen=True)
@@ -126,13 +133,18 @@ def group_faces(faces: Iterable[str], edges: Iterable[Edge], photo_of: Mapping[s
             next_id += 1
             continue
         pos = {node: i for i, node in enumerate(nodes)}
-        dist = np.full((len(nodes), len(nodes)), 100.0)
-        np.fill_diagonal(dist, 0.0)
-        for x, y, d in inside[comp]:
-            dist[pos[x], pos[y]] = dist[pos[y], pos[x]] = d
-        model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
-                                        distance_threshold=limit + 1e-9)
-        labels = model.fit_predict(dist)
+        if len(nodes) > DENSE_MAX and limit < NO_EDGE:
+            labels = sparse_average_linkage(len(nodes), ((pos[x], pos[y], d) for x, y, d in inside[comp]),
+                                            limit + 1e-9)
+        else:
+            dist = np.full((len(nodes), len(nodes)), NO_EDGE)
+            np.fill_diagonal(dist, 0.0)
+            for x, y, d in inside[comp]:
+                dist[pos[x], pos[y]] = dist[pos[y], pos[x]] = d
+            model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
+                                            distance_threshold=limit + 1e-9)
+            labels = model.fit_predict(dist)
+            del dist
         for node, lab in zip(nodes, labels, strict=False):
             cluster[node] = next_id + int(lab)
         next_id += int(labels.max()) + 1
@@ -141,6 +153,65 @@ def group_faces(faces: Iterable[str], edges: Iterable[Edge], photo_of: Mapping[s
     for f in ids:
         groups[int(cluster[label[index[f]]])].append(f)
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
+
+
+def sparse_average_linkage(n: int, edges: Iterable[tuple[int, int, float]], threshold: float) -> np.ndarray:
+    """Average-linkage clustering of ``n`` points cut at ``threshold``, from sparse distances.
+
+    ``edges``: (i, j, distance) for the pairs that have one; every other pair is at
+    :data:`NO_EDGE`. The same partition as scikit-learn's average linkage on the dense matrix
+    with ``distance_threshold=threshold`` (for ``threshold < NO_EDGE``: two clusters with no edge
+    between them are at exactly NO_EDGE and never merge), in memory proportional to the edges.
+    Each cluster pair keeps (sum of its known distances, their count); their average linkage is
+    ``(sum + NO_EDGE * (|A| |B| - count)) / (|A| |B|)``. The closest pair at or under the
+    threshold is merged first (a heap with stale entries skipped), until none is left.
+    Returns a label per point (0..k-1, in order of first appearance).
+    """
+    size = [1] * n
+    nbr: list[dict[int, tuple[float, int]]] = [{} for _ in range(n)]
+    for i, j, d in edges:
+        if i == j:
+            continue
+        s, c = nbr[i].get(j, (0.0, 0))
+        nbr[i][j] = nbr[j][i] = (s + float(d), c + 1)
+
+    def distance(a: int, b: int, sc: tuple[float, int]) -> float:
+        pairs = size[a] * size[b]
+        return (sc[0] + NO_EDGE * (pairs - sc[1])) / pairs
+
+    heap = [(distance(i, j, sc), i, j) for i in range(n) for j, sc in nbr[i].items() if i < j]
+    heap = [h for h in heap if h[0] <= threshold]
+    heapq.heapify(heap)
+    owner = list(range(n))
+    alive = [True] * n
+    while heap:
+        d, a, b = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or b not in nbr[a] or distance(a, b, nbr[a][b]) != d:
+            continue  # stale: one side merged since, or their distance changed
+        if len(nbr[a]) < len(nbr[b]):
+            a, b = b, a  # fold the cluster with fewer neighbours into the other
+        del nbr[a][b], nbr[b][a]
+        for k, (s, c) in nbr[b].items():
+            s2, c2 = nbr[a].get(k, (0.0, 0))
+            del nbr[k][b]
+            nbr[a][k] = nbr[k][a] = (s + s2, c + c2)
+        nbr[b] = {}
+        size[a] += size[b]
+        alive[b] = False
+        owner[b] = a
+        for k, sc in nbr[a].items():
+            dk = distance(a, k, sc)
+            if dk <= threshold:
+                heapq.heappush(heap, (dk, min(a, k), max(a, k)))
+
+    def root(i: int) -> int:
+        while owner[i] != i:
+            owner[i] = owner[owner[i]]
+            i = owner[i]
+        return i
+
+    relabel: dict[int, int] = {}
+    return np.array([relabel.setdefault(root(i), len(relabel)) for i in range(n)], dtype=np.int64)
 
 
 def inherit(old: Mapping[int, set[str]], groups: list[list[str]]) -> dict[int, int | None]:
