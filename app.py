@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import EngineName, expand_paths
-from pages.ui.common import choose_collection, setup, workspace
+from pages.ui.common import choose_collection, current_user, setup, workspace
 from pages.ui.indexing import run_batch, show_report
 from pages.ui.text import md
 
@@ -39,8 +39,10 @@ with left:
     st.write(f"Index the {len(samples)} sample photos into a collection named **{SAMPLE_COLLECTION}** "
              "with the offline engine, then try the Search page.")
     if st.button("Index the sample photos", type="primary", key="index_samples"):
-        sample_coll = ws.ensure_collection(SAMPLE_COLLECTION, EngineName.LOCAL)
-        choose_collection(SAMPLE_COLLECTION)
+        user = current_user()
+        sample_name = SAMPLE_COLLECTION if user is None else f"{SAMPLE_COLLECTION} of {user}"
+        sample_coll = ws.ensure_collection(sample_name, EngineName.LOCAL, owner=user)
+        choose_collection(sample_name)
         st.session_state["home_report"] = run_batch(sample_coll, list(expand_paths(samples)))
         st.rerun()
 with right:

@@ -44,9 +44,11 @@ if TYPE_CHECKING:
 class Collection:
     """One collection: its catalog rows, files, engine and people."""
 
-    def __init__(self, workspace: Workspace, name: str, engine: Engine) -> None:
+    def __init__(self, workspace: Workspace, name: str, engine: Engine, user: str | None = None) -> None:
         self.ws = workspace
         self.name = name
+        #: Who holds this handle (the login's user; None for the administrator).
+        self.user = user
         self.engine = engine
         self._catalog = workspace.catalog
         self._files = workspace.files
@@ -370,8 +372,8 @@ class Collection:
         return n
 
     def delete(self) -> None:
-        """Delete the whole collection (engine, catalog, files)."""
-        self.ws.delete_collection(self.name)
+        """Delete the whole collection (engine, catalog, files): its owner or an admin only."""
+        self.ws.delete_collection(self.name, self.user)
 
     # -- live ----------------------------------------------------------------------------------
     def live(self, threshold: float | None = None, **options: Any) -> LiveRecognizer:

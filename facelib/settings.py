@@ -13,6 +13,8 @@ environment variables.
 - ``FACESEARCH_AWS_ENDPOINT_URL``: another Rekognition/STS endpoint (a local one in tests).
 - ``FACESEARCH_UPLOAD_MAX_MB`` (default 500) and ``FACESEARCH_UPLOAD_MAX_FILES`` (default 2000): the
   Index page's limits per uploaded file and per batch of uploads.
+- ``FACESEARCH_ADMINS``: with a login configured, the users (comma-separated e-mails) who see every
+  collection, including those made without a login.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ENV_CONCURRENCY = "FACESEARCH_AWS_CONCURRENCY"
 ENV_RATE = "FACESEARCH_AWS_CALLS_PER_SECOND"
 ENV_ENDPOINT = "FACESEARCH_AWS_ENDPOINT_URL"
 ENV_UPLOAD_MB = "FACESEARCH_UPLOAD_MAX_MB"
+ENV_ADMINS = "FACESEARCH_ADMINS"
 ENV_UPLOAD_FILES = "FACESEARCH_UPLOAD_MAX_FILES"
 
 
@@ -131,6 +134,8 @@ class Settings:
     aws_deadline: float = 30.0       # seconds an interactive call may take, retries included
     search_cache_days: float = 7.0   # cached paid searches expire after this many days
     upload_max_mb: float = field(default_factory=lambda: _number(ENV_UPLOAD_MB, 500.0) or 500.0)  # per file
+    admins: tuple[str, ...] = field(default_factory=lambda: tuple(
+        a.strip().lower() for a in os.environ.get(ENV_ADMINS, "").split(",") if a.strip()))
     upload_max_files: int = field(default_factory=lambda: int(_number(ENV_UPLOAD_FILES, 2000) or 2000))
     allowed_roots: tuple[Path, ...] = field(default_factory=lambda: tuple(allowed_roots()))
     ice_servers: tuple[dict[str, Any], ...] = field(default_factory=lambda: tuple(ice_servers()))

@@ -18,6 +18,8 @@ from .ingest.sources import Source
 from .people.store import MIGRATIONS as PEOPLE_MIGRATIONS
 from .records import EngineName, FaceStatus
 from .settings import Settings
+from .store.access import MIGRATIONS as ACCESS_MIGRATIONS
+from .store.access import AccessStore
 from .store.catalog import MIGRATIONS as CATALOG_MIGRATIONS
 from .store.catalog import Catalog
 from .store.db import Database, Migration, disk_full
@@ -34,7 +36,8 @@ T = TypeVar("T")
 
 def migrations() -> list[Migration]:
     """Every owner's schema steps, in version order."""
-    return sorted([*CATALOG_MIGRATIONS, *PEOPLE_MIGRATIONS, *engines.migrations()], key=lambda m: m.version)
+    return sorted([*CATALOG_MIGRATIONS, *PEOPLE_MIGRATIONS, *ACCESS_MIGRATIONS, *engines.migrations()],
+                  key=lambda m: m.version)
 
 
 class Workspace:
@@ -45,6 +48,7 @@ class Workspace:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(self.settings.db_path, migrations())
         self.catalog = Catalog(self.db)
+        self.access = AccessStore(self.db)
         self.files = Files(self.settings.data_dir)
         self.files.make_reserve()  # room for an erasure when the disk fills up
         self._engines: dict[EngineName, Engine] = {}
@@ -71,11 +75,52 @@ class Workspace:
         return self.engine(self.catalog.collection_engine(collection))
 
     # -- collections -------------------------------------------------------------------------
-    def collection(self, name: str) -> Collection:
-        """The handle of an existing collection (:class:`CollectionNotFound` otherwise)."""
-        return Collection(self, name, self.engine_for(name))
+    # -- who may use what (the optional login) -----------------------------------------------
+    def is_admin(self, user: str | None) -> bool:
+        """``None`` is the administrator: the CLI, or the app without a login."""
+        return user is None or user.lower() in self.settings.admins
 
-    def create_collection(self, name: str, engine: str | None = None, model: str | None = None) -> Collection:
+    def may_use(self, name: str, user: str | None) -> bool:
+        """See, search, index into and erase faces of: the owner, users it is shared with, admins."""
+        return self.is_admin(user) or (user is not None and self.access.role(name, user) is not None)
+
+    def may_manage(self, name: str, user: str | None) -> bool:
+        """Delete or share: the owner and admins."""
+        return self.is_admin(user) or (user is not None and self.access.role(name, user) == "owner")
+
+    def share(self, name: str, with_user: str, user: str | None = None) -> None:
+        """Let ``with_user`` use the collection (only its owner or an admin may)."""
+        self._require(name, user, manage=True)
+        if not with_user.strip():
+            raise InvalidParameter("name the user to share with (their login e-mail)")
+        self.access.share(name, with_user.strip())
+
+    def unshare(self, name: str, with_user: str, user: str | None = None) -> None:
+        self._require(name, user, manage=True)
+        self.access.unshare(name, with_user)
+
+    def members(self, name: str) -> tuple[str | None, list[str]]:
+        """(owner, users it is shared with) of a collection."""
+        return self.access.members(name)
+
+    def _require(self, name: str, user: str | None, manage: bool = False) -> None:
+        allowed = self.may_manage(name, user) if manage else self.may_use(name, user)
+        if not allowed or not self.catalog.has_collection(name):
+            if manage and self.may_use(name, user):
+                raise InvalidParameter(f"only the owner of {name!r} may delete or share it")
+            # the same answer as for a collection that does not exist: nothing is revealed
+            raise CollectionNotFound(f"collection {name!r} does not exist")
+
+    # -- collections -------------------------------------------------------------------------
+    def collection(self, name: str, user: str | None = None) -> Collection:
+        """The handle of an existing collection that ``user`` may use (:class:`CollectionNotFound`
+        otherwise; ``None``: the administrator)."""
+        if user is not None:
+            self._require(name, user)
+        return Collection(self, name, self.engine_for(name), user)
+
+    def create_collection(self, name: str, engine: str | None = None, model: str | None = None,
+                          owner: str | None = None) -> Collection:
         """Create a collection in the engine and the catalog (``model``: one of the engine's ``models``,
         default its first). ``name`` is a display name: 1-100 characters, spaces and any script."""
         check_display_name(name)
@@ -90,27 +135,41 @@ class Workspace:
                     raise
         indexed_by = eng.collection_model(name)
         self.catalog.add_collection(name, eng.name, indexed_by[1] if indexed_by else None)
-        return Collection(self, name, eng)
+        if owner is not None:
+            self.access.set_owner(name, owner)
+        return Collection(self, name, eng, owner)
 
-    def ensure_collection(self, name: str, engine: str | None = None, model: str | None = None) -> Collection:
-        """The collection, created first unless it exists."""
+    def ensure_collection(self, name: str, engine: str | None = None, model: str | None = None,
+                          owner: str | None = None) -> Collection:
+        """The collection, created first (owned by ``owner``) unless it exists; an existing one
+        ``owner`` may not use is :class:`CollectionNotFound`."""
         if name not in self.catalog.list_collections():
             try:
-                return self.create_collection(name, engine, model)
+                return self.create_collection(name, engine, model, owner)
             except CollectionExists:  # another process created it meanwhile
                 pass
-        return self.collection(name)
+        return self.collection(name, owner)
 
-    def collections(self) -> list[str]:
-        return self.catalog.list_collections()
+    def collections(self, user: str | None = None) -> list[str]:
+        """The collections ``user`` may use (every one for the administrator, ``None``)."""
+        names = self.catalog.list_collections()
+        return names if self.is_admin(user) else [n for n in names if n in self.access.visible(str(user))]
 
-    def engines_by_collection(self) -> dict[str, str]:
-        """Every collection's engine name (one query, for pickers)."""
-        return self.catalog.engines_by_collection()
+    def engines_by_collection(self, user: str | None = None) -> dict[str, str]:
+        """Every collection's engine name (one query, for pickers), of those ``user`` may use."""
+        found = self.catalog.engines_by_collection()
+        if self.is_admin(user):
+            return found
+        mine = self.access.visible(str(user))
+        return {n: e for n, e in found.items() if n in mine}
 
-    def overview(self) -> list[dict[str, object]]:
-        """Every collection with its engine and counts (images, faces, rejected)."""
-        return self.catalog.overview()
+    def overview(self, user: str | None = None) -> list[dict[str, object]]:
+        """Every collection ``user`` may use with its engine and counts (images, faces, rejected)."""
+        rows = self.catalog.overview()
+        if self.is_admin(user):
+            return rows
+        mine = self.access.visible(str(user))
+        return [r for r in rows if r["collection"] in mine]
 
     def import_collection(self, name: str, collection_id: str, engine: str = EngineName.REKOGNITION) -> Collection:
         """Use a cloud collection made elsewhere (its id in the account) under the display name ``name``.
@@ -130,8 +189,11 @@ class Workspace:
         eng = self.engine(engine)
         return eng.importable() if isinstance(eng, CloudCollections) else []
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection (see :meth:`_delete_collection`); works on a full disk."""
+    def delete_collection(self, name: str, user: str | None = None) -> None:
+        """Delete a collection (see :meth:`_delete_collection`): its owner or an admin only; works
+        on a full disk."""
+        if user is not None:
+            self._require(name, user, manage=True)
         self.with_room(lambda: self._delete_collection(name))
 
     def with_room(self, erase: Callable[[], T]) -> T:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from facelib import FaceLibError
-from pages.ui.common import forget_results, need_collection, setup, workspace
+from pages.ui.common import current_user, forget_results, need_collection, setup, workspace
 from pages.ui.text import md
 
 coll = setup("Collections", ":material/folder:")
@@ -15,36 +15,55 @@ st.title("Collections")
 
 if "collections_msg" in st.session_state:
     st.success(st.session_state.pop("collections_msg"))
-overview = ws.overview()
+user = current_user()
+overview = ws.overview(user)
 if overview:
     for row in overview:  # where a Rekognition collection lives: account / region, from its ARN
-        row["AWS account / region"] = ws.collection(str(row["collection"])).location or ""
+        row["AWS account / region"] = ws.collection(str(row["collection"]), user).location or ""
+        row["owner"] = ws.members(str(row["collection"]))[0] or "(administrator)"
     st.dataframe(pd.DataFrame(overview), hide_index=True, width="stretch", key="collections_table")
 
-with st.expander("Import an existing Rekognition collection"):
-    st.caption("A collection made outside facesearch is used only when you import it here, and it is never deleted "
-               "in AWS: deleting it here erases only the faces indexed from here.")
-    if st.button("List this account's collections (free)", key="import_list"):
-        try:
-            st.session_state["importable"] = ws.importable()
-        except FaceLibError as exc:
-            st.error(md(exc))
-    importable = st.session_state.get("importable")
-    if importable == []:
-        st.info("No Rekognition collection of this account and region is left to import.")
-    elif importable:
-        chosen_id = st.selectbox("AWS collection", importable, key="import_id")
-        display = st.text_input("Name here", value=chosen_id or "", key="import_name")
-        if st.button("Import", key="import_go", type="primary"):
+if ws.is_admin(user):  # imports are the administrator's
+    with st.expander("Import an existing Rekognition collection"):
+        st.caption("A collection made outside facesearch is used only when you import it here, and it is never deleted "
+                   "in AWS: deleting it here erases only the faces indexed from here.")
+        if st.button("List this account's collections (free)", key="import_list"):
             try:
-                ws.import_collection(display.strip(), str(chosen_id))
+                st.session_state["importable"] = ws.importable()
+            except FaceLibError as exc:
+                st.error(md(exc))
+        importable = st.session_state.get("importable")
+        if importable == []:
+            st.info("No Rekognition collection of this account and region is left to import.")
+        elif importable:
+            chosen_id = st.selectbox("AWS collection", importable, key="import_id")
+            display = st.text_input("Name here", value=chosen_id or "", key="import_name")
+            if st.button("Import", key="import_go", type="primary"):
+                try:
+                    ws.import_collection(display.strip(), str(chosen_id))
+                except FaceLibError as exc:
+                    st.error(md(exc))
+                else:
+                    st.session_state.pop("importable", None)
+                    st.session_state["collections_msg"] = f"Imported {md(chosen_id)} as {md(display.strip())}."
+                    st.rerun()
+coll = need_collection(coll)
+if user is not None and ws.may_manage(coll.name, user):
+    owner, shared = ws.members(coll.name)
+    with st.expander(f"Shared with {len(shared)} user(s)"):
+        st.caption("Users you share a collection with can see, search and index into it and erase its faces; only "
+                   "its owner can delete or share it.")
+        if shared:
+            st.text("\n".join(shared))
+        other = st.text_input("Share with (their sign-in e-mail)", key="share_with")
+        if st.button("Share", key="share_go") and other.strip():
+            try:
+                ws.share(coll.name, other.strip(), user)
             except FaceLibError as exc:
                 st.error(md(exc))
             else:
-                st.session_state.pop("importable", None)
-                st.session_state["collections_msg"] = f"Imported {md(chosen_id)} as {md(display.strip())}."
+                st.session_state["collections_msg"] = f"Shared {md(coll.name)} with {md(other.strip())}."
                 st.rerun()
-coll = need_collection(coll)
 if coll.location:
     st.caption(f"Rekognition collection in AWS account / region {coll.location}")
 

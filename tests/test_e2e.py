@@ -281,3 +281,85 @@ def test_live_camera_labels_the_person(server, page):
     page.wait_for_timeout(1500)
     shot(page, "10-live")
     assert int(metric(page, "Frames")) > 0 and int(metric(page, "Searches")) >= 1
+
+
+@pytest.fixture
+def oidc_provider():
+    """A real OpenID Connect provider on 127.0.0.1 (oidc-provider-mock): any client id and secret,
+    and its authorization page signs in whoever's e-mail is typed."""
+    import threading
+
+    import oidc_provider_mock
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, oidc_provider_mock.app())
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+        thread.join(10)
+
+
+def test_login_wall_and_per_user_collections(tmp_path, oidc_provider):
+    """With [auth] in the secrets every page needs a sign-in, and each user sees only the
+    collections they own or that are shared with them."""
+    from playwright.sync_api import sync_playwright
+
+    from facelib import Settings, Workspace
+
+    data = tmp_path / "data"
+    ws = Workspace(Settings(data_dir=data))
+    ws.create_collection("Alice's album", owner="alice@example.com")
+    ws.create_collection("Bob's album", owner="bob@example.com")
+    port = free_port()
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'''[auth]
+redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
+cookie_secret = "a-long-random-test-cookie-secret-0123456789"
+client_id = "facesearch-test"
+client_secret = "test-secret"
+server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"
+''')
+    env = {**os.environ, "FACESEARCH_DATA_DIR": str(data)}
+    log = open(tmp_path / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--secrets.files", str(secrets), "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            for who, mine, theirs in (("alice@example.com", "Alice's album", "Bob's album"),
+                                      ("bob@example.com", "Bob's album", "Alice's album")):
+                page = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+                page.goto(url + "/People")  # any page: the sign-in comes first
+                page.get_by_role("button", name="Sign in").click()
+                page.wait_for_selector("input[name=sub]", timeout=60_000)
+                page.fill("input[name=sub]", who)
+                page.get_by_role("button", name="Authorize").click()
+                page.get_by_text("Signed in as").wait_for(timeout=60_000)
+                sidebar = page.locator("[data-testid=stSidebar]")
+                page.get_by_text(mine).first.wait_for(timeout=60_000)
+                shown = sidebar.inner_text().replace("\u2060", "")  # (invisible joiners that stop autolinks)
+                assert f"Signed in as {who}" in shown and mine in shown and theirs not in shown
+                assert sidebar.locator("a[href^='mailto:']").count() == 0  # user text is never a link
+                page.screenshot(path=str(OUT / f"login-{who.split('@')[0]}.png"))
+                page.context.close()
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

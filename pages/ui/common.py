@@ -88,9 +88,34 @@ def need_collection(coll: Collection | None) -> Collection:
     return coll
 
 
+def login_configured() -> bool:
+    """Whether ``.streamlit/secrets.toml`` configures a login (an ``[auth]`` section for ``st.login``)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all: no login
+        return False
+
+
+def current_user() -> str | None:
+    """The signed-in user (their e-mail, else the provider's subject), or None when no login is
+    configured (the app is then bound to 127.0.0.1 and its user is the administrator). With a
+    login configured, a visitor who is not signed in sees only the sign-in button."""
+    if not login_configured():
+        return None
+    if not st.user.is_logged_in:
+        st.title("facesearch")
+        st.write("Sign in to see your collections.")
+        st.button("Sign in", type="primary", key="login", on_click=st.login)
+        st.stop()
+    who = st.user.get("email") or st.user.get("sub")
+    return str(who) if who else None
+
+
 def setup(title: str, icon: str = ":material/person_search:") -> Collection | None:
-    """Page config and the sidebar; returns the chosen collection's handle (None when there is none)."""
+    """Page config, the login when one is configured, and the sidebar; returns the chosen
+    collection's handle (None when there is none), among those the user may use."""
     st.set_page_config(page_title=f"{title} · facesearch", page_icon=icon, layout="wide")
+    user = current_user()
     try:
         ws = workspace()
     except FaceLibError as exc:  # a damaged catalog: say so plainly, on every page, and stop
@@ -103,18 +128,21 @@ def setup(title: str, icon: str = ":material/person_search:") -> Collection | No
         for path, label, page_icon in NAV:
             st.page_link(path, label=label, icon=page_icon)
         st.divider()
-        name = _collection_picker(ws)
-        _new_collection_form(ws)
+        if user is not None:
+            st.caption(f"Signed in as {md(user)}")
+            st.button("Sign out", key="logout", on_click=st.logout)
+        name = _collection_picker(ws, user)
+        _new_collection_form(ws, user)
         if name:
-            coll = ws.collection(name)
+            coll = ws.collection(name, user)
             c = coll.counts()
             where = f" · AWS account {coll.location}" if coll.location else ""
             st.caption(f"{md(name)} · {coll.engine_name} engine{where} · {c['images']} images · {c['faces']} faces")
     return coll
 
 
-def _collection_picker(ws: Workspace) -> str | None:
-    engines = ws.engines_by_collection()
+def _collection_picker(ws: Workspace, user: str | None) -> str | None:
+    engines = ws.engines_by_collection(user)
     if not engines:
         st.info("No collection yet: create one below, or index the sample photos on the Home page.")
         return None
@@ -142,8 +170,8 @@ def _collection_picker(ws: Workspace) -> str | None:
     return name
 
 
-def _new_collection_form(ws: Workspace) -> None:
-    with st.expander("New collection", expanded=not ws.collections()):
+def _new_collection_form(ws: Workspace, user: str | None) -> None:
+    with st.expander("New collection", expanded=not ws.collections(user)):
         with st.form("new_collection", clear_on_submit=True, border=False):
             name = st.text_input("Name", placeholder="family-2024", key="new_collection_name",
                                  help="Any name up to 100 characters: spaces and any script allowed.")
@@ -154,7 +182,7 @@ def _new_collection_form(ws: Workspace) -> None:
                              help="YuNet + SFace finds turned, small and children's faces; dlib is the earlier model.")
             if st.form_submit_button("Create", type="primary"):
                 try:
-                    ws.create_collection(name.strip(), engine, model if model in models else None)
+                    ws.create_collection(name.strip(), engine, model if model in models else None, owner=user)
                 except FaceLibError as exc:
                     st.error(md(exc))
                 else:
