@@ -86,3 +86,16 @@ def with_samples_at(tmp_path, monkeypatch):
     at.button(key="index_samples").click().run()
     assert not at.exception
     return at
+
+
+@pytest.fixture
+def rek(workspace):
+    """A workspace with a stubbed Rekognition collection "team": (workspace, engine, stub); every
+    queued response must have been used by the end of the test."""
+    from rekognition_stub import expect_create, make_engine
+
+    engine, stub = make_engine(workspace)
+    expect_create(engine, stub, "team")
+    workspace.create_collection("team", "rekognition")
+    yield workspace, engine, stub
+    stub.assert_no_pending_responses()

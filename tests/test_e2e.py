@@ -8,6 +8,7 @@ Screenshots of each page go to test-output/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,34 +38,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("e2e") / "data"
-    port = free_port()
+@contextlib.contextmanager
+def streamlit_app(data: Path, log_path: Path, *extra: str, port: int | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` on 127.0.0.1 over the data directory ``data``; yields its URL
+    once healthy; the server is gone afterwards."""
+    port = port or free_port()
     env = {**os.environ, "FACESEARCH_DATA_DIR": str(data)}
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
+                             "--browser.gatherUsageStats", "false", *extra], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not become healthy")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("streamlit did not become healthy")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with streamlit_app(tmp_path_factory.mktemp("e2e") / "data", tmp_path_factory.mktemp("log") / "streamlit.log") as url:
+        yield url
 
 
 def fake_camera_file(photo: Path, path: Path) -> Path:
@@ -302,11 +313,10 @@ def oidc_provider():
         thread.join(10)
 
 
-def test_login_wall_and_per_user_collections(tmp_path, oidc_provider):
+def test_login_wall_and_per_user_collections(tmp_path, oidc_provider, page):
     """With [auth] in the secrets every page needs a sign-in, and each user sees only the
-    collections they own or that are shared with them."""
-    from playwright.sync_api import sync_playwright
-
+    collections they own or that are shared with them (a fresh browser context each, from the
+    module's chromium)."""
     from facelib import Settings, Workspace
 
     data = tmp_path / "data"
@@ -322,44 +332,22 @@ client_id = "facesearch-test"
 client_secret = "test-secret"
 server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"
 ''')
-    env = {**os.environ, "FACESEARCH_DATA_DIR": str(data)}
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--secrets.files", str(secrets), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            for who, mine, theirs in (("alice@example.com", "Alice's album", "Bob's album"),
-                                      ("bob@example.com", "Bob's album", "Alice's album")):
-                page = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
-                page.goto(url + "/People")  # any page: the sign-in comes first
-                page.get_by_role("button", name="Sign in").click()
-                page.wait_for_selector("input[name=sub]", timeout=60_000)
-                page.fill("input[name=sub]", who)
-                page.get_by_role("button", name="Authorize").click()
-                page.get_by_text("Signed in as").wait_for(timeout=60_000)
-                sidebar = page.locator("[data-testid=stSidebar]")
-                page.get_by_text(mine).first.wait_for(timeout=60_000)
-                shown = sidebar.inner_text().replace("\u2060", "")  # (invisible joiners that stop autolinks)
-                assert f"Signed in as {who}" in shown and mine in shown and theirs not in shown
-                assert sidebar.locator("a[href^='mailto:']").count() == 0  # user text is never a link
-                page.screenshot(path=str(OUT / f"login-{who.split('@')[0]}.png"))
-                page.context.close()
-            browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with streamlit_app(data, tmp_path / "streamlit.log", "--secrets.files", str(secrets), port=port) as url:
+        browser = page.context.browser
+        assert browser is not None
+        for who, mine, theirs in (("alice@example.com", "Alice's album", "Bob's album"),
+                                  ("bob@example.com", "Bob's album", "Alice's album")):
+            visitor = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+            visitor.goto(url + "/People")  # any page: the sign-in comes first
+            visitor.get_by_role("button", name="Sign in").click()
+            visitor.wait_for_selector("input[name=sub]", timeout=60_000)
+            visitor.fill("input[name=sub]", who)
+            visitor.get_by_role("button", name="Authorize").click()
+            visitor.get_by_text("Signed in as").wait_for(timeout=60_000)
+            sidebar = visitor.locator("[data-testid=stSidebar]")
+            visitor.get_by_text(mine).first.wait_for(timeout=60_000)
+            shown = sidebar.inner_text().replace("\u2060", "")  # (invisible joiners that stop autolinks)
+            assert f"Signed in as {who}" in shown and mine in shown and theirs not in shown
+            assert sidebar.locator("a[href^='mailto:']").count() == 0  # user text is never a link
+            visitor.screenshot(path=str(OUT / f"login-{who.split('@')[0]}.png"))
+            visitor.context.close()

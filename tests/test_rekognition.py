@@ -13,11 +13,9 @@ from rekognition_stub import (
     cid,
     client_error,
     expect_count,
-    expect_create,
     face,
     face_detail,
     index_response,
-    make_engine,
     recorded,
     recorded_search,
     search_response,
@@ -36,15 +34,6 @@ from facelib.errors import (
 from facelib.images import decode
 
 ATTRS = ["DEFAULT", "AGE_RANGE"]
-
-
-@pytest.fixture
-def rek(workspace):
-    engine, stub = make_engine(workspace)
-    expect_create(engine, stub, "team")
-    workspace.create_collection("team", "rekognition")
-    yield workspace, engine, stub
-    stub.assert_no_pending_responses()
 
 
 def captured_images(engine, operation):

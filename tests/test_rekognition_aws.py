@@ -38,15 +38,6 @@ from facelib.errors import (
 from facelib.images import decode
 
 
-@pytest.fixture
-def rek(workspace):
-    engine, stub = make_engine(workspace)
-    expect_create(engine, stub, "team")
-    workspace.create_collection("team", "rekognition")
-    yield workspace, engine, stub
-    stub.assert_no_pending_responses()
-
-
 def index_photo(ws, engine, stub, name="obama.jpg", collection="team"):
     data = fixture_bytes(name)
     sha = decode(data).sha256
