@@ -321,7 +321,7 @@ class Collection:
                 gone = self._catalog.remove_faces(self.name, [f for f in indexed if f not in set(exc.remaining)])
                 self._after_erasure(gone)
                 raise
-        self.engine.forget_answers(sha256)
+        self.engine.forget_answers([sha256])
         self._catalog.remove_image(self.name, sha256)
         self.people.store.drop_empty()
         self.people.store.forget_undo()  # erased faces must leave no trace, and cannot come back

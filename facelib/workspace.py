@@ -150,26 +150,27 @@ class Workspace:
                 pass
         return self.collection(name, owner)
 
+    def _visible(self, user: str | None) -> Callable[[object], bool]:
+        """Whether a collection name is one ``user`` may use (all of them for an administrator)."""
+        if self.is_admin(user):
+            return lambda name: True
+        mine = self.access.visible(str(user))
+        return lambda name: name in mine
+
     def collections(self, user: str | None = None) -> list[str]:
         """The collections ``user`` may use (every one for the administrator, ``None``)."""
-        names = self.catalog.list_collections()
-        return names if self.is_admin(user) else [n for n in names if n in self.access.visible(str(user))]
+        visible = self._visible(user)
+        return [n for n in self.catalog.list_collections() if visible(n)]
 
     def engines_by_collection(self, user: str | None = None) -> dict[str, str]:
         """Every collection's engine name (one query, for pickers), of those ``user`` may use."""
-        found = self.catalog.engines_by_collection()
-        if self.is_admin(user):
-            return found
-        mine = self.access.visible(str(user))
-        return {n: e for n, e in found.items() if n in mine}
+        visible = self._visible(user)
+        return {n: e for n, e in self.catalog.engines_by_collection().items() if visible(n)}
 
     def overview(self, user: str | None = None) -> list[dict[str, object]]:
         """Every collection ``user`` may use with its engine and counts (images, faces, rejected)."""
-        rows = self.catalog.overview()
-        if self.is_admin(user):
-            return rows
-        mine = self.access.visible(str(user))
-        return [r for r in rows if r["collection"] in mine]
+        visible = self._visible(user)
+        return [r for r in self.catalog.overview() if visible(r["collection"])]
 
     def import_collection(self, name: str, collection_id: str, engine: str = EngineName.REKOGNITION) -> Collection:
         """Use a cloud collection made elsewhere (its id in the account) under the display name ``name``.
@@ -222,8 +223,7 @@ class Workspace:
             coll.engine.delete_collection(name, indexed)
         except CollectionNotFound:
             pass
-        for sha in shas:
-            coll.engine.forget_answers(sha)
+        coll.engine.forget_answers(shas)
         self.catalog.remove_collection(name)
         self.files.remove_collection_thumbs(name)
         self.files.remove_copies(s for s in shas if self.catalog.references(s) == 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -154,8 +154,8 @@ class Engine(Protocol):
         listing for all); returns them."""
         ...
 
-    def forget_answers(self, sha256: str) -> None:
-        """Drop whatever the engine keeps about that image besides its faces (cached answers): erasure."""
+    def forget_answers(self, sha256s: Iterable[str]) -> None:
+        """Drop whatever the engine keeps about those images besides their faces (cached answers): erasure."""
         ...
 
     def index_faces(self, collection: str, image: LoadedImage, external_image_id: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,7 +187,7 @@ class LocalEngine:
         ids = [fid for ext in sorted(external_ids) for fid in self.store.face_ids(collection, ext)]
         return self.store.delete_faces(collection, ids) if ids else []
 
-    def forget_answers(self, sha256: str) -> None:
+    def forget_answers(self, sha256s: Iterable[str]) -> None:
         """Nothing is cached outside the catalog's own rows."""
 
     def list_faces(self, collection: str) -> list[str]:

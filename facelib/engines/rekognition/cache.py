@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -62,12 +62,16 @@ class PaidCallCache:
         self.cache.incr(("generation", *scope), 1, default=0)
         self.cache.evict(scope_tag(scope))
 
-    def forget_image(self, sha256: str) -> int:
-        """Drop every cached answer about that image (its DetectFaces attributes, comparisons,
-        searches by it): erasure leaves no cached biometric answer. Returns how many went."""
+    def forget_images(self, sha256s: Iterable[str]) -> int:
+        """Drop every cached answer about those images (their DetectFaces attributes, comparisons,
+        searches by them), in one pass over the keys, then scrub: erasure leaves no cached
+        biometric answer. Returns how many went."""
+        wanted = set(sha256s)
+        if not wanted:
+            return 0
         gone = 0
         for key in list(self.cache.iterkeys()):
-            if isinstance(key, str) and sha256 in key and self.cache.delete(key):
+            if isinstance(key, str) and any(sha in key for sha in wanted) and self.cache.delete(key):
                 gone += 1
         self.scrub()
         return gone

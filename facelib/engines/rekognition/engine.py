@@ -25,7 +25,7 @@ import hashlib
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -108,6 +108,20 @@ def _from_crop(b: BoundingBox, px: tuple[int, int, int, int], size: tuple[int, i
     w, h = size
     cw, ch = x1 - x0, y1 - y0
     return BoundingBox((x0 + b.left * cw) / w, (y0 + b.top * ch) / h, b.width * cw / w, b.height * ch / h)
+
+
+def _matches(response: dict[str, Any]) -> list[Match]:
+    """The FaceMatches of a search answer, in its order (most alike first)."""
+    return [Match(indexed_face(m["Face"]), float(m["Similarity"])) for m in response.get("FaceMatches", [])]
+
+
+def _searched_another_face(response: dict[str, Any], px: tuple[int, int, int, int], size: tuple[int, int],
+                           target: BoundingBox) -> bool:
+    """Whether the face Rekognition says it searched (``SearchedFaceBoundingBox``, relative to the
+    crop ``px`` of a ``size`` picture) misses ``target`` (IoU under :data:`MATCH_IOU`); an answer
+    that names none cannot be checked."""
+    searched = response.get("SearchedFaceBoundingBox")
+    return searched is not None and overlap(_from_crop(box_of(searched), px, size), target) < MATCH_IOU
 
 
 def crop_alone(image: LoadedImage, box: BoundingBox, others: Sequence[BoundingBox] = (),
@@ -347,9 +361,9 @@ class RekognitionEngine:
             {"Attributes": ATTRIBUTES}))
         return [face_detail(d, image.original_size) for d in r.get("FaceDetails", [])]
 
-    def forget_answers(self, sha256: str) -> None:
-        """Drop every cached answer about that image (erasure)."""
-        self.cache.forget_image(sha256)
+    def forget_answers(self, sha256s: Iterable[str]) -> None:
+        """Drop every cached answer about those images (erasure): one pass over the cache."""
+        self.cache.forget_images(sha256s)
 
     def index_faces(self, collection: str, image: LoadedImage, external_image_id_: str,
                     max_faces: int = 100, *, batch: bool = False) -> IndexResult:
@@ -521,7 +535,7 @@ class RekognitionEngine:
         r = self._cached("SearchFaces", self._scope(ref), None, params,
                          {"FaceId": face_id, "FaceMatchThreshold": threshold, "MaxFaces": max_faces},
                          self._face_count(ref), collection)
-        return [Match(indexed_face(m["Face"]), float(m["Similarity"])) for m in r.get("FaceMatches", [])]
+        return _matches(r)
 
     def search_faces_by_image(self, collection: str, image: LoadedImage, threshold: float = DEFAULT_THRESHOLD,
                               max_faces: int = 50, face_index: int | None = None) -> ImageSearch:
@@ -553,13 +567,10 @@ class RekognitionEngine:
                  "MaxFaces": max_faces}, {"FaceMatchThreshold": threshold, "MaxFaces": max_faces}, count, collection))
         except NoFaceFound:
             return ImageSearch(faces, chosen, ())
-        searched = r.get("SearchedFaceBoundingBox")
-        if searched is not None:
-            if overlap(_from_crop(box_of(searched), px, image.rgb.size), target) < MATCH_IOU:
-                raise SearchMismatch("Rekognition searched another face than the one chosen; pick the face again "
-                                     "or crop the photo to it")
-        return ImageSearch(faces, chosen, tuple(Match(indexed_face(m["Face"]), float(m["Similarity"]))
-                                                for m in r.get("FaceMatches", [])))
+        if _searched_another_face(r, px, image.rgb.size, target):
+            raise SearchMismatch("Rekognition searched another face than the one chosen; pick the face again "
+                                 "or crop the photo to it")
+        return ImageSearch(faces, chosen, tuple(_matches(r)))
 
     def search_region(self, collection: str, rgb: np.ndarray, box: BoundingBox, threshold: float = DEFAULT_THRESHOLD,
                       max_faces: int = 1) -> list[Match]:
@@ -575,11 +586,7 @@ class RekognitionEngine:
                            Image={"Bytes": prepare_image(crop)}, FaceMatchThreshold=threshold, MaxFaces=max_faces)
         except NoFaceFound:
             return []
-        searched = r.get("SearchedFaceBoundingBox")
-        if searched is not None:
-            if overlap(_from_crop(box_of(searched), px, frame.size), box) < MATCH_IOU:
-                return []
-        return [Match(indexed_face(m["Face"]), float(m["Similarity"])) for m in r.get("FaceMatches", [])]
+        return [] if _searched_another_face(r, px, frame.size, box) else _matches(r)
 
     def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
         check_threshold(threshold)
