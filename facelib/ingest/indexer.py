@@ -95,11 +95,11 @@ class Indexer:
         self._recover()
         report = BatchReport(self.collection)
         start = time.perf_counter()
-        seen: dict[str, str] = {}  # sha256 -> name of its first copy in this batch
+        seen: set[str] = set()  # sha256 of every file read in this batch
 
         finished: set[int] = set()
         #: Copies met in this batch, by sha256, waiting for their first copy's outcome.
-        copies: dict[str, list[tuple[Source, str]]] = {}
+        copies: dict[str, list[Source]] = {}
 
         def report_one(outcome: FileOutcome, src: Source | None) -> None:
             if src is not None:
@@ -121,7 +121,7 @@ class Indexer:
             report_one(outcome, src)
             if outcome.sha256 and outcome.status != FileStatus.SKIPPED:
                 first_outcome[outcome.sha256] = outcome
-                for copy, _first in copies.pop(outcome.sha256, []):
+                for copy in copies.pop(outcome.sha256, []):
                     report_one(copy_outcome(copy, outcome), copy)
 
         def readable() -> Iterator[tuple[Source, bytes, str]]:
@@ -137,12 +137,12 @@ class Indexer:
                     if sha in first_outcome:
                         report_one(copy_outcome(src, first_outcome[sha]), src)
                     else:
-                        copies.setdefault(sha, []).append((src, seen[sha]))
+                        copies.setdefault(sha, []).append(src)
                     continue
                 if self.catalog.has_image(self.collection, sha):
                     finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"), src)
                     continue
-                seen[sha] = src.name
+                seen.add(sha)
                 try:  # cleaned up on the next run if we die mid-call
                     self.catalog.mark_pending(self.collection, sha)
                 except CollectionNotFound as exc:  # deleted meanwhile: read no further
@@ -207,8 +207,7 @@ class Indexer:
         """Files first (content-addressed or deterministic names, so a rerun rewrites the same ones),
         then the engine's commit and the catalog in one SQLite transaction: a crash leaves either the
         whole image or nothing."""
-        had_copy = self.files.has_copy(prep.sha256)
-        stored = self.files.store_copy(prep.sha256, prep.format, data)
+        stored, wrote_copy = self.files.store_copy(prep.sha256, prep.format, data)
         thumb_of: dict[BoundingBox, str] = {}
         try:
             self._write_thumbs(prep, thumb_of)
@@ -217,7 +216,7 @@ class Indexer:
             # Nothing of the image landed (its collection was deleted meanwhile, the disk is full):
             # the files written for it go too, so files and rows stay consistent.
             self.files.remove_thumbs(thumb_of.values())
-            if not had_copy and self.catalog.references(prep.sha256) == 0:
+            if wrote_copy and self.catalog.references(prep.sha256) == 0:
                 self.files.remove_copies([prep.sha256])
             raise
 

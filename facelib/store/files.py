@@ -100,16 +100,14 @@ class Files:
         atomic_write(path, jpeg)
         return self.relative(path)
 
-    def has_copy(self, sha256: str) -> bool:
-        """Whether a stored copy of that image is on disk."""
-        return any((self.images_dir / sha256[:2]).glob(sha256 + ".*"))
-
-    def store_copy(self, sha256: str, image_format: str, data: bytes) -> str:
-        """The stored copy of an image (written once; content-addressed), as a relative path."""
+    def store_copy(self, sha256: str, image_format: str, data: bytes) -> tuple[str, bool]:
+        """The stored copy of an image (written once; content-addressed), as a relative path, and
+        whether this call wrote it (False when it was there already)."""
         path = self.images_dir / sha256[:2] / f"{sha256}{SUFFIXES.get(image_format, '.img')}"
-        if not path.exists():
-            atomic_write(path, data)
-        return self.relative(path)
+        if path.exists():
+            return self.relative(path), False
+        atomic_write(path, data)
+        return self.relative(path), True
 
     def remove_thumbs(self, relative_paths: Iterable[str | None]) -> None:
         for rel in relative_paths:
