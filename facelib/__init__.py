@@ -17,6 +17,7 @@ from .engines.local.analysis import MODELS
 from .errors import (
                      BadImage,
                      BudgetExceeded,
+                     ClusterUnreachable,
                      CollectionExists,
                      CollectionNotFound,
                      CredentialsError,
@@ -63,7 +64,7 @@ from .workspace import Workspace
 
 __all__ = [
     "ENGINES", "ENGINE_LABELS", "IMAGE_SUFFIXES", "MODELS", "NO_FILTER", "BadImage", "BatchEstimate",
-    "BatchReport", "BoundingBox", "BudgetExceeded", "bytes_source", "Collection", "CollectionExists",
+    "BatchReport", "BoundingBox", "BudgetExceeded", "bytes_source", "ClusterUnreachable", "Collection", "CollectionExists",
     "CollectionNotFound", "CredentialsError", "DecisionKind", "decode", "draw_boxes", "EngineAuthError",
     "EngineName", "EngineUnavailable", "ErasureIncomplete", "expand_paths", "FaceDetail", "FaceLibError",
     "FaceNotFound", "FaceStatus", "file_source", "FileOutcome", "FileStatus", "filter_matches", "ImageSearch",

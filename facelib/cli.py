@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .collection import Collection
@@ -28,7 +29,9 @@ def _workspace(args: argparse.Namespace) -> Workspace:
     settings = Settings().with_(data_dir=args.data_dir, engine=getattr(args, "engine", None),
                                 detector=getattr(args, "detector", None), model=getattr(args, "model", None),
                                 aws_profile=args.aws_profile, aws_region=args.aws_region,
-                                budget_usd=getattr(args, "budget_usd", None))
+                                budget_usd=getattr(args, "budget_usd", None),
+                                cluster_shared_paths=tuple(Path(p).resolve() for p in getattr(args, "shared_path", None) or ())
+                                or None)
     return Workspace(settings)
 
 
@@ -62,7 +65,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         if outcome.status == FileStatus.ERROR:
             bar.write(f"error: {outcome.name}: {outcome.message}", file=sys.stderr)
 
-    report = coll.index(sources, progress, workers=args.workers, max_faces=args.max_faces)
+    report = coll.index(sources, progress, workers=args.workers, max_faces=args.max_faces, cluster=args.cluster)
     bar.close()
     # Grouping searches every new face once: free offline, a paid call each on a paid engine.
     if report.faces_indexed and (args.group or (not coll.paid and not args.no_group)):
@@ -308,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="local engine's model for a new collection: sface (default: YuNet + SFace) or dlib")
     sp.add_argument("--detector", choices=("hog", "cnn"), default=None,
                     help="dlib model's detector: hog (default, fast) or cnn (mmod: slower, finds turned faces)")
+    sp.add_argument("--cluster", default=None, metavar="tcp://HOST:8786",
+                    help="run the local engine's analysis on this Dask scheduler's workers (default $FACESEARCH_CLUSTER, "
+                         "else this machine's process pool; '' for the pool)")
+    sp.add_argument("--shared-path", action="append", metavar="FOLDER",
+                    help="a folder the cluster's workers see at the same path, so they read its files themselves "
+                         "(repeatable; default $FACESEARCH_CLUSTER_SHARED)")
     sp.add_argument("--no-group", action="store_true", help="do not group the new faces into people (local)")
     sp.add_argument("--group", action="store_true",
                     help="group the new faces into people with Rekognition too (one paid SearchFaces per face)")

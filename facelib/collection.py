@@ -110,12 +110,20 @@ class Collection:
 
     # -- indexing ------------------------------------------------------------------------------
     def index(self, sources: Iterable[Source], progress: Progress | None = None, workers: int | None = None,
-              max_faces: int = 100) -> BatchReport:
+              max_faces: int = 100, cluster: str | None = None) -> BatchReport:
         """Index a batch (images the collection holds already are skipped); see :class:`Indexer`.
-        On a paid engine with a budget, a batch whose estimate is over it is refused before any call."""
+        On a paid engine with a budget, a batch whose estimate is over it is refused before any call.
+
+        ``cluster``: a Dask scheduler (``tcp://HOST:8786``) for the per-image analysis; default the
+        settings' (``FACESEARCH_CLUSTER``, used by engines that analyse locally), else this machine's
+        process pool. "" forces the process pool. An unreachable cluster raises
+        :class:`~facelib.errors.ClusterUnreachable` before anything is read."""
         sources = list(sources)
         self.check_budget(sources)
-        indexer = Indexer(self._catalog, self._files, self.engine, self.name, workers, max_faces)
+        if cluster is None and self.engine.parallel == "process":
+            cluster = self.settings.cluster
+        indexer = Indexer(self._catalog, self._files, self.engine, self.name, workers, max_faces,
+                          cluster or None, self.settings.cluster_shared_paths)
         return indexer.run(sources, progress)
 
     def estimate(self, sources: Sequence[Source]) -> BatchEstimate:

@@ -79,3 +79,7 @@ class SearchMismatch(FaceLibError):
 
 class CatalogDamaged(FaceLibError):
     """The catalog database cannot be opened or read (a damaged or foreign file): nothing was changed."""
+
+
+class ClusterUnreachable(EngineUnavailable):
+    """The Dask cluster cannot be reached, has no worker, or was lost mid-batch."""

@@ -13,6 +13,10 @@ environment variables.
 - ``FACESEARCH_AWS_ENDPOINT_URL``: another Rekognition/STS endpoint (a local one in tests).
 - ``FACESEARCH_UPLOAD_MAX_MB`` (default 500) and ``FACESEARCH_UPLOAD_MAX_FILES`` (default 2000): the
   Index page's limits per uploaded file and per batch of uploads.
+- ``FACESEARCH_CLUSTER``: a Dask scheduler (``tcp://HOST:8786``) that runs the local engine's
+  per-image analysis instead of this machine's process pool (default: none, the process pool).
+- ``FACESEARCH_CLUSTER_SHARED``: folders (``os.pathsep``-separated) the cluster's workers see at the
+  same path, so they read those files themselves (any file, when every worker runs on this machine).
 - ``FACESEARCH_ADMINS``: with a login configured, the users (comma-separated e-mails) who see every
   collection, including those made without a login.
 """
@@ -40,12 +44,19 @@ ENV_ENDPOINT = "FACESEARCH_AWS_ENDPOINT_URL"
 ENV_UPLOAD_MB = "FACESEARCH_UPLOAD_MAX_MB"
 ENV_ADMINS = "FACESEARCH_ADMINS"
 ENV_UPLOAD_FILES = "FACESEARCH_UPLOAD_MAX_FILES"
+ENV_CLUSTER = "FACESEARCH_CLUSTER"
+ENV_CLUSTER_SHARED = "FACESEARCH_CLUSTER_SHARED"
 
 
 def allowed_roots() -> list[Path]:
     """Folders of this server the app may index from (``$FACESEARCH_ALLOWED_ROOTS``, os.pathsep-separated)."""
     raw = os.environ.get(ENV_ALLOWED_ROOTS, "")
     return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def _paths(name: str) -> tuple[Path, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip())
 
 
 def ice_servers() -> list[dict[str, Any]]:
@@ -138,6 +149,8 @@ class Settings:
         a.strip().lower() for a in os.environ.get(ENV_ADMINS, "").split(",") if a.strip()))
     upload_max_files: int = field(default_factory=lambda: int(_number(ENV_UPLOAD_FILES, 2000) or 2000))
     allowed_roots: tuple[Path, ...] = field(default_factory=lambda: tuple(allowed_roots()))
+    cluster: str | None = field(default_factory=lambda: os.environ.get(ENV_CLUSTER, "").strip() or None)
+    cluster_shared_paths: tuple[Path, ...] = field(default_factory=lambda: _paths(ENV_CLUSTER_SHARED))
     ice_servers: tuple[dict[str, Any], ...] = field(default_factory=lambda: tuple(ice_servers()))
 
     def __post_init__(self) -> None:

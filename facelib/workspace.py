@@ -235,7 +235,7 @@ class Workspace:
         from .aws import client
         from .ingest.s3 import s3_sources
 
-        return s3_sources(uri, client("s3", self.settings))
+        return s3_sources(uri, client("s3", self.settings), self.settings.aws_profile)
 
     # -- paid calls ----------------------------------------------------------------------------
     def costs(self) -> CostSummary:

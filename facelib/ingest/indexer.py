@@ -1,26 +1,40 @@
 """Indexing a batch of photos into a collection.
 
 Per file: read -> sha256 (skip images the collection already holds) -> the engine's per-image work
-in workers (:mod:`.workers`) -> stored copy, thumbnails, the engine's commit and the catalog record
-in one step. A bad file gives a per-file error and the batch goes on.
+in this machine's workers (:mod:`.workers`) or on a Dask cluster (:mod:`.cluster`) -> stored copy,
+thumbnails, the engine's commit and the catalog record in one step. A bad file gives a per-file error and the batch goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..engines.base import Engine, Prepared, external_image_id
-from ..errors import BadImage, CollectionNotFound, EngineAuthError, FaceLibError, InvalidParameter, NoFaceFound, QuotaExceeded
+from ..engines.base import Engine, Prepared, Preparer, external_image_id
+from ..errors import (
+    BadImage,
+    ClusterUnreachable,
+    CollectionNotFound,
+    EngineAuthError,
+    FaceLibError,
+    InvalidParameter,
+    NoFaceFound,
+    QuotaExceeded,
+)
 from ..images import sha256_hex
 from ..records import BoundingBox, FaceDetail, FaceStatus, FileStatus, StoredFace, StoredImage
 from ..store.catalog import Catalog
 from ..store.files import Files
 from .sources import Source
-from .workers import prepare_all
+from .workers import Analysed, prepare_all
+
+if TYPE_CHECKING:
+    from .cluster import ClusterRunner
 
 
 @dataclass
@@ -80,22 +94,43 @@ class Indexer:
     """Indexes batches into one collection: its catalog, files and engine."""
 
     def __init__(self, catalog: Catalog, files: Files, engine: Engine, collection: str, workers: int | None = None,
-                 max_faces: int = 100) -> None:
+                 max_faces: int = 100, cluster: str | None = None, shared_paths: tuple[Path, ...] = ()) -> None:
         self.catalog = catalog
         self.files = files
         self.engine = engine
         self.collection = collection
         self.workers = max(1, workers or engine.concurrency or os.cpu_count() or 1)
         self.max_faces = max_faces
+        self.cluster = cluster  # a Dask scheduler's address (tcp://HOST:8786), else this machine's workers
+        self.shared_paths = shared_paths  # folders the cluster's workers see at the same path
 
     def run(self, sources: Iterable[Source], progress: Progress | None = None) -> BatchReport:
-        """Index every source; ``progress(done, total, outcome)`` is called after each file."""
+        """Index every source; ``progress(done, total, outcome)`` is called after each file.
+
+        With ``cluster`` (a Dask scheduler's address) the per-image work runs on that cluster
+        (:mod:`.cluster`); a cluster that cannot be reached raises :class:`ClusterUnreachable`
+        before anything is read."""
         sources = list(sources)
+        if not self.cluster:
+            return self._run(sources, progress, None)
+        if self.engine.parallel != "process":
+            raise InvalidParameter(f"the {self.engine.name} engine works in its own service: a Dask cluster is "
+                                   "for the local engine's analysis")
+        from .cluster import ClusterRunner, connect
+
+        client = connect(self.cluster)
+        try:
+            runner = ClusterRunner(client, self.shared_paths, self.catalog.image_shas(self.collection))
+            return self._run(sources, progress, runner)
+        finally:
+            client.close()
+
+    def _run(self, sources: list[Source], progress: Progress | None, runner: ClusterRunner | None) -> BatchReport:
         total = len(sources)
         self._recover()
         report = BatchReport(self.collection)
         start = time.perf_counter()
-        seen: set[str] = set()  # sha256 of every file read in this batch
+        seen: set[str] = set()  # sha256 of every file admitted in this batch
 
         finished: set[int] = set()
         #: Copies met in this batch, by sha256, waiting for their first copy's outcome.
@@ -124,64 +159,95 @@ class Indexer:
                 for copy in copies.pop(outcome.sha256, []):
                     report_one(copy_outcome(copy, outcome), copy)
 
-        def readable() -> Iterator[tuple[Source, bytes, str]]:
-            for src in sources:
-                try:
-                    data = src.read()
-                except Exception as exc:  # noqa: BLE001 - whatever a source raises is that file's outcome
-                    reason = getattr(exc, "strerror", None) or _message(exc, src.name)
-                    finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"), src)
-                    continue
-                sha = sha256_hex(data)
-                if sha in seen:  # reported with its first copy's outcome
-                    if sha in first_outcome:
-                        report_one(copy_outcome(src, first_outcome[sha]), src)
-                    else:
-                        copies.setdefault(sha, []).append(src)
-                    continue
-                if self.catalog.has_image(self.collection, sha):
-                    finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"), src)
-                    continue
-                seen.add(sha)
-                try:  # cleaned up on the next run if we die mid-call
-                    self.catalog.mark_pending(self.collection, sha)
-                except CollectionNotFound as exc:  # deleted meanwhile: read no further
-                    gone.append(exc)
-                    finish(FileOutcome(src.name, FileStatus.ERROR, sha, message=str(exc)), src)
-                    return
-                yield src, data, src.name
-
-        # Too few images to pay for starting a process pool: analyse them here.
-        workers = 1 if self.engine.parallel == "process" and total < 3 else self.workers
-        if self.engine.parallel == "thread" and workers > 1:
-            # A network-bound engine bounds its own calls in flight (``workers`` of them); a few more
-            # threads decode and cut thumbnails meanwhile, so no call slot waits for the CPU.
-            workers += max(2 * (os.cpu_count() or 1), workers // 2)
-        preparer = self.engine.preparer(self.collection, max_faces=self.max_faces)
-        stopped: Exception | None = None
         gone: list[CollectionNotFound] = []
-        for src, data, prepared in prepare_all(readable(), preparer, self.engine.parallel, workers, self.engine.warm):
-            if isinstance(prepared, Exception):
-                sha = sha256_hex(data)
-                if isinstance(prepared, REFUSED):
-                    self.catalog.clear_pending(self.collection, sha)
-                # Otherwise the pending mark stays: the engine may hold part of it; the next run cleans up.
-                finish(FileOutcome(src.name, FileStatus.ERROR, sha, message=_message(prepared, src.name)), src)
-                if isinstance(prepared, STOPS_BATCH):
-                    stopped = prepared
-                    break
-                continue
+
+        def admit(src: Source, sha: str) -> bool:
+            """True when the image is new to the collection and to this batch (it is then marked
+            pending); otherwise its outcome is reported here (a copy, already indexed, no collection)."""
+            if sha in seen:  # reported with its first copy's outcome
+                if sha in first_outcome:
+                    report_one(copy_outcome(src, first_outcome[sha]), src)
+                else:
+                    copies.setdefault(sha, []).append(src)
+                return False
+            if self.catalog.has_image(self.collection, sha):
+                finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"), src)
+                return False
+            seen.add(sha)
+            try:  # cleaned up on the next run if we die mid-call
+                self.catalog.mark_pending(self.collection, sha)
+            except CollectionNotFound as exc:  # deleted meanwhile: read no further
+                gone.append(exc)
+                finish(FileOutcome(src.name, FileStatus.ERROR, sha, message=str(exc)), src)
+                return False
+            return True
+
+        def take(src: Source) -> bytes | None:
+            """Read and admit a source here: its bytes, or None when its outcome is reported already."""
             try:
-                finish(self.commit(src, data, prepared), src)
-            except CollectionNotFound as exc:
-                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=str(exc)), src)
+                data = src.read()
+            except Exception as exc:  # noqa: BLE001 - whatever a source raises is that file's outcome
+                reason = getattr(exc, "strerror", None) or _message(exc, src.name)
+                finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"), src)
+                return None
+            return data if admit(src, sha256_hex(data)) else None
+
+        def readable() -> Iterator[tuple[Source, bytes | None]]:
+            """Admitted sources with their bytes; with None, those the cluster's workers read themselves."""
+            for src in sources:
+                if gone:
+                    return
+                if runner is not None and runner.remote(src):
+                    yield src, None
+                    continue
+                data = take(src)
+                if data is not None:
+                    yield src, data
+
+        preparer = self.engine.preparer(self.collection, max_faces=self.max_faces)
+        stream: Generator[Analysed[Source], None, None] = (
+            runner.run(readable(), preparer, take) if runner else self._on_this_machine(readable(), preparer, total))
+        stopped: Exception | None = None
+        with contextlib.closing(stream):  # closing the generator cancels queued work
+            try:
+                for done in stream:
+                    src, data, prepared = done.item, done.data, done.result
+                    if done.late and not isinstance(prepared, Exception):
+                        assert done.sha256 is not None  # a worker read and hashed it
+                        if not admit(src, done.sha256):
+                            if gone:
+                                break
+                            continue
+                        if prepared is None:  # held when the batch started, erased since: not analysed
+                            self.catalog.clear_pending(self.collection, done.sha256)
+                            finish(FileOutcome(src.name, FileStatus.SKIPPED, done.sha256,
+                                               message="was in this collection when the batch started"), src)
+                            continue
+                    if isinstance(prepared, Exception):
+                        if isinstance(prepared, REFUSED) and not done.late and done.sha256:
+                            self.catalog.clear_pending(self.collection, done.sha256)
+                        # Otherwise the pending mark stays: the engine may hold part of it; the next run cleans up.
+                        finish(FileOutcome(src.name, FileStatus.ERROR, done.sha256, message=_message(prepared, src.name)),
+                               src)
+                        if isinstance(prepared, STOPS_BATCH):
+                            stopped = prepared
+                            break
+                        continue
+                    assert prepared is not None
+                    try:
+                        finish(self.commit(src, data, prepared), src)
+                    except CollectionNotFound as exc:
+                        finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=str(exc)), src)
+                        stopped = exc
+                        break
+                    except FaceLibError as exc:
+                        finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc, src.name)),
+                               src)
+                    except OSError as exc:  # the disk, not the photo: say so, and go on
+                        finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256,
+                                           message=f"could not be stored: {exc}"), src)
+            except ClusterUnreachable as exc:  # the scheduler or every worker was lost mid-batch
                 stopped = exc
-                break
-            except FaceLibError as exc:
-                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc, src.name)), src)
-            except OSError as exc:  # the disk, not the photo: say so, and go on
-                finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=f"could not be stored: {exc}"),
-                       src)
         if stopped is None and gone:
             stopped = gone[0]
         if stopped is not None:
@@ -191,6 +257,19 @@ class Indexer:
             report.stopped = str(stopped)
         report.seconds = time.perf_counter() - start
         return report
+
+    def _on_this_machine(self, items: Iterator[tuple[Source, bytes | None]], preparer: Preparer,
+                         total: int) -> Generator[Analysed[Source], None, None]:
+        """The per-image work in this machine's workers (:func:`.workers.prepare_all`)."""
+        # Too few images to pay for starting a process pool: analyse them here.
+        workers = 1 if self.engine.parallel == "process" and total < 3 else self.workers
+        if self.engine.parallel == "thread" and workers > 1:
+            # A network-bound engine bounds its own calls in flight (``workers`` of them); a few more
+            # threads decode and cut thumbnails meanwhile, so no call slot waits for the CPU.
+            workers += max(2 * (os.cpu_count() or 1), workers // 2)
+        jobs = ((src, data or b"", src.name) for src, data in items)
+        for src, data, result in prepare_all(jobs, preparer, self.engine.parallel, workers, self.engine.warm):
+            yield Analysed(src, data, result.sha256 if isinstance(result, Prepared) else sha256_hex(data), result)
 
     def _recover(self) -> None:
         """Images whose engine write started but whose record never landed (the process died):

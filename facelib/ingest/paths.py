@@ -22,7 +22,8 @@ def expand_paths(paths: Iterable[str | Path], settings: Settings | None = None) 
                 from ..aws import client
                 from .s3 import s3_sources
 
-                yield from s3_sources(text, client("s3", settings or Settings()))
+                settings = settings or Settings()
+                yield from s3_sources(text, client("s3", settings), settings.aws_profile)
                 continue
             p = Path(raw)
             if p.is_dir():

@@ -6,7 +6,7 @@ it (the pre-flight estimate reads only the listing's size and ETag).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,9 +26,9 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def s3_sources(uri: str, client: Any) -> list[Source]:
+def s3_sources(uri: str, client: Any, profile: str | None = None) -> list[Source]:
     """One source per image object under the prefix (by key order); ``client``: a boto3 S3 client
-    (:func:`facelib.aws.client`)."""
+    (:func:`facelib.aws.client`) of the AWS ``profile`` (None: the default chain)."""
     bucket, prefix = parse_s3_uri(uri)
     sources = []
     try:
@@ -38,9 +38,10 @@ def s3_sources(uri: str, client: Any) -> list[Source]:
                 if key.endswith("/") or "." + key.rsplit(".", 1)[-1].lower() not in IMAGE_SUFFIXES:
                     continue
                 etag = str(obj.get("ETag", "")).strip('"')
-                sources.append(Source(display_name(f"s3://{bucket}/{key}"), _reader(client, bucket, key, obj.get("Size", 0)),
-                                      "s3", {"bucket": bucket, "key": key, "etag": etag,
-                                                                  "size": int(obj.get("Size", 0))}))
+                size = int(obj.get("Size", 0))
+                reader = S3Reader(bucket, key, size, client.meta.region_name, profile, client.meta.endpoint_url, client)
+                sources.append(Source(display_name(f"s3://{bucket}/{key}"), reader, "s3",
+                                      {"bucket": bucket, "key": key, "etag": etag, "size": size}))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
@@ -51,16 +52,43 @@ def s3_sources(uri: str, client: Any) -> list[Source]:
     return sources
 
 
-def _reader(client: Any, bucket: str, key: str, size: int) -> Callable[[], bytes]:
-    def read() -> bytes:
-        if size > MAX_BYTES:
-            raise BadImage(f"s3://{bucket}/{key}: {size / 1e6:.0f} MB is over the {MAX_BYTES / 1e6:.0f} MB limit")
+@dataclass
+class S3Reader:
+    """Downloads one object (at most :data:`facelib.images.MAX_BYTES`). Picklable without its client:
+    a Dask worker makes its own from ``region``, ``profile`` and ``endpoint_url`` and the standard
+    AWS chain, so it reads S3 itself (:mod:`facelib.ingest.cluster`)."""
+
+    bucket: str
+    key: str
+    size: int
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    client: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "client": None}
+
+    def _client(self) -> Any:
+        if self.client is None:
+            from ..aws import client
+            from ..settings import Settings
+
+            self.client = client("s3", Settings(aws_region=self.region, aws_profile=self.profile), "batch",
+                                 endpoint_url=self.endpoint_url)
+        return self.client
+
+    def __call__(self) -> bytes:
+        where = f"s3://{self.bucket}/{self.key}"
+        if self.size > MAX_BYTES:
+            raise BadImage(f"{where}: {self.size / 1e6:.0f} MB is over the {MAX_BYTES / 1e6:.0f} MB limit")
         try:
-            body = client.get_object(Bucket=bucket, Key=key)["Body"]
-            data: bytes = body.read()
-            return data
+            body = self._client().get_object(Bucket=self.bucket, Key=self.key)["Body"]
+            data: bytes = body.read(MAX_BYTES + 1)
         except ClientError as exc:
-            raise BadImage(f"s3://{bucket}/{key}: cannot be read ({exc.response.get('Error', {}).get('Code')})") from exc
+            raise BadImage(f"{where}: cannot be read ({exc.response.get('Error', {}).get('Code')})") from exc
         except BotoCoreError as exc:
-            raise BadImage(f"s3://{bucket}/{key}: cannot be read ({exc})") from exc
-    return read
+            raise BadImage(f"{where}: cannot be read ({exc})") from exc
+        if len(data) > MAX_BYTES:
+            raise BadImage(f"{where}: over the {MAX_BYTES / 1e6:.0f} MB limit")
+        return data

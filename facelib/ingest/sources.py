@@ -106,17 +106,31 @@ def read_limited(f: IO[bytes], label: str, limit: int | None = None) -> bytes:
     return data
 
 
-def file_source(path: str | Path, name: str | None = None, roots: list[Path] | None = None) -> Source:
-    """A file read when the batch reaches it, through :func:`open_regular` and :func:`read_limited`."""
-    label = display_name(name or str(path))
+@dataclass(frozen=True)
+class FileReader:
+    """Reads one file through :func:`open_regular` and :func:`read_limited`: picklable, so a Dask
+    worker that sees the same path can read it itself (:mod:`facelib.ingest.cluster`).
 
-    def read() -> bytes:
+    ``path``: absolute; ``label``: the name reported; ``roots``: the allowed folders, checked on the
+    file opened wherever it is read.
+    """
+
+    path: str
+    label: str
+    roots: tuple[Path, ...] | None = None
+
+    def __call__(self) -> bytes:
         try:
-            with open_regular(path, roots) as f:
-                return read_limited(f, label)
+            with open_regular(self.path, list(self.roots) if self.roots else None) as f:
+                return read_limited(f, self.label)
         except OSError as exc:
-            raise BadImage(f"{label}: cannot be read ({exc.strerror or exc})") from exc
-    return Source(label, read, "file")
+            raise BadImage(f"{self.label}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def file_source(path: str | Path, name: str | None = None, roots: list[Path] | None = None) -> Source:
+    """A file read when the batch reaches it (a :class:`FileReader`)."""
+    label = display_name(name or str(path))
+    return Source(label, FileReader(os.path.abspath(path), label, tuple(roots) if roots else None), "file")
 
 
 def bytes_source(name: str, data: bytes, origin: str = "upload") -> Source:

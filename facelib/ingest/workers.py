@@ -13,13 +13,28 @@ import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from ..engines.base import Parallelism, Prepared, Preparer, fork_safe
 from ..images import WORK_MAX_SIDE, decode
 from ..thumbnails import thumbnail_jpeg
 
 T = TypeVar("T")
+
+
+@dataclass
+class Analysed(Generic[T]):
+    """One image's per-image work, done: ``result`` is its :class:`Prepared`, the exception it gave,
+    or None when a worker found the collection holds it already. ``late``: the image was read (and
+    hashed) by a cluster worker, so the coordinator has not admitted it yet (see
+    :mod:`facelib.ingest.cluster`); ``sha256`` is None only when its bytes were never read."""
+
+    item: T
+    data: bytes
+    sha256: str | None
+    result: Prepared | Exception | None
+    late: bool = False
 
 
 def prepare_job(preparer: Preparer, data: bytes, name: str) -> Prepared:

@@ -207,6 +207,11 @@ class Catalog:
                                      (collection, sha256)).fetchone()
         return row is not None
 
+    def image_shas(self, collection: str) -> frozenset[str]:
+        """The sha256 of every image the collection holds."""
+        return frozenset(r[0] for r in self.connect().execute(
+            "SELECT sha256 FROM images WHERE collection=?", (collection,)))
+
     def has_etag(self, collection: str, etag: str) -> bool:
         """Whether the collection holds an image indexed from an S3 object with that ETag."""
         row = self.connect().execute("SELECT 1 FROM images WHERE collection=? AND source='s3' AND "

@@ -56,6 +56,10 @@ class LocalPreparer:
 
         return not cnn_ran_here()
 
+    def warm(self) -> None:
+        """Load (and check) this setting's models in this process now."""
+        analyser_for(self.model, self.detector).warm()
+
     def __call__(self, image: LoadedImage) -> Prepared:
         analysis = analyser_for(self.model, self.detector).analyze(image)
         return Prepared(image.sha256, image.original_size, image.format, [a.detail for a in analysis],
