@@ -83,6 +83,12 @@ class Collection:
         return self.engine.name
 
     @property
+    def analyses_here(self) -> bool:
+        """The per-image analysis runs in this installation (the local engine): on this machine's
+        process pool, or on a Dask cluster (``index(cluster=...)``)."""
+        return self.engine.parallel == "process"
+
+    @property
     def paid(self) -> bool:
         """Reads are billed (the UI asks before paid work and shows costs)."""
         return self.engine.paid

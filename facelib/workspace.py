@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .engines.rekognition.ledger import CostSummary
+    from .ingest.cluster import ClusterInfo
 
 
 T = TypeVar("T")
@@ -230,6 +231,16 @@ class Workspace:
         self.db.scrub()
 
     # -- sources -----------------------------------------------------------------------------
+    def cluster_status(self, address: str | None = None) -> ClusterInfo:
+        """Workers, threads and hosts of the Dask cluster at ``address`` (default the settings');
+        :class:`~facelib.errors.ClusterUnreachable` when it cannot be used."""
+        from .ingest.cluster import status
+
+        target = address or self.settings.cluster
+        if not target:
+            raise InvalidParameter("no Dask cluster is set (FACESEARCH_CLUSTER or a scheduler address)")
+        return status(target)
+
     def s3_sources(self, uri: str) -> list[Source]:
         """The images under ``s3://bucket/prefix``, through a client of the settings' profile and region."""
         from .aws import client

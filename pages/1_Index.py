@@ -78,6 +78,30 @@ with tab_s3:
             st.error(md(exc))
     sources += st.session_state.get("s3_sources", [])
 
+cluster: str | None = None  # None: the engine's own way (Rekognition works in AWS)
+needs_address = False
+if coll.analyses_here:
+    with st.expander(":material/hub: Where the face analysis runs", expanded=bool(settings.cluster)):
+        choices = ["This machine (process pool)", "A Dask cluster"]
+        where = st.radio("Run the face analysis on", choices, index=1 if settings.cluster else 0, horizontal=True,
+                         key="index_where", persist_state="session")
+        if where == choices[1]:
+            cluster = st.text_input("Scheduler address", value=settings.cluster or "", placeholder="tcp://HOST:8786",
+                                    key="index_cluster", persist_state="session").strip()
+            needs_address = not cluster
+            st.caption("Workers read S3 objects, and files under `FACESEARCH_CLUSTER_SHARED` (any file when they run "
+                       "on this machine), themselves; uploads and other files are sent by this server. Results are "
+                       "committed here as they arrive.")
+            if cluster and st.button("Check the cluster", key="index_cluster_check"):
+                try:
+                    info = coll.ws.cluster_status(cluster)
+                    st.success(f"**{info.workers}** worker(s), **{info.threads}** thread(s) on "
+                               f"{md(', '.join(info.hosts))}" + (" (this machine)" if info.on_this_machine else ""))
+                except FaceLibError as exc:
+                    st.error(md(exc))
+        else:
+            cluster = ""  # this machine, even when FACESEARCH_CLUSTER names a cluster
+
 if sources:
     refused_count = sum(1 for s in sources if s.metadata == {} and s.origin == "zip")
     st.write(f"**{len(sources)}** item(s) ready" + (f", {refused_count} of them will be refused (see the outcome)"
@@ -95,8 +119,10 @@ if sources:
             over_budget = True
             st.error(f"About ${est.dollars:.3f} is over the budget of ${budget:.2f} (FACESEARCH_BUDGET_USD): "
                      "index fewer photos at a time.")
-    if st.button(f"Index {len(sources)} item(s)", type="primary", key="index_go", disabled=over_budget):
-        st.session_state["index_report"] = run_batch(coll, sources)
+    if needs_address:
+        st.warning("Enter the Dask scheduler's address (tcp://HOST:8786), or choose this machine.")
+    if st.button(f"Index {len(sources)} item(s)", type="primary", key="index_go", disabled=over_budget or needs_address):
+        st.session_state["index_report"] = run_batch(coll, sources, cluster=cluster)
         st.session_state.pop("s3_sources", None)
         st.rerun()  # so the sidebar's counts include the new faces
 else:

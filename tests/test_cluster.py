@@ -304,3 +304,30 @@ def test_the_process_pool_stays_the_default_and_never_loads_dask(tmp_path):
 @needs_dev
 def test_the_dev_photos_are_what_the_cluster_tests_use():
     assert _photos() == DEV / "images" and len(list(_photos().iterdir())) >= 50
+
+
+def test_the_index_page_runs_a_batch_on_the_cluster_it_names(local_cluster, with_samples_at):
+    """The app's choice: a Dask cluster's address, checked, then the batch runs there; an unreachable
+    one is one error and nothing is indexed."""
+    at = with_samples_at
+    at.switch_page("pages/1_Index.py").run()
+    mirrored = io.BytesIO()
+    Image.open(FIXTURES / "obama2.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored, "JPEG")
+    at.file_uploader(key="index_upload").set_value([("mirror.jpg", mirrored.getvalue(), "image/jpeg")]).run()
+    at.radio(key="index_where").set_value("A Dask cluster").run()
+    assert at.button(key="index_go").disabled  # no address yet
+    at.text_input(key="index_cluster").input(f"tcp://127.0.0.1:{_free_port()}").run()
+    assert not at.button(key="index_go").disabled
+    at.button(key="index_go").click().run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error).replace("\\", "").replace("\u2060", "")  # markdown escapes removed
+    assert "cannot reach the Dask scheduler" in shown, shown
+    assert {m.label: m.value for m in at.metric}.get("Faces indexed") in (None, "0")
+
+    at.text_input(key="index_cluster").input(local_cluster.scheduler_address).run()
+    at.button(key="index_cluster_check").click().run()
+    assert any("**2** worker(s)" in s.value and "this machine" in s.value for s in at.success), [s.value for s in at.success]
+    at.button(key="index_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    m = {m.label: m.value for m in at.metric}
+    assert (m["Photos"], m["Faces indexed"], m["Errors"]) == ("1", "1", "0")

@@ -16,8 +16,9 @@ OUTCOME_LABELS = {FileStatus.NO_FACE: "no face found", FileStatus.SKIPPED: "alre
                   FileStatus.ERROR: "error"}
 
 
-def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing") -> BatchReport:
-    """Index with a live progress bar and ETA; free engines group the new faces at once."""
+def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing", cluster: str | None = None) -> BatchReport:
+    """Index with a live progress bar and ETA; free engines group the new faces at once.
+    ``cluster``: a Dask scheduler's address, "" for this machine, None for the settings' choice."""
     total = len(sources)
     start = time.perf_counter()
     with st.status(f"{label} {total} photo(s) into **{md(coll.name)}**…", expanded=True) as status:
@@ -31,7 +32,7 @@ def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing") 
                               f"{elapsed:.0f}s elapsed, about {eta:.0f}s left")
 
         try:
-            report = coll.index(sources, progress)
+            report = coll.index(sources, progress, cluster=cluster)
         except FaceLibError as exc:  # refused before it started: the budget, the account, the region
             status.update(label=f"Not indexed: {md(exc)}", state="error", expanded=True)
             st.error(md(exc))
@@ -70,6 +71,10 @@ def show_report(coll: Collection, report: BatchReport) -> None:
     """The batch's counts, its errors, and the outcome table (only for the collection it went into)."""
     if report.collection != coll.name:
         return
+    if report.stopped:  # shown after the page reruns too (the status box of the run is gone by then)
+        st.error(("The batch stopped early: " if report.outcomes else "Not indexed: ") + md(report.stopped))
+        if not report.outcomes:
+            return
     counts = report.summary()["by_status"]
     c = st.columns(5)
     c[0].metric("Photos", len(report.outcomes))
