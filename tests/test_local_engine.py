@@ -139,3 +139,18 @@ def test_cnn_detector_option(tmp_path):
     assert abs((b.left + b.width / 2) - (hog.left + hog.width / 2)) < 0.05  # the same face
     with pytest.raises(ValueError):
         local_engine(tmp_path / "e", detector="fast", model="dlib")
+
+
+def test_a_collection_too_large_for_this_machines_memory_is_refused_with_the_way_out(engine, monkeypatch):
+    """Exact search keeps a collection's vectors in memory (about 552 bytes a face): a collection
+    that would not fit in the memory available is one clear error, not the server killed."""
+    from facelib.engines.local import vectors
+    from facelib.errors import EngineUnavailable
+
+    for name in ("obama.jpg", "biden.jpg"):
+        engine.index_faces("people", img(name), name.replace(".jpg", ""))
+    monkeypatch.setattr(vectors, "available_memory", lambda: 1000)
+    with pytest.raises(EngineUnavailable, match=r"2 faces need .* exact search .* rekognition"):
+        engine.search_faces_by_image("people", img("obama2.jpg"))
+    monkeypatch.setattr(vectors, "available_memory", lambda: 10 ** 9)
+    assert engine.search_faces_by_image("people", img("obama2.jpg")).matches

@@ -37,7 +37,7 @@ from .analysis import DEFAULT_MODEL, MODELS, Analyser, AnalyzedFace, check_model
 from .models import analyser_for
 from .similarity import CALIBRATIONS
 from .store import LocalStore
-from .vectors import DIM, MatrixCache
+from .vectors import DIM, MatrixCache, check_fits
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,12 @@ class LocalEngine:
         self.detector = detector
         self.analyser: Analyser = analyser_for(model, detector)
         self.store = store
-        self._matrices = MatrixCache(lambda c: self.store.load_matrix(c, DIM), self.store.generation)
+        self._matrices = MatrixCache(self._load_matrix, self.store.generation)
+
+    def _load_matrix(self, collection: str) -> tuple[np.ndarray, np.ndarray]:
+        """A collection's ids and vectors for exact search, refused when they would not fit in memory."""
+        check_fits(collection, self.store.count(collection))
+        return self.store.load_matrix(collection, DIM)
 
     # -- models --------------------------------------------------------------------------------
     def model_of(self, collection: str) -> str:

@@ -5,13 +5,43 @@ Distances are Euclidean between 128-D descriptors; callers map them to similarit
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import EngineUnavailable
+
 DIM = 128
+#: Memory a face costs in a loaded collection, bytes: its float32 vector, id (36) and squared norm.
+BYTES_PER_FACE = DIM * 4 + 36 + 4
+#: Share of the memory available that one collection's vectors may take.
+MEMORY_SHARE = 0.8
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (Linux's MemAvailable; free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def check_fits(collection: str, faces: int) -> None:
+    """Raise :class:`EngineUnavailable` when ``faces`` vectors would not fit in
+    :data:`MEMORY_SHARE` of the memory available (exact search holds them all)."""
+    need, free = faces * BYTES_PER_FACE, available_memory()
+    if need > MEMORY_SHARE * free:
+        raise EngineUnavailable(
+            f"collection {collection!r}: {faces:,} faces need {need / 1e9:.2f} GB for exact search and this machine "
+            f"has {free / 1e9:.2f} GB available: split the collection, use the rekognition engine (20M faces a "
+            "collection), or a machine with more memory")
 
 
 @dataclass
@@ -77,6 +107,7 @@ class MatrixCache:
         with self._lock:
             m = self._cache.get(collection)
             if m is None or m.generation != gen:
+                self._cache.pop(collection, None)  # the old copy goes first: a reload never holds two
                 ids, vecs = self._loader(collection)
                 m = Matrix.build(ids, vecs, gen)
                 self._cache[collection] = m
