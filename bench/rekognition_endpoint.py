@@ -46,6 +46,8 @@ class RekognitionEndpoint:
         self._next_index = itertools.count()
         self._lock = threading.Lock()
         self.collections: dict[str, dict[str, Any]] = {}
+        #: S3 objects served by GetObject (path style: GET /bucket/key), by "bucket/key".
+        self.objects: dict[str, bytes] = {}
         self.calls: Counter[str] = Counter()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.in_flight = 0
@@ -79,6 +81,20 @@ class RekognitionEndpoint:
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
+
+            def do_GET(self) -> None:  # noqa: N802 - S3 GetObject, path style
+                key = self.path.split("?", 1)[0].lstrip("/")
+                with endpoint._lock:
+                    endpoint.calls["GetObject"] += 1
+                    data = endpoint.objects.get(key)
+                status, ctype = (200, "binary/octet-stream") if data is not None else (404, "application/xml")
+                if data is None:
+                    data = b"<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -61,10 +61,21 @@ def pool_reference(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_cluster():
-    """A ``LocalCluster`` of 2 worker processes (1 thread each) on 127.0.0.1."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as lc:
-        yield lc
+    """A ``LocalCluster`` of 2 worker processes (1 thread each) on 127.0.0.1; its workers have
+    (fake) AWS credentials, so they can read S3 from an endpoint on 127.0.0.1."""
+    fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+    saved = {k: os.environ.get(k) for k in fake}
+    os.environ.update(fake)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                      dashboard_address=None) as lc:
+            yield lc
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     assert not [p for p in lc.workers.values() if getattr(p, "process", None) and p.process.is_alive()]
 
 
@@ -255,6 +266,32 @@ def test_workers_read_shared_files_and_the_coordinator_the_rest(local_cluster, t
         assert runner.remote(next(iter(expand_paths([tmp_path / "shared" / "a.jpg"]))))
         s3 = Source("s3://b/k.jpg", S3Reader("b", "k.jpg", 10), "s3")
         assert runner.remote(s3)
+
+
+def test_workers_read_s3_objects_themselves(local_cluster, tmp_path):
+    """An S3 object is downloaded by a worker with its own client (the coordinator's is never used)."""
+    from bench.rekognition_endpoint import RekognitionEndpoint
+    from facelib.ingest.s3 import S3Reader
+
+    class NotHere:
+        def get_object(self, **kw):
+            raise AssertionError("the coordinator downloaded it")
+
+    ws = Workspace(Settings(data_dir=tmp_path / "data"))
+    with RekognitionEndpoint() as endpoint:
+        names = ["obama.jpg", "biden.jpg"]
+        for n in names:
+            endpoint.objects[f"photos/in/{n}"] = (FIXTURES / n).read_bytes()
+        sources = [Source(f"s3://photos/in/{n}", S3Reader("photos", f"in/{n}", 10_000, "us-east-1", None, endpoint.url,
+                                                           NotHere()), "s3") for n in names]
+        sources.append(Source("s3://photos/in/gone.jpg", S3Reader("photos", "in/gone.jpg", 10, "us-east-1", None,
+                                                                  endpoint.url), "s3"))
+        report = ws.ensure_collection("s3").index(sources, cluster=local_cluster.scheduler_address)
+    by_name = {o.name: o for o in report.outcomes}
+    assert [by_name[f"s3://photos/in/{n}"].faces_indexed for n in names] == [1, 1]
+    gone = by_name["s3://photos/in/gone.jpg"]  # the worker could not; neither could the coordinator
+    assert gone.status == FileStatus.ERROR and "cannot be read (NoSuchKey)" in gone.message, gone.message
+    assert endpoint.calls["GetObject"] == 4  # each photo once by a worker, the missing one by the coordinator too
 
 
 def test_an_s3_reader_travels_without_its_client():
