@@ -368,3 +368,23 @@ def test_the_index_page_runs_a_batch_on_the_cluster_it_names(local_cluster, with
     assert not at.exception, [e.value for e in at.exception]
     m = {m.label: m.value for m in at.metric}
     assert (m["Photos"], m["Faces indexed"], m["Errors"]) == ("1", "1", "0")
+
+
+def test_a_photo_that_kills_every_worker_it_meets_is_that_files_error(local_cluster, tmp_path, monkeypatch):
+    """A photo whose analysis kills the worker process (as a crash in a decoder would) is re-run by
+    Dask on another worker up to ``allowed-failures`` times, then reported; the batch goes on."""
+    ws = Workspace(Settings(data_dir=tmp_path / "data"))
+    here = os.getpid()
+
+    def crash() -> bytes:  # pickled by value: kills the worker it runs on
+        if os.getpid() != here:
+            os._exit(139)
+        return b"never read here"
+
+    monkeypatch.setattr(cluster_mod.ClusterRunner, "remote", lambda self, src: src.name.startswith("poison"))
+    sources = [Source("poison.jpg", crash), bytes_source("obama.jpg", (FIXTURES / "obama.jpg").read_bytes())]
+    report = ws.ensure_collection("p").index(sources, cluster=local_cluster.scheduler_address)
+    by_name = {o.name: o for o in report.outcomes}
+    assert by_name["obama.jpg"].faces_indexed == 1 and not report.stopped
+    assert by_name["poison.jpg"].status == FileStatus.ERROR
+    assert "crashed the workers" in by_name["poison.jpg"].message

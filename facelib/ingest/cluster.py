@@ -156,6 +156,11 @@ class WarmModels(WorkerPlugin):
 
 
 # -- the tasks (run on the workers) ------------------------------------------------------------------
+def _value(x: frozenset[str]) -> frozenset[str]:
+    """A value as a task's result (kept with its lineage, unlike scattered data)."""
+    return x
+
+
 def analyse_sent(preparer: Preparer, data: bytes, name: str) -> Prepared:
     """The per-image work on bytes the coordinator sent."""
     return prepare_job(preparer, data, name)
@@ -224,8 +229,9 @@ class ClusterRunner:
         when their result arrives). ``take(source)``: read and admit here, for a worker that could not."""
         client = self.client
         try:
-            client.register_plugin(WarmModels(preparer), name=f"facesearch-warm-{abs(hash(repr(preparer)))}")
-            [known] = client.scatter([self.known], broadcast=True, hash=False)  # a list: one object, not its items
+            client.register_plugin(WarmModels(preparer), name=f"facesearch-warm-{repr(preparer)}")
+            # A task, not scattered data: if every worker holding it dies, the scheduler computes it again.
+            known = client.submit(_value, self.known, key=f"facesearch-{self._batch}-known")
         except (OSError, CancelledError) as exc:
             raise ClusterUnreachable(f"lost the Dask scheduler at {self.info.address} ({exc})") from exc
         counter = itertools.count()
@@ -276,8 +282,10 @@ class ClusterRunner:
                     self.info = describe(client)
                 fill()
                 yield from results
-        except (OSError, CancelledError) as exc:
+        except OSError as exc:
             raise ClusterUnreachable(f"lost the Dask scheduler at {self.info.address} ({exc})") from exc
+        except CancelledError as exc:
+            raise ClusterUnreachable(f"the Dask cluster at {self.info.address} dropped the batch's work ({exc})") from exc
         finally:  # stopped early or done: nothing of this batch stays queued on the cluster
             for fut in in_flight:
                 fut.cancel()
