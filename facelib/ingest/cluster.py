@@ -10,8 +10,8 @@ Where the bytes come from:
 - **S3 objects** (:class:`~facelib.ingest.s3.S3Reader`) and **files under a path the workers share**
   (:class:`~facelib.ingest.sources.FileReader` under ``Settings.cluster_shared_paths``, or any local
   file when every worker runs on this machine): the worker reads them itself, hashes them and skips
-  the images the collection already holds (their sha256 set is sent to every worker once), so a
-  rerun costs a read per known photo, not an analysis. A new image's bytes come back with its result
+  the images the collection already holds (their sha256 set: one task's result, fetched once per
+  worker), so a rerun costs a read per known photo, not an analysis. A new image's bytes come back with its result
   (the coordinator keeps the stored copy).
 - **Everything else** (uploads, zip members, files the workers cannot see): the coordinator reads
   and hashes them and sends the bytes with the task. A worker that cannot read a file it was given
