@@ -388,3 +388,26 @@ def test_a_photo_that_kills_every_worker_it_meets_is_that_files_error(local_clus
     assert by_name["obama.jpg"].faces_indexed == 1 and not report.stopped
     assert by_name["poison.jpg"].status == FileStatus.ERROR
     assert "crashed the workers" in by_name["poison.jpg"].message
+
+
+def test_a_cluster_that_loses_every_worker_stops_the_batch_with_the_whole_report(cli_cluster, tmp_path, monkeypatch):
+    """No worker left (both killed, no nanny to restart them): after the grace period the batch stops
+    with every file reported; what was committed stays, and a rerun on this machine finishes it."""
+    monkeypatch.setattr(cluster_mod, "NO_WORKER_GRACE", 1.0)
+    ws = Workspace(Settings(data_dir=tmp_path / "data"))
+
+    def progress(done: int, total: int, outcome) -> None:
+        if done == 2:
+            for w in cli_cluster.workers:
+                w.kill()
+
+    sources = list(expand_paths([FIXTURES]))
+    sources += [bytes_source(f"noise{i}.jpg", _jpeg(i)) for i in range(8)]
+    report = ws.ensure_collection("l").index(sources, progress, cluster=cli_cluster.address)
+    assert "no worker" in report.stopped
+    assert len(report.outcomes) == len(sources) and len({o.name for o in report.outcomes}) == len(sources)
+    done = [o for o in report.outcomes if o.status != FileStatus.ERROR]
+    assert len(done) >= 2 and ws.collection("l").counts()["images"] == len(done)
+    rerun = ws.collection("l").index(list(expand_paths([FIXTURES])) + [bytes_source(f"noise{i}.jpg", _jpeg(i))
+                                                                        for i in range(8)], cluster="")
+    assert not rerun.errors and ws.collection("l").counts()["images"] == len(sources)
