@@ -6,6 +6,7 @@ it (the pre-flight estimate reads only the listing's size and ETag).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +72,7 @@ class S3Reader:
 
     def _client(self) -> Any:
         if self.client is None:
-            from ..aws import client
-            from ..settings import Settings
-
-            self.client = client("s3", Settings(aws_region=self.region, aws_profile=self.profile), "batch",
-                                 endpoint_url=self.endpoint_url)
+            self.client = _process_client(self.region, self.profile, self.endpoint_url)
         return self.client
 
     def __call__(self) -> bytes:
@@ -92,3 +89,13 @@ class S3Reader:
         if len(data) > MAX_BYTES:
             raise BadImage(f"{where}: over the {MAX_BYTES / 1e6:.0f} MB limit")
         return data
+
+
+@functools.lru_cache(maxsize=8)
+def _process_client(region: str | None, profile: str | None, endpoint_url: str | None) -> Any:
+    """One S3 client per process and setting (boto3 clients are thread-safe; making one per photo
+    would cost more than the download)."""
+    from ..aws import client
+    from ..settings import Settings
+
+    return client("s3", Settings(aws_region=region, aws_profile=profile), "batch", endpoint_url=endpoint_url)
