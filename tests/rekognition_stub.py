@@ -102,6 +102,16 @@ def rekognition_collection(workspace, name: str, photo: str = "obama.jpg"):
     return engine, stub, sha
 
 
+def expect_erasure_through_user(stub, collection_id, face_id, user_id="mom"):
+    """DeleteFaces refuses a face that belongs to a User: DisassociateFaces, then DeleteFaces again."""
+    stub.add_response("delete_faces", {"UnsuccessfulFaceDeletions": [
+        {"FaceId": face_id, "UserId": user_id, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}]},
+        {"CollectionId": collection_id, "FaceIds": [face_id]})
+    stub.add_response("disassociate_faces", {"DisassociatedFaces": [{"FaceId": face_id}], "UserStatus": "ACTIVE"},
+                      {"CollectionId": collection_id, "UserId": user_id, "FaceIds": [face_id]})
+    stub.add_response("delete_faces", {"DeletedFaces": [face_id]}, {"CollectionId": collection_id, "FaceIds": [face_id]})
+
+
 def box(left=0.3, top=0.2, width=0.3, height=0.35):
     return {"Width": width, "Height": height, "Left": left, "Top": top}
 

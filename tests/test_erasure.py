@@ -92,7 +92,7 @@ def test_delete_a_collection_leaves_nothing(indexed_people):
 
 
 def test_rekognition_erasure_deletes_faces_users_and_cache(workspace):
-    from rekognition_stub import cid, expect_count, rekognition_collection, search_response
+    from rekognition_stub import cid, expect_count, expect_erasure_through_user, rekognition_collection, search_response
     
     engine, stub, sha = rekognition_collection(workspace, "e")
     c = cid(engine, "e")
@@ -104,12 +104,7 @@ def test_rekognition_erasure_deletes_faces_users_and_cache(workspace):
     pid = people.listing()[0].person_id
     # The face belongs to a User (made by an earlier version): disassociated, then deleted again.
     stub.add_response("delete_user", {}, {"CollectionId": c, "UserId": f"facesearch-person-{pid}"})
-    stub.add_response("delete_faces", {"UnsuccessfulFaceDeletions": [
-        {"FaceId": face_id, "UserId": "mom", "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}]},
-        {"CollectionId": c, "FaceIds": [face_id]})
-    stub.add_response("disassociate_faces", {"DisassociatedFaces": [{"FaceId": face_id}], "UserStatus": "ACTIVE"},
-                      {"CollectionId": c, "UserId": "mom", "FaceIds": [face_id]})
-    stub.add_response("delete_faces", {"DeletedFaces": [face_id]}, {"CollectionId": c, "FaceIds": [face_id]})
+    expect_erasure_through_user(stub, c, face_id)
     assert workspace.collection("e").delete_person(pid) == 1
     stub.assert_no_pending_responses()
     assert traces(workspace.settings.db_path, {face_id}) == []

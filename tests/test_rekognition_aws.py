@@ -18,6 +18,7 @@ from rekognition_stub import (
     client_error,
     expect_count,
     expect_create,
+    expect_erasure_through_user,
     expect_tags,
     face,
     face_detail,
@@ -197,12 +198,7 @@ def test_a_face_in_a_user_is_disassociated_then_deleted(rek):
     ws, engine, stub = rek
     sha, fid = index_photo(ws, engine, stub)
     c = cid(engine, "team")
-    stub.add_response("delete_faces", {"UnsuccessfulFaceDeletions": [
-        {"FaceId": fid, "UserId": "mom", "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}]},
-        {"CollectionId": c, "FaceIds": [fid]})
-    stub.add_response("disassociate_faces", {"DisassociatedFaces": [{"FaceId": fid}], "UserStatus": "ACTIVE"},
-                      {"CollectionId": c, "UserId": "mom", "FaceIds": [fid]})
-    stub.add_response("delete_faces", {"DeletedFaces": [fid]}, {"CollectionId": c, "FaceIds": [fid]})
+    expect_erasure_through_user(stub, c, fid)
     assert ws.collection("team").delete_image(sha) == 1
     assert ws.catalog.counts("team") == {"images": 0, "faces": 0, "rejected": 0}
 
