@@ -126,7 +126,7 @@ class Collection:
         :class:`~facelib.errors.ClusterUnreachable` before anything is read."""
         sources = list(sources)
         self.check_budget(sources)
-        if cluster is None and self.engine.parallel == "process":
+        if cluster is None and self.analyses_here:
             cluster = self.settings.cluster
         indexer = Indexer(self._catalog, self._files, self.engine, self.name, workers, max_faces,
                           cluster or None, self.settings.cluster_shared_paths)

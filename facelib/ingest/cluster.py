@@ -45,7 +45,7 @@ from ..engines.base import Prepared, Preparer
 from ..errors import BadImage, ClusterUnreachable, FaceLibError
 from ..images import sha256_hex
 from .s3 import S3Reader
-from .sources import FileReader, Source
+from .sources import FileReader, Source, inside
 from .workers import Analysed, prepare_job
 
 #: Tasks kept in flight per worker thread: enough to keep every thread busy while results travel.
@@ -97,7 +97,7 @@ def _facelib_version() -> str:
 def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
     """A client of the scheduler at ``address`` (``tcp://host:8786``) with at least one worker that
     runs this facelib version; :class:`ClusterUnreachable` with the reason otherwise."""
-    if not isinstance(address, str) or "://" not in address and ":" not in address:
+    if not isinstance(address, str) or ":" not in address:
         raise ClusterUnreachable(f"{address!r} is not a Dask scheduler address (tcp://HOST:8786)")
     try:
         client = Client(address, timeout=timeout, set_as_default=False)
@@ -214,8 +214,7 @@ class ClusterRunner:
         if isinstance(src.read, FileReader):
             if self.info.on_this_machine:
                 return True
-            real = Path(os.path.realpath(src.read.path))
-            return any(real == root or root in real.parents for root in self.shared)
+            return inside(os.path.realpath(src.read.path), self.shared)
         return False
 
     def limit(self) -> int:

@@ -14,7 +14,7 @@ import lzma
 import os
 import stat
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -58,7 +58,8 @@ def refused(name: str, reason: str, origin: str = "file") -> Source:
     return Source(display_name(name), read, origin)
 
 
-def _inside(real: str, roots: list[Path]) -> bool:
+def inside(real: str | Path, roots: Iterable[Path]) -> bool:
+    """Whether the real path ``real`` is one of ``roots`` or lies below one (roots already real)."""
     r = Path(real)
     return any(r == root or root in r.parents for root in roots)
 
@@ -79,7 +80,7 @@ def open_regular(path: str | Path, roots: list[Path] | None = None) -> IO[bytes]
             raise BadImage(f"{label}: not a regular file (a pipe, device or folder): refused")
         if roots:
             real = os.readlink(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else os.path.realpath(path)
-            if not _inside(real, roots):
+            if not inside(real, roots):
                 raise BadImage(f"{label}: outside the allowed folders (FACESEARCH_ALLOWED_ROOTS): refused")
             if st.st_nlink > 1:
                 raise BadImage(f"{label}: has other hard links, which could lead outside the allowed folders: refused")
@@ -142,7 +143,7 @@ def walk_folder(folder: Path, roots: list[Path] | None = None) -> Iterator[Sourc
     file must lie inside one of them: checked on the file as opened (:func:`open_regular`), so a
     link swapped between listing and reading is refused too."""
     real_roots = [Path(os.path.realpath(r)) for r in roots or []]
-    if real_roots and not _inside(os.path.realpath(folder), real_roots):
+    if real_roots and not inside(os.path.realpath(folder), real_roots):
         yield refused(str(folder), "outside the folders this server may read (FACESEARCH_ALLOWED_ROOTS)")
         return
     for root, dirs, files in os.walk(folder, followlinks=False):
