@@ -83,3 +83,12 @@ class CatalogDamaged(FaceLibError):
 
 class ClusterUnreachable(EngineUnavailable):
     """The Dask cluster cannot be reached, has no worker, or was lost mid-batch."""
+
+
+class Cancelled(FaceLibError):
+    """Long work was stopped by whoever started it (a job's Cancel): what was done is kept."""
+
+
+class SystemFailure(FaceLibError):
+    """The first pieces of a batch all failed the same way (the cluster's environment, the
+    credentials, a missing model): no file could succeed, so the batch stops with this one error."""

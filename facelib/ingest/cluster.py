@@ -44,6 +44,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from ..engines.base import Prepared, Preparer
 from ..errors import BadImage, ClusterUnreachable, FaceLibError
 from ..images import sha256_hex
+from .inflight import InFlight, StopFlag
 from .s3 import S3Reader
 from .sources import FileReader, Source, inside
 from .workers import Analysed, prepare_job
@@ -222,11 +223,13 @@ class ClusterRunner:
         return max(2, IN_FLIGHT_PER_THREAD * self.info.threads)
 
     def run(self, items: Iterator[tuple[Source, bytes | None]], preparer: Preparer,
-            take: Callable[[Source], bytes | None]) -> Generator[Analysed[Source], None, None]:
+            take: Callable[[Source], bytes | None], stop: StopFlag | None = None) -> Generator[Analysed[Source], None, None]:
         """Yield each item's :class:`Analysed` as it finishes. ``items``: (source, bytes) for images the
         coordinator read and admitted, (source, None) for images the workers read (admitted late,
-        when their result arrives). ``take(source)``: read and admit here, for a worker that could not."""
+        when their result arrives). ``take(source)``: read and admit here, for a worker that could not.
+        ``stop``: once set, nothing more is submitted and the tasks not yet finished are cancelled."""
         client = self.client
+        stop = stop or StopFlag()
         try:
             client.register_plugin(WarmModels(preparer), name=f"facesearch-warm-{repr(preparer)}")
             # A task, not scattered data: if every worker holding it dies, the scheduler computes it again.
@@ -234,60 +237,51 @@ class ClusterRunner:
         except (OSError, CancelledError) as exc:
             raise ClusterUnreachable(f"lost the Dask scheduler at {self.info.address} ({exc})") from exc
         counter = itertools.count()
-        in_flight: dict[Future[Any], tuple[Source, bytes | None]] = {}
 
-        def submit(src: Source, data: bytes | None) -> None:
+        def submit(item: tuple[Source, bytes | None]) -> Future[Any]:
+            src, data = item
             key = f"facesearch-{self._batch}-{next(counter)}"
-            fut: Future[Any]
             if data is None:
-                fut = client.submit(analyse_fetched, preparer, src.read, src.name, known, key=key, retries=0)
-            else:
-                fut = client.submit(analyse_sent, preparer, data, src.name, key=key, retries=0)
-            in_flight[fut] = (src, data)
+                return client.submit(analyse_fetched, preparer, src.read, src.name, known, key=key, retries=0)
+            return client.submit(analyse_sent, preparer, data, src.name, key=key, retries=0)
 
-        def fill() -> None:
-            while len(in_flight) < self.limit():
-                try:
-                    src, data = next(items)
-                except StopIteration:
-                    return
-                submit(src, data)
-
+        flight: InFlight[tuple[Source, bytes | None], Future[Any]] = InFlight(submit, self.limit, stop)
         try:
-            fill()
+            flight.fill(items)
             alone_since: float | None = None
             finished = 0
-            while in_flight:
+            while flight:
+                if stop.is_set():  # the local analysis has nothing worth waiting for: drop the rest
+                    flight.cancel_all()
+                    return
                 try:
                     with client.as_current():  # wait() takes the current client; this one is nobody's default
-                        done, _ = wait(list(in_flight), timeout=5, return_when="FIRST_COMPLETED")
+                        done, _ = wait(list(flight.pending), timeout=5, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     alone_since = self._check_workers(alone_since)
                     continue
                 alone_since = None
                 results = []
-                for fut in done:
-                    src, data = in_flight.pop(fut)
+                for (src, data), fut in flight.take(done):
                     outcome = self._outcome(fut, src, data)
                     fut.release()
                     if outcome is None:  # the worker could not read it: read it here and send it
                         local = take(src)
                         if local is not None:
-                            submit(src, local)
+                            flight.add((src, local))
                     else:
                         results.append(outcome)
                 finished += len(results)
                 if finished % 32 < len(results):  # workers may have joined or left
                     self.info = describe(client)
-                fill()
+                flight.fill(items)
                 yield from results
         except OSError as exc:
             raise ClusterUnreachable(f"lost the Dask scheduler at {self.info.address} ({exc})") from exc
         except CancelledError as exc:
             raise ClusterUnreachable(f"the Dask cluster at {self.info.address} dropped the batch's work ({exc})") from exc
         finally:  # stopped early or done: nothing of this batch stays queued on the cluster
-            for fut in in_flight:
-                fut.cancel()
+            flight.cancel_all()
 
     def _outcome(self, fut: Future[Any], src: Source, data: bytes | None) -> Analysed[Source] | None:
         late = data is None

@@ -7,94 +7,42 @@ thumbnails, the engine's commit and the catalog record in one step. A bad file g
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..engines.base import Engine, Prepared, Preparer, external_image_id
-from ..errors import (
-    BadImage,
-    ClusterUnreachable,
-    CollectionNotFound,
-    EngineAuthError,
-    FaceLibError,
-    InvalidParameter,
-    NoFaceFound,
-    QuotaExceeded,
-)
+from ..errors import CollectionNotFound, InvalidParameter
 from ..images import sha256_hex
+from ..jobs.lease import Leases
 from ..records import BoundingBox, FaceDetail, FaceStatus, FileStatus, StoredFace, StoredImage
 from ..store.catalog import Catalog
 from ..store.files import Files
+from .batch import REFUSED, STOPS_BATCH, Batch
+from .inflight import StopFlag
+from .report import BatchReport, FileOutcome, Progress, message_of
 from .sources import Source
 from .workers import Analysed, prepare_all
+
+__all__ = ["REFUSED", "STOPS_BATCH", "BatchReport", "FileOutcome", "Indexer", "Progress", "message_of"]
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .cluster import ClusterRunner
 
 
-@dataclass
-class FileOutcome:
-    """What happened to one file: status is indexed, no_face, skipped (already indexed) or error."""
-
-    name: str
-    status: FileStatus
-    sha256: str | None = None
-    faces_indexed: int = 0
-    faces_rejected: int = 0
-    message: str = ""
-    face_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class BatchReport:
-    """Every file's outcome, in the order they finished; ``collection`` they went into."""
-
-    collection: str = ""
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-    stopped: str = ""  # why the batch stopped early (a quota, the credentials), else ""
-
-    @property
-    def faces_indexed(self) -> int:
-        return sum(o.faces_indexed for o in self.outcomes)
-
-    @property
-    def faces_rejected(self) -> int:
-        return sum(o.faces_rejected for o in self.outcomes)
-
-    @property
-    def errors(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status == FileStatus.ERROR]
-
-    def summary(self) -> dict[str, Any]:
-        """The CLI's JSON: images, faces_indexed, faces_rejected, errors, plus per-status counts."""
-        counts: dict[str, int] = {}
-        for o in self.outcomes:
-            counts[str(o.status)] = counts.get(str(o.status), 0) + 1
-        return {"images": len(self.outcomes), "faces_indexed": self.faces_indexed,
-                "faces_rejected": self.faces_rejected,
-                "errors": [{"image": o.name, "message": o.message} for o in self.errors],
-                "by_status": counts, "seconds": round(self.seconds, 3), "stopped": self.stopped,
-                "files": [{**asdict(o), "status": str(o.status)} for o in self.outcomes]}
-
-
-Progress = Callable[[int, int, FileOutcome], None]
-#: Errors after which no further image can succeed: the batch stops (the rest is reported as not tried).
-STOPS_BATCH = (QuotaExceeded, EngineAuthError, CollectionNotFound)
-#: The engine refused the image for good: nothing of it was written, so its pending mark goes.
-REFUSED = (BadImage, InvalidParameter, NoFaceFound)
-
-
 class Indexer:
-    """Indexes batches into one collection: its catalog, files and engine."""
+    """Indexes batches into one collection: its catalog, files and engine.
+
+    ``leases``: the data directory's leases; a run holds its collection's lease (one writer per
+    collection), and crash recovery runs only under it. ``stop``: the flag a job's cancel sets."""
 
     def __init__(self, catalog: Catalog, files: Files, engine: Engine, collection: str, workers: int | None = None,
-                 max_faces: int = 100, cluster: str | None = None, shared_paths: tuple[Path, ...] = ()) -> None:
+                 max_faces: int = 100, cluster: str | None = None, shared_paths: tuple[Path, ...] = (),
+                 leases: Leases | None = None) -> None:
         self.catalog = catalog
         self.files = files
         self.engine = engine
@@ -103,163 +51,47 @@ class Indexer:
         self.max_faces = max_faces
         self.cluster = cluster  # a Dask scheduler's address (tcp://HOST:8786), else this machine's workers
         self.shared_paths = shared_paths  # folders the cluster's workers see at the same path
+        self.leases = leases or Leases(files.root)
 
-    def run(self, sources: Iterable[Source], progress: Progress | None = None) -> BatchReport:
+    def run(self, sources: Iterable[Source], progress: Progress | None = None, stop: StopFlag | None = None,
+            kind: str = "index", job_id: int | None = None) -> BatchReport:
         """Index every source; ``progress(done, total, outcome)`` is called after each file.
 
-        With ``cluster`` (a Dask scheduler's address) the per-image work runs on that cluster
+        Holds the collection's lease for the whole run (a second writer waits in line). With
+        ``cluster`` (a Dask scheduler's address) the per-image work runs on that cluster
         (:mod:`.cluster`); a cluster that cannot be reached raises :class:`ClusterUnreachable`
         before anything is read."""
         sources = list(sources)
-        if not self.cluster:
-            return self._run(sources, progress, None)
-        if self.engine.parallel != "process":
-            raise InvalidParameter(f"the {self.engine.name} engine works in its own service: a Dask cluster is "
-                                   "for the local engine's analysis")
-        from .cluster import ClusterRunner, connect
+        stop = stop or StopFlag()
+        with self.leases.hold(self.collection, kind, job_id, should_stop=stop.is_set):
+            if not self.cluster:
+                return self._run(sources, progress, stop, None)
+            if self.engine.parallel != "process":
+                raise InvalidParameter(f"the {self.engine.name} engine works in its own service: a Dask cluster is "
+                                       "for the local engine's analysis")
+            from .cluster import ClusterRunner, connect
 
-        client = connect(self.cluster)
-        try:
-            runner = ClusterRunner(client, self.shared_paths, self.catalog.image_shas(self.collection))
-            return self._run(sources, progress, runner)
-        finally:
-            client.close()
-
-    def _run(self, sources: list[Source], progress: Progress | None, runner: ClusterRunner | None) -> BatchReport:
-        total = len(sources)
-        self._recover()
-        report = BatchReport(self.collection)
-        start = time.perf_counter()
-        seen: set[str] = set()  # sha256 of every file admitted in this batch
-
-        finished: set[int] = set()
-        #: Copies met in this batch, by sha256, waiting for their first copy's outcome.
-        copies: dict[str, list[Source]] = {}
-
-        def report_one(outcome: FileOutcome, src: Source | None) -> None:
-            if src is not None:
-                finished.add(id(src))
-            report.outcomes.append(outcome)
-            if progress:
-                progress(len(report.outcomes), total, outcome)
-
-        first_outcome: dict[str, FileOutcome] = {}
-
-        def copy_outcome(copy: Source, first: FileOutcome) -> FileOutcome:
-            if first.status == FileStatus.ERROR:
-                return FileOutcome(copy.name, FileStatus.ERROR, first.sha256,
-                                   message=f"the same file as {first.name}, which failed: {first.message}")
-            return FileOutcome(copy.name, FileStatus.SKIPPED, first.sha256,
-                               message=f"the same file as {first.name}, indexed in this batch")
-
-        def finish(outcome: FileOutcome, src: Source | None = None) -> None:
-            report_one(outcome, src)
-            if outcome.sha256 and outcome.status != FileStatus.SKIPPED:
-                first_outcome[outcome.sha256] = outcome
-                for copy in copies.pop(outcome.sha256, []):
-                    report_one(copy_outcome(copy, outcome), copy)
-
-        gone: list[CollectionNotFound] = []
-
-        def admit(src: Source, sha: str) -> bool:
-            """True when the image is new to the collection and to this batch (it is then marked
-            pending); otherwise its outcome is reported here (a copy, already indexed, no collection)."""
-            if sha in seen:  # reported with its first copy's outcome
-                if sha in first_outcome:
-                    report_one(copy_outcome(src, first_outcome[sha]), src)
-                else:
-                    copies.setdefault(sha, []).append(src)
-                return False
-            if self.catalog.has_image(self.collection, sha):
-                finish(FileOutcome(src.name, FileStatus.SKIPPED, sha, message="already indexed in this collection"), src)
-                return False
-            seen.add(sha)
-            try:  # cleaned up on the next run if we die mid-call
-                self.catalog.mark_pending(self.collection, sha)
-            except CollectionNotFound as exc:  # deleted meanwhile: read no further
-                gone.append(exc)
-                finish(FileOutcome(src.name, FileStatus.ERROR, sha, message=str(exc)), src)
-                return False
-            return True
-
-        def take(src: Source) -> bytes | None:
-            """Read and admit a source here: its bytes, or None when its outcome is reported already."""
+            client = connect(self.cluster)
             try:
-                data = src.read()
-            except Exception as exc:  # noqa: BLE001 - whatever a source raises is that file's outcome
-                reason = getattr(exc, "strerror", None) or _message(exc, src.name)
-                finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"), src)
-                return None
-            return data if admit(src, sha256_hex(data)) else None
+                runner = ClusterRunner(client, self.shared_paths, self.catalog.image_shas(self.collection))
+                return self._run(sources, progress, stop, runner)
+            finally:
+                client.close()
 
-        def readable() -> Iterator[tuple[Source, bytes | None]]:
-            """Admitted sources with their bytes; with None, those the cluster's workers read themselves."""
-            for src in sources:
-                if gone:
-                    return
-                if runner is not None and runner.remote(src):
-                    yield src, None
-                    continue
-                data = take(src)
-                if data is not None:
-                    yield src, data
-
+    def _run(self, sources: list[Source], progress: Progress | None, stop: StopFlag,
+             runner: ClusterRunner | None) -> BatchReport:
+        self.recover()
+        batch = Batch(self, sources, progress, stop)
         preparer = self.engine.preparer(self.collection, max_faces=self.max_faces)
-        stream: Generator[Analysed[Source], None, None] = (
-            runner.run(readable(), preparer, take) if runner else self._on_this_machine(readable(), preparer, total))
-        stopped: Exception | None = None
-        with contextlib.closing(stream):  # closing the generator cancels queued work
-            try:
-                for done in stream:
-                    src, data, prepared = done.item, done.data, done.result
-                    if done.late and not isinstance(prepared, Exception):
-                        assert done.sha256 is not None  # a worker read and hashed it
-                        if not admit(src, done.sha256):
-                            if gone:
-                                break
-                            continue
-                        if prepared is None:  # held when the batch started, erased since: not analysed
-                            self.catalog.clear_pending(self.collection, done.sha256)
-                            finish(FileOutcome(src.name, FileStatus.SKIPPED, done.sha256,
-                                               message="was in this collection when the batch started"), src)
-                            continue
-                    if isinstance(prepared, Exception):
-                        if isinstance(prepared, REFUSED) and not done.late and done.sha256:
-                            self.catalog.clear_pending(self.collection, done.sha256)
-                        # Otherwise the pending mark stays: the engine may hold part of it; the next run cleans up.
-                        finish(FileOutcome(src.name, FileStatus.ERROR, done.sha256, message=_message(prepared, src.name)),
-                               src)
-                        if isinstance(prepared, STOPS_BATCH):
-                            stopped = prepared
-                            break
-                        continue
-                    assert prepared is not None
-                    try:
-                        finish(self.commit(src, data, prepared), src)
-                    except CollectionNotFound as exc:
-                        finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=str(exc)), src)
-                        stopped = exc
-                        break
-                    except FaceLibError as exc:
-                        finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=_message(exc, src.name)),
-                               src)
-                    except OSError as exc:  # the disk, not the photo: say so, and go on
-                        finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256,
-                                           message=f"could not be stored: {exc}"), src)
-            except ClusterUnreachable as exc:  # the scheduler or every worker was lost mid-batch
-                stopped = exc
-        if stopped is None and gone:
-            stopped = gone[0]
-        if stopped is not None:
-            for src in sources:
-                if id(src) not in finished:
-                    finish(FileOutcome(src.name, FileStatus.ERROR, message=f"not indexed: the batch stopped ({stopped})"), src)
-            report.stopped = str(stopped)
-        report.seconds = time.perf_counter() - start
-        return report
+        stream: Iterator[Analysed[Source]]
+        if runner is not None:
+            stream = runner.run(batch.readable(runner.remote), preparer, batch.take, stop)
+        else:
+            stream = self._on_this_machine(batch.readable(), preparer, len(sources), stop)
+        return batch.run(stream)
 
     def _on_this_machine(self, items: Iterator[tuple[Source, bytes | None]], preparer: Preparer,
-                         total: int) -> Generator[Analysed[Source], None, None]:
+                         total: int, stop: StopFlag) -> Generator[Analysed[Source], None, None]:
         """The per-image work in this machine's workers (:func:`.workers.prepare_all`)."""
         # Too few images to pay for starting a process pool: analyse them here.
         workers = 1 if self.engine.parallel == "process" and total < 3 else self.workers
@@ -268,16 +100,20 @@ class Indexer:
             # threads decode and cut thumbnails meanwhile, so no call slot waits for the CPU.
             workers += max(2 * (os.cpu_count() or 1), workers // 2)
         jobs = ((src, data or b"", src.name) for src, data in items)
-        for src, data, result in prepare_all(jobs, preparer, self.engine.parallel, workers, self.engine.warm):
+        for src, data, result in prepare_all(jobs, preparer, self.engine.parallel, workers, self.engine.warm, stop):
             yield Analysed(src, data, result.sha256 if isinstance(result, Prepared) else sha256_hex(data), result)
 
-    def _recover(self) -> None:
+    def recover(self) -> None:
         """Images whose engine write started but whose record never landed (the process died):
         remove what the engine may hold for them (one listing for all), so the rerun indexes each
-        face once."""
+        face once. Only under the collection's lease: no other live batch has images in flight."""
+        if not self.leases.held_here(self.collection):
+            raise RuntimeError("crash recovery of a collection runs only under its lease")
         pending = self.catalog.pending(self.collection)
         lost = {external_image_id(sha) for sha in pending if not self.catalog.has_image(self.collection, sha)}
         if lost:
+            log.info("recovery: erasing what the engine holds for %d unfinished image(s) of %r", len(lost),
+                     self.collection)
             self.engine.forget_images(self.collection, lost)
         for sha in pending:
             self.catalog.clear_pending(self.collection, sha)
@@ -333,10 +169,5 @@ class Indexer:
             written[box] = self.files.write_thumb(self.collection, prep.sha256, k, prep.thumbs[box])
 
 
-def _message(exc: BaseException, name: str = "") -> str:
-    """What went wrong, for a file's outcome (which names the file already: its name is not repeated)."""
-    text = str(exc) if isinstance(exc, FaceLibError) else f"{exc.__class__.__name__}: {exc}"
-    for prefix in (name, name.rsplit("/", 1)[-1]):
-        if prefix and text.startswith(prefix + ": "):
-            return text[len(prefix) + 2:]
-    return text
+#: The name reindex used.
+_message = message_of

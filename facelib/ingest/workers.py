@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 from ..engines.base import Parallelism, Prepared, Preparer, fork_safe
 from ..images import WORK_MAX_SIDE, decode
 from ..thumbnails import thumbnail_jpeg
+from .inflight import InFlight, StopFlag
 
 T = TypeVar("T")
 
@@ -79,17 +80,23 @@ def _attempt(fn: Callable[..., Prepared], *args: object) -> Prepared | Exception
 
 
 def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, parallel: Parallelism, workers: int,
-                warm: Callable[[], None] | None = None) -> Iterator[tuple[T, bytes, Prepared | Exception]]:
+                warm: Callable[[], None] | None = None,
+                stop: StopFlag | None = None) -> Iterator[tuple[T, bytes, Prepared | Exception]]:
     """Yield (item, bytes, Prepared or the exception) as each finishes.
 
     ``items``: (anything, image bytes, name). ``warm`` loads models in this process before a
     process pool forks, so workers inherit them. One worker (or one image) runs here, in order.
+    ``stop``: once set, no new item is submitted, queued ones are cancelled and the ones already
+    running are waited for and yielded (a paid answer the engine gave is never thrown away).
     """
     items = iter(items)
+    stop = stop or StopFlag()
     if parallel == "process" and not fork_safe(preparer) and _mp_context().get_start_method() == "fork":
         workers = 1  # a forked worker would wait for ever on a thread pool it did not inherit
     if workers == 1:
         for item, data, name in items:
+            if stop.is_set():
+                return
             yield item, data, _attempt(prepare_job, preparer, data, name)
         return
     pool: cf.Executor
@@ -100,7 +107,8 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
     else:
         pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="index")
 
-    def submit(data: bytes, name: str) -> cf.Future[Prepared]:
+    def submit(job: tuple[T, bytes, str]) -> cf.Future[Prepared]:
+        _, data, name = job
         try:
             return pool.submit(prepare_job, preparer, data, name)
         except cf.process.BrokenProcessPool:  # a worker died: carry on in this process
@@ -112,16 +120,8 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
                 done.set_result(result)
             return done
 
-    in_flight: dict[cf.Future[Prepared], tuple[T, bytes]] = {}
-
-    def fill() -> None:
-        """Keep ``2 x workers`` images submitted, so workers stay busy while the caller commits."""
-        while len(in_flight) < 2 * workers:
-            try:
-                item, data, name = next(items)
-            except StopIteration:
-                return
-            in_flight[submit(data, name)] = (item, data)
+    # ``2 x workers`` images submitted, so workers stay busy while the caller commits.
+    flight: InFlight[tuple[T, bytes, str], cf.Future[Prepared]] = InFlight(submit, lambda: 2 * workers, stop)
 
     def result(fut: cf.Future[Prepared]) -> Prepared | Exception:
         try:
@@ -131,13 +131,14 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
 
     with pool:
         try:
-            fill()
-            while in_flight:
-                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                finished = [(fut, *in_flight.pop(fut)) for fut in done]
-                fill()
-                for fut, item, data in finished:
+            flight.fill(items)
+            while flight:
+                done, _ = cf.wait(list(flight.pending), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                if stop.is_set():
+                    flight.cancel_queued()
+                finished = flight.take(done)
+                flight.fill(items)
+                for (item, data, _), fut in finished:
                     yield item, data, result(fut)
-        finally:  # the caller stopped early (a quota, bad credentials): queued work is not started
-            for fut in in_flight:
-                fut.cancel()
+        finally:  # the caller went away: queued work is not started
+            flight.cancel_all()
