@@ -40,6 +40,7 @@ from .ingest import BatchReport, FileOutcome, Source, bytes_source, expand_paths
 from .ingest.estimate import BatchEstimate
 from .ingest.sources import IMAGE_SUFFIXES, refused
 from .live import LiveRecognizer
+from .logs import startup
 from .people import People, Person
 from .records import (
                      BoundingBox,
@@ -58,7 +59,7 @@ from .records import (
                      UnindexedFace,
 )
 from .search import MatchRow, SearchResult, filter_matches, matches_by_threshold
-from .settings import Settings
+from .settings import SettingError, Settings
 from .thumbnails import draw_boxes
 from .workspace import Workspace
 
@@ -70,7 +71,8 @@ __all__ = [
     "FaceNotFound", "FaceStatus", "file_source", "FileOutcome", "FileStatus", "filter_matches", "ImageSearch",
     "IndexedFace", "IndexResult", "InvalidParameter", "LiveRecognizer", "load_file", "LoadedImage", "Match",
     "matches_by_threshold", "MatchRow", "NoFaceFound", "NotOwned", "People", "Person", "photo_date", "refused", "Pose",
-    "QualityFilter", "QuotaExceeded", "SearchMismatch", "SearchResult", "Settings", "sha256_hex", "Source",
+    "QualityFilter", "QuotaExceeded", "SearchMismatch", "SearchResult", "Settings", "SettingError",
+    "startup", "sha256_hex", "Source",
     "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
     "zip_sources",
 ]

@@ -392,7 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .logs import startup
+    from .settings import SettingError
+
     args = build_parser().parse_args(argv)
+    try:
+        startup()  # every setting checked, then logging configured
+    except SettingError as exc:
+        print(f"facesearch: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except FaceLibError as exc:

@@ -1,0 +1,130 @@
+"""One logging configuration for the app and the CLI.
+
+Log lines go to stderr, ``text`` (``2025-01-31T12:00:00.123Z INFO facelib.ingest.indexer: ...``) or
+``json`` (one object a line: time, level, logger, message, exc), as ``$FACESEARCH_LOG_FORMAT``
+says. facelib's and the pages' loggers log at ``$FACESEARCH_LOG_LEVEL`` (info by default); other
+libraries' at warning and up. OpenCV's own messages (``setPreferableTarget ...``) are turned off
+unless ``OPENCV_LOG_LEVEL`` is set. Values of secret-looking environment variables (``*SECRET*``,
+``*TOKEN*``, ``*PASSWORD*``, ``*_KEY``..., and the settings declared secret) are replaced by
+``(hidden)`` in every line, whatever logged them.
+
+Modules log through ``logging.getLogger(__name__)`` and never configure logging themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping
+from typing import TextIO
+
+from . import settings
+
+#: The loggers that log at ``$FACESEARCH_LOG_LEVEL``; every other one at warning and up.
+OWN_LOGGERS = ("facelib", "pages", "app", "__main__")
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_KEY|_KEY$|COOKIE", re.I)
+HIDDEN = "(hidden)"
+_state: dict[str, object] = {}
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values that must never be logged: those of secret-looking variables and of the
+    settings declared secret (longest first; values under 6 characters are too common to hide)."""
+    env = os.environ if environ is None else environ
+    declared = {v.name for v in settings.VARIABLES.values() if v.secret}
+    values = {value.strip() for name, value in env.items()
+              if (name in declared or SECRET_NAME.search(name)) and len(value.strip()) >= 6}
+    return sorted(values, key=len, reverse=True)
+
+
+def _utc(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+class _Formatter(logging.Formatter):
+    """``text`` or ``json`` lines with every secret value hidden."""
+
+    def __init__(self, style: str, secrets: list[str]) -> None:
+        super().__init__()
+        self.json, self.secrets = style == "json", secrets
+
+    def _hide(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, HIDDEN)
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        exc = self.formatException(record.exc_info) if record.exc_info else None
+        if self.json:
+            doc = {"time": _utc(record), "level": record.levelname, "logger": record.name, "message": message}
+            if exc:
+                doc["exc"] = exc
+            return self._hide(json.dumps(doc, ensure_ascii=False))
+        line = f"{_utc(record)} {record.levelname} {record.name}: {message}"
+        return self._hide(line + ("\n" + exc if exc else ""))
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (a test's capture, Streamlit's redirect)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def configure_logging(environ: Mapping[str, str] | None = None) -> None:
+    """Configure logging from ``$FACESEARCH_LOG_LEVEL`` and ``$FACESEARCH_LOG_FORMAT`` (cheap when
+    nothing changed: pages call it on every run). :class:`~facelib.settings.SettingError` when
+    either is not allowed."""
+    env = os.environ if environ is None else environ
+    level, style = settings.LOG_LEVEL.read(env), settings.LOG_FORMAT.read(env)
+    secrets = secret_values(env)
+    key = (level, style, tuple(secrets))
+    if _state.get("key") == key:
+        return
+    root = logging.getLogger()
+    old = _state.get("handler")
+    if isinstance(old, logging.Handler):
+        root.removeHandler(old)
+    handler = _Stderr()
+    handler.setFormatter(_Formatter(style, secrets))
+    root.addHandler(handler)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level.upper())
+    logging.captureWarnings(True)
+    quiet_opencv(env)
+    first = "handler" not in _state
+    _state.update(key=key, handler=handler)
+    if first:
+        logging.getLogger(__name__).debug("facesearch logging at %s as %s; settings from the environment: %s",
+                                         level, style, settings.describe(env))
+
+
+def quiet_opencv(environ: Mapping[str, str] | None = None) -> None:
+    """OpenCV logs errors only (its warnings, e.g. ``setPreferableTarget``, are not an operator's
+    business), unless ``OPENCV_LOG_LEVEL`` is set. Set before cv2 is imported (its worker
+    processes inherit it) and applied to a cv2 already imported."""
+    env = os.environ if environ is None else environ
+    if env.get("OPENCV_LOG_LEVEL"):
+        return
+    os.environ["OPENCV_LOG_LEVEL"] = "ERROR"
+    cv2 = sys.modules.get("cv2")
+    set_level = getattr(cv2, "setLogLevel", None)
+    if callable(set_level):
+        set_level(2)  # LOG_LEVEL_ERROR
+
+
+def startup(environ: Mapping[str, str] | None = None) -> None:
+    """What the app and the CLI do first: check every setting (:class:`SettingError`, one line
+    naming each bad variable), then configure logging."""
+    settings.check(environ)
+    configure_logging(environ)
