@@ -12,10 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engines.base import Engine
+from .errors import FaceNotFound
 from .filters import NO_FILTER, QualityFilter
 from .images import LoadedImage
 from .records import BoundingBox, FaceDetail, Match, StoredFace
 from .store.catalog import Catalog
+
+
+def not_found(face_id: str) -> str:
+    """The one answer for a face id that is not in the collection asked, whether it exists elsewhere or not."""
+    return f"no face {face_id.strip()[:64]!r} in this collection"
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,14 @@ def search_by_image(catalog: Catalog, engine: Engine, collection: str, image: Lo
 
 def search_by_face(catalog: Catalog, engine: Engine, collection: str, face_id: str, floor: float,
                    max_faces: int) -> SearchResult:
-    """Search an indexed face (it is left out of its own results)."""
-    face = catalog.face(face_id)
+    """Search an indexed face of ``collection`` (it is left out of its own results). A face of
+    another collection is :class:`FaceNotFound` with the very words of a face that does not exist."""
+    try:
+        face: StoredFace | None = catalog.face(face_id)
+    except FaceNotFound:
+        face = None
+    if face is None or face.collection != collection:
+        raise FaceNotFound(not_found(face_id))
     matches = engine.search_faces(collection, face_id, floor, max_faces)
     return SearchResult((face.detail,), 0, _rows(catalog, matches), floor, query_face_id=face_id)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -89,10 +92,43 @@ def placeholder_uri(side: int = THUMB_SIDE) -> str:
     return data_uri(buf.getvalue())
 
 
-@lru_cache(maxsize=50_000)
+#: Thumbnails kept in memory as data URIs (about 4 KiB each), by path and modification time.
+CACHE_SIZE = 50_000
+_cache: OrderedDict[tuple[str, int], str | None] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def _data_uri_of(path: str, stamp: int) -> str | None:
+    key = (path, stamp)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
     try:
         with open(path, "rb") as f:
-            return data_uri(f.read())
+            uri: str | None = data_uri(f.read())
     except OSError:
-        return None
+        uri = None
+    with _cache_lock:
+        _cache[key] = uri
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return uri
+
+
+def forget_thumbnails(paths: Iterable[str] = (), under: str | None = None) -> int:
+    """Drop these thumbnails (absolute paths), or every one below the folder ``under``, from the
+    in-memory cache: an erased face leaves no copy in the process. Returns how many went."""
+    wanted = set(paths)
+    prefix = under.rstrip(os.sep) + os.sep if under else None
+    with _cache_lock:
+        gone = [k for k in _cache if k[0] in wanted or (prefix is not None and k[0].startswith(prefix))]
+        for k in gone:
+            del _cache[k]
+    return len(gone)
+
+
+def cached_thumbnails() -> int:
+    """How many thumbnails the in-memory cache holds (for tests and the doctor)."""
+    with _cache_lock:
+        return len(_cache)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...settings import GROUP1, GROUP2, Prices
+from ...store.access import SPENDER, SpendingStore
 from .store import LedgerStore
 
 #: Operations Rekognition bills per image processed (Group 1 and Group 2 of its pricing).
@@ -71,7 +72,11 @@ class Ledger:
         self.store = store
 
     def _bump(self, operation: str, column: str) -> None:
-        self.store.bump(time.strftime("%Y-%m-%d", time.gmtime()), operation, column)
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        self.store.bump(day, operation, column)
+        who = SPENDER.get()
+        if who is not None:  # a signed-in user's call: also counted as theirs (see facelib/store/access.py)
+            SpendingStore(self.store.db).bump(day, who, operation, column)
 
     def record_call(self, operation: str) -> None:
         """One call made to the service (paid or free)."""
