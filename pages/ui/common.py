@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from facelib import ENGINE_LABELS, ENGINES, MODELS, Collection, FaceLibError, Settings, Workspace
+from facelib import ENGINE_LABELS, ENGINES, MODELS, Collection, FaceLibError, SettingError, Settings, Workspace, startup
 
 from .text import md
 
@@ -31,6 +31,12 @@ NAV = [("app.py", "Home", ":material/home:"), ("pages/1_Index.py", "Index photos
 PER_COLLECTION = ("search_query", "search_result", "search_key", "index_report", "home_report", "s3_sources",
                   "live_recognizer")
 log = logging.getLogger(__name__)
+
+try:  # every setting checked and logging configured, once per process, before anything reads a setting
+    startup()
+except SettingError as exc:
+    st.error(md(exc))
+    st.stop()
 
 
 @st.cache_resource(show_spinner="Opening the catalog…")
