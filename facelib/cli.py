@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,9 @@ from typing import Any
 from .collection import Collection
 from .engines import ENGINES
 from .engines.local.analysis import MODELS
-from .errors import FaceLibError, FaceNotFound
+from .errors import FaceLibError, FaceNotFound, InvalidParameter
 from .images import load_file, sha256_hex
-from .ingest import FileOutcome, expand_paths
-from .records import FileStatus
+from .ingest import expand_paths
 from .settings import Settings
 from .workspace import Workspace
 
@@ -46,37 +46,80 @@ def _print_json(obj: object) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """Index as a job run in this process (``facesearch jobs`` and the app see it), under the
+    collection's lease: a second writer waits in line, and this waits for one."""
     from tqdm import tqdm
+
+    from .jobs.runner import run_here
+    from .jobs.spool import paths_spec
+    from .jobs.store import JobKind, JobState
 
     ws = _workspace(args)
     coll = ws.ensure_collection(args.collection, args.engine, args.model)
-    sources = list(expand_paths(args.paths, ws.settings))
     if coll.paid:
-        est = coll.estimate(sources)
+        est = coll.estimate(list(expand_paths(args.paths, ws.settings)))
         print(f"pre-flight: {est.files} files, {est.already_indexed} already indexed, {est.duplicates} repeats, "
               f"{est.unreadable} unreadable: {est.paid_calls} paid IndexFaces calls, about ${est.index_dollars:.3f}"
               f" (+{est.grouping_calls} SearchFaces, ${est.dollars - est.index_dollars:.3f}, if grouped)",
               file=sys.stderr)
-    bar = tqdm(total=len(sources), unit="img", desc=f"indexing into {args.collection}", file=sys.stderr,
-               disable=args.quiet)
+    bar = tqdm(unit="img", desc=f"indexing into {args.collection}", file=sys.stderr, disable=args.quiet)
 
-    def progress(done: int, total: int, outcome: FileOutcome) -> None:
-        bar.update(1)
-        if outcome.status == FileStatus.ERROR:
-            bar.write(f"error: {outcome.name}: {outcome.message}", file=sys.stderr)
+    def progress(done: int, total: int, message: str) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        if done > bar.n:
+            bar.update(done - bar.n)
+        elif not total and message:
+            bar.set_postfix_str(message[:60])
 
-    report = coll.index(sources, progress, workers=args.workers, max_faces=args.max_faces, cluster=args.cluster)
+    inputs: dict[str, Any] = {"sources": [paths_spec(args.paths)], "workers": args.workers,
+                              "max_faces": args.max_faces, "cluster": args.cluster,
+                              "group": True if args.group else (False if args.no_group else None)}
+    if ws.settings.budget_usd is not None:
+        inputs["budget_usd"] = ws.settings.budget_usd
+    job = run_here(ws, JobKind.INDEX, coll.name, inputs, on_progress=progress)
     bar.close()
-    # Grouping searches every new face once: free offline, a paid call each on a paid engine.
-    if report.faces_indexed and (args.group or (not coll.paid and not args.no_group)):
-        coll.people.update()
-    summary = report.summary()
+    summary = job.report
+    if "images" not in summary:  # refused before it started (a budget, the account, the cluster)
+        print(f"error: {job.message}", file=sys.stderr)
+        return 2
+    for e in summary["errors"]:
+        if not args.quiet and len(summary["errors"]) <= 50:
+            print(f"error: {e['image']}: {e['message']}", file=sys.stderr)
     if args.json:
-        _print_json(summary)
+        _print_json({**summary, "job": job.job_id})
     else:
         s = summary["by_status"]
         print(f"{summary['images']} images in {summary['seconds']:.1f}s: {summary['faces_indexed']} faces indexed, "
               f"{summary['faces_rejected']} rejected; " + ", ".join(f"{v} {k}" for k, v in sorted(s.items())))
+    if summary.get("stopped"):
+        print(f"error: the batch stopped: {summary['stopped']}", file=sys.stderr)
+    return 0 if job.state == JobState.DONE else 2
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """List jobs (of a collection), show one with its report, or ask one to stop."""
+    ws = _workspace(args)
+    if args.action in ("show", "cancel"):
+        if args.job_id is None:
+            raise SystemExit(f"jobs {args.action} needs a job id")
+        if args.action == "cancel":
+            ws.cancel_job(args.job_id)
+        job = ws.job(args.job_id)
+        if args.json:
+            _print_json(job.to_json())
+        else:
+            print(f"job {job.job_id}: {job.kind} into {job.collection}: {job.state} ({job.done}/{job.total}) {job.message}")
+            if job.report and args.action == "show":
+                _print_json(job.report)
+        return 0
+    jobs = ws.jobs.recent(args.collection, limit=args.limit)
+    if args.json:
+        _print_json([j.to_json() | {"report": None} for j in jobs])
+    else:
+        for j in jobs:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at))
+            print(f"{j.job_id:>6}  {when}  {j.kind:<8} {j.state:<11} {j.done:>5}/{j.total:<5} {j.collection}  {j.message}")
     return 0
 
 
@@ -158,17 +201,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         coll.delete()
         doc = {"deleted": "collection", "collection": args.collection}
     elif args.image:
-        sha = args.image
-        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
-            matches = [i.sha256 for i in coll.images() if i.original_name == args.image]
-            if not matches and os.path.isfile(args.image):
-                with open(args.image, "rb") as f:
-                    matches = [sha256_hex(f.read())]
-            if not matches:
-                raise FaceNotFound(f"no image {args.image!r} in {args.collection!r}")
-            sha = matches[0]
-        if not coll.has_image(sha):
-            raise FaceNotFound(f"no image {args.image!r} in {args.collection!r}")
+        sha = _one_image(coll, args.image)
         doc = {"deleted": "image", "sha256": sha, "faces": coll.delete_image(sha)}
     elif args.person is not None:
         n = coll.delete_person(args.person, with_photos=args.with_photos)
@@ -180,6 +213,32 @@ def cmd_delete(args: argparse.Namespace) -> int:
     else:
         print(", ".join(f"{k}: {v}" for k, v in doc.items()))
     return 0
+
+
+def _one_image(coll: Collection, given: str) -> str:
+    """The sha256 of the one image ``given`` names: its sha256, its original name as indexed, its
+    file name, or a file on disk with the same bytes. A name that matches several images is refused
+    with every candidate (nothing is erased); none is :class:`FaceNotFound`."""
+    text = given.strip()
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        candidates = [i for i in coll.images() if i.sha256 == text]
+    else:
+        images = coll.images()
+        candidates = [i for i in images if i.original_name == text]
+        if not candidates:  # the file name alone ("IMG_0001.jpg" for "trip/IMG_0001.jpg")
+            candidates = [i for i in images if i.original_name.replace("\\", "/").rsplit("/", 1)[-1] == text]
+        if not candidates and os.path.isfile(text):
+            with open(text, "rb") as f:
+                digest = sha256_hex(f.read())
+            candidates = [i for i in images if i.sha256 == digest]
+    shas = sorted({i.sha256 for i in candidates})
+    if not shas:
+        raise FaceNotFound(f"no image {given!r} in {coll.name!r}")
+    if len(shas) > 1:
+        listed = "; ".join(f"{i.sha256}  {i.original_name}" for i in sorted(candidates, key=lambda i: i.original_name))
+        raise InvalidParameter(f"{given!r} names {len(shas)} images of {coll.name!r}; nothing was deleted. "
+                               f"Give the sha256 of the one to delete: {listed}")
+    return shas[0]
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
@@ -380,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--repair", action="store_true", help="remove orphan files and fragments, cut missing thumbnails")
     common(sp)
     sp.set_defaults(func=cmd_doctor)
+
+    sp = sub.add_parser("jobs", help="long work (index, re-index, regroup, erase, repair): list, show, cancel")
+    sp.add_argument("action", nargs="?", choices=("list", "show", "cancel"), default="list")
+    sp.add_argument("job_id", nargs="?", type=int)
+    sp.add_argument("--collection", default=None, help="only this collection's jobs")
+    sp.add_argument("--limit", type=int, default=50)
+    common(sp)
+    sp.set_defaults(func=cmd_jobs)
 
     sp = sub.add_parser("collections", help="list, create or delete collections")
     sp.add_argument("action", nargs="?", choices=("list", "create", "delete", "importable", "import"), default="list")
