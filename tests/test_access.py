@@ -153,12 +153,12 @@ def test_collections_never_share_a_thumbnail_folder(ws):
 
 
 def test_a_directory_written_by_the_old_code_opens_with_nothing_lost(tmp_path):
-    """tests/fixtures/legacy-v11 was written by the code before migrations 100-102: "Family Trip"
+    """tests/data-dirs/legacy-v11 was written by the code before migrations 100-102: "Family Trip"
     (alice's, shared with carol) and "Family-Trip-d910d187ceee" (bob's) shared one thumbnail folder,
     and both held obama.jpg (one thumbnail file for two faces). It opens: every face keeps its
     thumbnail, the folders part, and owners come back when they sign in with a verified e-mail."""
     data = tmp_path / "data"
-    shutil.copytree(FIXTURES / "legacy-v11", data)
+    shutil.copytree(FIXTURES.parent / "data-dirs" / "legacy-v11", data)
     other = legacy_folder("Family Trip")
     ws = Workspace(Settings(data_dir=data))
     faces = {n: ws.collection(n).faces() for n in ("Family Trip", other)}
