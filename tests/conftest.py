@@ -27,10 +27,16 @@ needs_recorded = pytest.mark.skipif(not RECORDED.exists(),
 ERROR, INDEXED_STATUS, NO_FACE, SKIPPED = FileStatus.ERROR, FileStatus.INDEXED, FileStatus.NO_FACE, FileStatus.SKIPPED
 
 
+#: The four shipped photos (tests/fixtures also holds data directories written by older versions).
+PHOTOS = tuple(sorted(FIXTURES.glob("*.jpg")))
+
+
 def index_paths(ws: Workspace, collection: str, paths: Iterable[str | Path], workers: int | None = None,
                 progress=None) -> BatchReport:
-    """Index files and folders (recursively) into ``collection``, creating it if needed."""
-    return ws.ensure_collection(collection).index(expand_paths(paths, ws.settings), progress, workers=workers)
+    """Index files and folders (recursively) into ``collection``, creating it if needed; ``FIXTURES``
+    stands for the four shipped photos (not the old data directories beside them)."""
+    chosen = [p for path in paths for p in (PHOTOS if Path(path) == FIXTURES else (path,))]
+    return ws.ensure_collection(collection).index(expand_paths(chosen, ws.settings), progress, workers=workers)
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..records import DecisionKind
 from ..store.catalog import COVER_SCORE
-from ..store.db import Database, Migration, rebuild, script
+from ..store.db import IN_IDS, Database, Migration, ids, rebuild, script, where
 from .grouping import Decisions, Edge, pair
 
 LEGACY = """
@@ -155,9 +155,8 @@ class PeopleStore:
                               (self.collection, str(kind))).fetchall()
             stale = [(i,) for i, x, y in rows if (x in a and y in b) or (x in b and y in a)]
             if self._journal is not None and stale:
-                ids = [i for (i,) in stale]
                 self._journal["decisions"] += [list(r) for r in db.execute(
-                    f"SELECT id, kind, a, b, created_at FROM decisions WHERE id IN ({','.join('?' * len(ids))})", ids)]
+                    f"SELECT id, kind, a, b, created_at FROM decisions WHERE id {IN_IDS}", (ids(i for (i,) in stale),))]
             db.executemany("DELETE FROM decisions WHERE id=?", stale)
 
     def decide(self, kind: DecisionKind, pairs: Iterable[tuple[str, str | None]]) -> None:
@@ -174,39 +173,34 @@ class PeopleStore:
 
     def person_rows(self, only: int | None = None) -> list[PersonRow]:
         """Every person with at least one indexed face (or just ``only``), from SQL aggregates."""
+        sql, args = where({"p.collection": self.collection, "p.person_id": only})
         return [PersonRow(pid, name, bool(hidden), photos, cover) for pid, name, hidden, photos, cover, _ in
                 self.db.connect().execute(
                     "SELECT p.person_id, p.name, p.hidden, COUNT(DISTINCT f.image_sha256), f.face_id,"
                     f" MAX({COVER_SCORE})"
                     " FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
-                    " JOIN faces f ON f.face_id=fp.face_id AND f.status='indexed'"
-                    " WHERE p.collection=? AND (? IS NULL OR p.person_id=?) GROUP BY p.person_id",
-                    (self.collection, only, only))]
+                    " JOIN faces f ON f.face_id=fp.face_id AND f.status='indexed'" + sql + " GROUP BY p.person_id",
+                    args)]
 
     def members(self, only: int | None = None) -> dict[int, list[str]]:
         """person id -> their indexed faces' ids, sorted."""
         out: dict[int, list[str]] = defaultdict(list)
+        sql, args = where({"fp.collection": self.collection, "fp.person_id": only})
         for face_id, pid in self.db.connect().execute(
                 "SELECT fp.face_id, fp.person_id FROM face_person fp JOIN faces f ON f.face_id=fp.face_id"
-                " AND f.status='indexed' WHERE fp.collection=? AND (? IS NULL OR fp.person_id=?) ORDER BY fp.face_id",
-                (self.collection, only, only)):
+                " AND f.status='indexed'" + sql + " ORDER BY fp.face_id", args):
             out[pid].append(face_id)
         return out
 
     def labels(self, face_ids: Iterable[str] | None = None) -> dict[str, tuple[int, str | None]]:
         """face id -> (person id, name), for every grouped face or just the given ones."""
-        sql = ("SELECT fp.face_id, p.person_id, p.name FROM face_person fp JOIN people p ON p.person_id=fp.person_id"
-               " WHERE fp.collection=?")
+        sql = "SELECT fp.face_id, p.person_id, p.name FROM face_person fp JOIN people p ON p.person_id=fp.person_id"
         conn = self.db.connect()
         if face_ids is None:
-            rows = conn.execute(sql, (self.collection,)).fetchall()
-        else:
-            ids = list(face_ids)
-            rows = []
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                rows += conn.execute(sql + f" AND fp.face_id IN ({','.join('?' * len(chunk))})",
-                                     (self.collection, *chunk)).fetchall()
+            rows = conn.execute(sql + " WHERE fp.collection=?", (self.collection,)).fetchall()
+        else:  # by the face ids' key ("+" keeps SQLite from reading every row of the collection instead)
+            rows = conn.execute(sql + f" WHERE fp.face_id {IN_IDS} AND +fp.collection=?",
+                                (ids(face_ids), self.collection)).fetchall()
         return {f: (pid, name) for f, pid, name in rows}
 
     def visible_count(self) -> int:
@@ -269,9 +263,8 @@ class PeopleStore:
             yield
             return
         pids = sorted({p for p in person_ids if p is not None})
-        marks = ",".join("?" * len(pids))
         with self.db.transaction() as conn:
-            snap = self._snapshot(conn, pids, marks)
+            snap = self._snapshot(conn, pids)
             self._journal = snap
             try:
                 yield
@@ -281,12 +274,12 @@ class PeopleStore:
                          (self.collection, label, time.time(), json.dumps(snap)))
 
     @staticmethod
-    def _snapshot(conn: sqlite3.Connection, pids: list[int], marks: str) -> dict[str, Any]:
+    def _snapshot(conn: sqlite3.Connection, pids: list[int]) -> dict[str, Any]:
         return {
             "people": [list(r) for r in conn.execute(
-                f"SELECT person_id, name, hidden, created_at FROM people WHERE person_id IN ({marks})", pids)],
+                f"SELECT person_id, name, hidden, created_at FROM people WHERE person_id {IN_IDS}", (ids(pids),))],
             "links": [list(r) for r in conn.execute(
-                f"SELECT face_id, person_id FROM face_person WHERE person_id IN ({marks})", pids)],
+                f"SELECT face_id, person_id FROM face_person WHERE person_id {IN_IDS}", (ids(pids),))],
             "max_person": conn.execute("SELECT COALESCE(MAX(person_id), 0) FROM people").fetchone()[0],
             "max_decision": conn.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0],
             "decisions": []}

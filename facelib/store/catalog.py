@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from ..errors import CollectionExists, CollectionNotFound, FaceNotFound
 from ..filters import QualityFilter
 from ..records import FaceDetail, FaceStatus, StoredFace, StoredImage
-from .db import Database, Migration, rebuild, script
+from .db import IN_IDS, Database, Migration, ids, rebuild, script, where
 
 LEGACY = """
 CREATE TABLE IF NOT EXISTS collections(
@@ -166,8 +166,8 @@ class Catalog:
 
     def list_collections(self, engine: str | None = None) -> list[str]:
         """Collection names, sorted (only those of ``engine`` when given)."""
-        return [r["name"] for r in self.connect().execute(
-            "SELECT name FROM collections WHERE (? IS NULL OR engine=?) ORDER BY name", (engine, engine))]
+        sql, args = where({"engine": None if engine is None else str(engine)})
+        return [r["name"] for r in self.connect().execute(f"SELECT name FROM collections{sql} ORDER BY name", args)]
 
     def set_model_version(self, name: str, model: tuple[str, str] | None) -> None:
         """Record the (model, version) that now indexes a collection (its version is what is kept)."""
@@ -251,10 +251,10 @@ class Catalog:
     def faces(self, collection: str, status: str | None = FaceStatus.INDEXED,
               image_sha256: str | None = None) -> list[StoredFace]:
         """Faces of a collection (``status`` None: indexed and rejected), in image then face order."""
-        sql = (self._FACE_SELECT + " WHERE f.collection=? AND (? IS NULL OR f.status=?)"
-               " AND (? IS NULL OR f.image_sha256=?) ORDER BY i.added_at, f.face_index")
-        st = None if status is None else str(status)
-        return [self._face(r) for r in self.connect().execute(sql, (collection, st, st, image_sha256, image_sha256))]
+        sql, args = where({"f.collection": collection, "f.status": None if status is None else str(status),
+                           "f.image_sha256": image_sha256})
+        return [self._face(r) for r in self.connect().execute(
+            self._FACE_SELECT + sql + " ORDER BY i.added_at, f.face_index", args)]
 
     def face_briefs(self, collection: str) -> dict[str, tuple[str, float]]:
         """face id -> (image sha256, cover score) of every indexed face, straight from the columns
@@ -275,15 +275,8 @@ class Catalog:
         return int(n), [self._face(r) for r in rows]
 
     def faces_by_id(self, face_ids: Iterable[str]) -> dict[str, StoredFace]:
-        ids = list(dict.fromkeys(face_ids))
-        out: dict[str, StoredFace] = {}
-        conn = self.connect()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in conn.execute(self._FACE_SELECT + f" WHERE f.face_id IN ({marks})", chunk):
-                out[r["face_id"]] = self._face(r)
-        return out
+        return {r["face_id"]: self._face(r) for r in self.connect().execute(
+            self._FACE_SELECT + f" WHERE f.face_id {IN_IDS}", (ids(dict.fromkeys(face_ids)),))}
 
     def face(self, face_id: str) -> StoredFace:
         found = self.faces_by_id([face_id]).get(face_id)
@@ -293,13 +286,8 @@ class Catalog:
 
     def thumb_paths(self, face_ids: Iterable[str]) -> dict[str, str | None]:
         """face id -> thumbnail path, for the given faces only."""
-        ids = list(face_ids)
-        out: dict[str, str | None] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            out.update((r[0], r[1]) for r in self.connect().execute(
-                f"SELECT face_id, thumb_path FROM faces WHERE face_id IN ({','.join('?' * len(chunk))})", chunk))
-        return out
+        return {r[0]: r[1] for r in self.connect().execute(
+            f"SELECT face_id, thumb_path FROM faces WHERE face_id {IN_IDS}", (ids(face_ids),))}
 
     def sample_faces(self, collection: str, n: int, seed: int = 0,
                      status: str = FaceStatus.INDEXED) -> list[StoredFace]:
@@ -310,10 +298,9 @@ class Catalog:
         picked = random.Random(seed).sample(rowids, min(n, len(rowids)))
         if not picked:
             return []
-        marks = ",".join("?" * len(picked))
         found = {r["rowid"]: self._face(r) for r in conn.execute(
-            self._FACE_SELECT.replace("SELECT f.*", "SELECT f.rowid AS rowid, f.*") + f" WHERE f.rowid IN ({marks})",
-            picked)}
+            self._FACE_SELECT.replace("SELECT f.*", "SELECT f.rowid AS rowid, f.*") + f" WHERE f.rowid {IN_IDS}",
+            (ids(picked),))}
         return [found[i] for i in picked if i in found]
 
     def image(self, collection: str, sha256: str) -> StoredImage | None:
@@ -337,14 +324,11 @@ class Catalog:
 
     def faces_of_images(self, collection: str, shas: Iterable[str]) -> dict[str, list[StoredFace]]:
         """image sha256 -> its faces (indexed and rejected, in face order), for the given images only."""
-        ids = list(dict.fromkeys(shas))
-        out: dict[str, list[StoredFace]] = {s: [] for s in ids}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for r in self.connect().execute(
-                    self._FACE_SELECT + f" WHERE f.collection=? AND f.image_sha256 IN ({','.join('?' * len(chunk))})"
-                    " ORDER BY f.face_index", [collection, *chunk]):
-                out[r["image_sha256"]].append(self._face(r))
+        wanted = list(dict.fromkeys(shas))
+        out: dict[str, list[StoredFace]] = {s: [] for s in wanted}
+        for r in self.connect().execute(self._FACE_SELECT + f" WHERE f.collection=? AND f.image_sha256 {IN_IDS}"
+                                        " ORDER BY f.face_index", (collection, ids(wanted))):
+            out[r["image_sha256"]].append(self._face(r))
         return out
 
     def images(self, collection: str) -> list[StoredImage]:

@@ -8,10 +8,11 @@ an older version opens and upgrades in place.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,26 @@ def disk_full(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
         return True
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+#: ``column IN_IDS`` with :func:`ids` as its parameter: any number of ids in one parameter
+#: (SQLite reads the JSON list as a table, and uses the column's index for it).
+IN_IDS = "IN (SELECT value FROM json_each(?))"
+
+
+def ids(values: Iterable[object]) -> str:
+    """The parameter of :data:`IN_IDS`: the values as one JSON list."""
+    return json.dumps(list(values), separators=(",", ":"))
+
+
+def where(equal: Mapping[str, object]) -> tuple[str, list[object]]:
+    """``WHERE a=? AND b=?`` over the columns whose value is not None, and its parameters: a filter
+    that is not given is not in the SQL (``(? IS NULL OR col=?)`` makes SQLite scan instead of
+    using the column's index)."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{column}=?" for column in given), list(given.values())
 
 
 class MigrationError(RuntimeError):
