@@ -241,3 +241,72 @@ def test_a_101_megapixel_camera_photo_is_accepted_and_the_limit_is_what_the_read
     assert img.original_size == (w, h)
     readme = (ROOT / "README.md").read_text()
     assert f"{MAX_PIXELS // 1_000_000} megapixels" in readme
+
+
+# -- issue 22, item 7: memory from inputs within limits ----------------------------------------------------
+PEAK_SCRIPT = r"""
+import io, json, os, resource, sys, zipfile
+sys.path.insert(0, sys.argv[2])
+from facelib.ingest.sources import zip_sources
+path = sys.argv[1]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+sources = zip_sources(path, "export.zip")
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+captions = [len(s.metadata.get("caption", "")) for s in sources if s.origin == "instagram"]
+print(json.dumps({"peak_mib": (after - before) / 1024, "captions": captions,
+                  "refused": [s.name for s in sources if s.origin == "zip"]}))
+"""
+
+
+def peak_of_listing(archive: Path) -> dict:
+    """List an archive in a fresh process; its peak resident memory above what it held before
+    (``getrusage``'s ru_maxrss, what /usr/bin/time -v reports), and the captions it kept."""
+    proc = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(archive), str(ROOT)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_an_export_of_huge_captions_is_read_one_caption_at_a_time(tmp_path):
+    """8 posts files of 24 MB, each one post with one caption, all under the 32 MB limit: json.loads
+    held every caption (200+ MiB here, 2.1 GB with 64 files); the stream holds one post of a few KB."""
+    import base64
+
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for k in range(8):
+            caption = base64.b64encode(os.urandom(18 * 1024 ** 2)).decode()  # 24 MiB of text
+            post = [{"title": caption, "media": [{"uri": f"media/{k}.jpg", "creation_timestamp": 1700000000}]}]
+            zf.writestr(f"your_instagram_activity/content/posts_{k + 1}.json", json.dumps(post))
+            zf.writestr(f"media/{k}.jpg", fixture_bytes("obama.jpg"))
+    got = peak_of_listing(archive)
+    from facelib.ingest.sources import CAPTION_MAX
+
+    assert got["captions"] == [CAPTION_MAX] * 8
+    assert got["peak_mib"] < 40, got["peak_mib"]
+
+
+def test_entries_that_overlap_are_refused(tmp_path):
+    """A 40-entry archive whose entries all point at one member (inflated 40 times before): refused whole."""
+    member = b"\xff\xd8" + os.urandom(2 * 1024 ** 2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("one.jpg", member)
+    raw = buf.getvalue()
+    # the central directory entry of one.jpg, repeated 40 times under new names, all at offset 0
+    cd_at = raw.index(b"PK\x01\x02")
+    eocd_at = raw.index(b"PK\x05\x06")
+    entry = raw[cd_at:eocd_at]
+    entries = b"".join(entry.replace(b"one.jpg", f"{k:03d}.jpg".encode()) for k in range(40))
+    eocd = bytearray(raw[eocd_at:])
+    eocd[8:10] = eocd[10:12] = (40).to_bytes(2, "little")
+    eocd[12:16] = len(entries).to_bytes(4, "little")
+    bomb = tmp_path / "bomb.zip"
+    bomb.write_bytes(raw[:cd_at] + entries + bytes(eocd))
+    assert len(zipfile.ZipFile(bomb).infolist()) == 40
+    got = peak_of_listing(bomb)
+    assert got["refused"] == ["export.zip"]
+    sources = zip_sources(str(bomb), "bomb.zip")
+    assert len(sources) == 1 and sources[0].origin == "zip"
+    with pytest.raises(BadImage, match="overlap"):
+        sources[0].read()

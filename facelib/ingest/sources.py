@@ -9,7 +9,7 @@ per file and goes on.
 
 from __future__ import annotations
 
-import json
+import codecs
 import lzma
 import os
 import stat
@@ -31,6 +31,8 @@ ZIP_MAX_RATIO = 100
 ZIP_MAX_MEMBER = 200 * 1024 ** 2
 #: Largest Instagram posts file read, bytes (real ones are a few MB).
 INSTAGRAM_MAX_JSON = 32 * 1024 ** 2
+#: Longest caption kept, characters: Instagram allows 2,200; the rest of a longer one is dropped.
+CAPTION_MAX = 2_500
 #: Compression methods zipfile reads (stored, deflate, bzip2, lzma).
 READABLE_COMPRESSION = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
@@ -179,6 +181,10 @@ def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return [refused(name, f"not a readable zip archive ({exc})", "zip")]
+    overlap = overlapping(infos)
+    if overlap:
+        return [refused(name, f"entries overlap in the archive ({overlap[0]} and {overlap[1]} share their bytes, "
+                              "a zip bomb's trick): refused", "zip")]
     posts, problems = instagram_posts(zf)
     sources: list[Source] = [refused(f"{name}/{where}", why, "instagram") for where, why in problems]
     unusable = {where for where, _ in problems}
@@ -221,6 +227,17 @@ def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list
     return sources
 
 
+def overlapping(infos: list[zipfile.ZipInfo]) -> tuple[str, str] | None:
+    """Two entries whose bytes overlap (each at least its 30-byte local header and its compressed
+    data long), or None. A real archive never has them; a bomb points many entries at one
+    member so that a small file inflates many times."""
+    spans = sorted((i.header_offset, i.header_offset + 30 + i.compress_size, i.filename) for i in infos)
+    for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+        if end > start:
+            return a, b
+    return None
+
+
 def _member_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
@@ -248,8 +265,12 @@ INSTAGRAM_POSTS = ("your_instagram_activity/content/posts_", "your_instagram_act
 def _fix_text(text: str) -> str:
     """Instagram writes UTF-8 text as if it were Latin-1 ("Ã©" for "é"); undo that when it applies."""
     try:
-        return text.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text
+    try:  # a caption cut short may end inside a character: that tail is dropped
+        return codecs.getincrementaldecoder("utf-8")().decode(raw, final=False)
+    except UnicodeDecodeError:
         return text
 
 
@@ -263,25 +284,38 @@ def _post_date(ts: object) -> str | None:
         return None
 
 
-def _read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
-    """A JSON member, bounded like any other (size, ratio), parsed once; ValueError when unusable."""
+class _Bounded:
+    """A file read through at most ``limit`` bytes (ValueError past it: the entry lied about its size)."""
+
+    def __init__(self, f: IO[bytes], limit: int) -> None:
+        self.f, self.left = f, limit
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n if n >= 0 else self.left + 1)
+        self.left -= len(data)
+        if self.left < 0:
+            raise ValueError("larger than its archive entry says: refused")
+        return data
+
+
+def _posts_of(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[Any]:
+    """The posts of a posts file, one at a time, bounded like any other member (size, ratio) and
+    read as a stream (:mod:`.jsonstream`: one post held at a time, strings cut to a caption's
+    worth); ValueError when unusable (the posts read before it are kept)."""
+    from .jsonstream import posts
+
     if info.file_size > INSTAGRAM_MAX_JSON or (info.compress_size and info.file_size / info.compress_size > ZIP_MAX_RATIO):
         raise ValueError(f"{info.file_size / 1e6:.0f} MB of JSON (or a zip bomb's ratio): refused")
     if info.flag_bits & 0x1 or info.compress_type not in READABLE_COMPRESSION:
         raise ValueError("encrypted or compressed with an unsupported method")
     try:
         with zf.open(info) as f:
-            data = f.read(INSTAGRAM_MAX_JSON + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib_error, lzma.LZMAError) as exc:
-        raise ValueError(f"cannot be read ({exc})") from exc
-    if len(data) > INSTAGRAM_MAX_JSON:
-        raise ValueError("larger than its archive entry says: refused")
-    try:
-        return json.loads(data)
+            # Instagram's text is UTF-8 read as Latin-1 (up to 4 characters for one): room for that
+            yield from posts(_Bounded(f, INSTAGRAM_MAX_JSON), max_string=4 * CAPTION_MAX)
     except RecursionError:
         raise ValueError("nested too deeply to be a posts file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not JSON ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib_error, lzma.LZMAError) as exc:
+        raise ValueError(f"cannot be read ({exc})") from exc
 
 
 def instagram_posts(zf: zipfile.ZipFile) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
@@ -306,33 +340,39 @@ def instagram_posts(zf: zipfile.ZipFile) -> tuple[dict[str, dict[str, str]], lis
             if i >= 0 and (i == 0 or n[i - 1] == "/"):
                 post_files.append((info, n[:i]))
                 break
+    members = {i.filename for i in zf.infolist()}
     for info, root in post_files:
+        k = 0
         try:
-            posts = _read_json_member(zf, info)
+            for k, post in enumerate(_posts_of(zf, info)):
+                _add_post(out, problems, members, root, f"{info.filename}#post{k + 1}", post)
         except ValueError as exc:
-            problems.append((info.filename, f"Instagram posts file not used: {exc}"))
-            continue
-        if isinstance(posts, dict):
-            posts = posts.get("ig_posts") or posts.get("posts") or []
-        if not isinstance(posts, list):
-            problems.append((info.filename, "Instagram posts file of an unexpected shape (not a list): not used"))
-            continue
-        for k, post in enumerate(posts):
-            media = post.get("media") if isinstance(post, dict) else None
-            if not isinstance(media, list):
-                problems.append((f"{info.filename}#post{k + 1}", "an Instagram post of an unexpected shape: skipped"))
-                continue
-            title = post.get("title")
-            post_caption = _fix_text(title) if isinstance(title, str) else ""
-            for m in media:
-                uri = m.get("uri") if isinstance(m, dict) else None
-                if not isinstance(uri, str) or not uri:
-                    continue
-                m_title = m.get("title")
-                caption = (_fix_text(m_title) if isinstance(m_title, str) else "") or post_caption
-                meta = {"caption": caption}
-                posted = _post_date(m.get("creation_timestamp")) or _post_date(post.get("creation_timestamp"))
-                if posted:
-                    meta["post_date"] = posted
-                out[root + uri] = meta
+            problems.append((info.filename, f"Instagram posts file not used{' after post ' + str(k) if k else ''}: "
+                                            f"{exc}"))
     return out, problems
+
+
+def _add_post(out: dict[str, dict[str, str]], problems: list[tuple[str, str]], members: set[str], root: str,
+              where: str, post: Any) -> None:
+    """The photos of one post that the archive holds, with their date and caption (cut to
+    :data:`CAPTION_MAX` characters)."""
+    media = post.get("media") if isinstance(post, dict) else None
+    if not isinstance(media, list):
+        problems.append((where, "an Instagram post of an unexpected shape: skipped"))
+        return
+    title = post.get("title")
+    post_caption = _caption(title)
+    for m in media:
+        uri = m.get("uri") if isinstance(m, dict) else None
+        if not isinstance(uri, str) or not uri or root + uri not in members:
+            continue
+        caption = _caption(m.get("title")) or post_caption
+        meta = {"caption": caption}
+        posted = _post_date(m.get("creation_timestamp")) or _post_date(post.get("creation_timestamp"))
+        if posted:
+            meta["post_date"] = posted
+        out[root + uri] = meta
+
+
+def _caption(value: object) -> str:
+    return _fix_text(value)[:CAPTION_MAX] if isinstance(value, str) else ""
