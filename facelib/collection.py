@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .engines.base import CloudCollections, Engine, SupportsModels, external_image_id
-from .errors import BadImage, BudgetExceeded, ErasureIncomplete, FaceNotFound, InvalidParameter
+from .engines.base import CloudCollections, Engine, SupportsModels, SupportsUsers, external_image_id, usd
+from .errors import BadImage, BudgetExceeded, EngineAuthError, ErasureIncomplete, FaceNotFound, InvalidParameter
 from .filters import QualityFilter
 from .images import WORK_MAX_SIDE, LoadedImage, decode, encode_jpeg, load_file
 from .ingest.estimate import BatchEstimate, estimate_batch
 from .ingest.indexer import BatchReport, Indexer, Progress
+from .ingest.inflight import StopFlag
 from .ingest.reindex import Progress as ReindexProgress
 from .ingest.reindex import ReindexReport, check_target, reindex
 from .ingest.sources import Source
-from .people.service import People
+from .jobs.store import Job, JobKind
+from .people.service import People, user_id
 from .people.store import PeopleStore
 from .records import BoundingBox, EngineName, FaceStatus, Match, StoredFace, StoredImage
 from .search import SearchResult, search_by_face, search_by_image
@@ -116,30 +118,61 @@ class Collection:
 
     # -- indexing ------------------------------------------------------------------------------
     def index(self, sources: Iterable[Source], progress: Progress | None = None, workers: int | None = None,
-              max_faces: int = 100, cluster: str | None = None) -> BatchReport:
+              max_faces: int = 100, cluster: str | None = None, stop: StopFlag | None = None,
+              job_id: int | None = None) -> BatchReport:
         """Index a batch (images the collection holds already are skipped); see :class:`Indexer`.
         On a paid engine with a budget, a batch whose estimate is over it is refused before any call.
 
         ``cluster``: a Dask scheduler (``tcp://HOST:8786``) for the per-image analysis; default the
         settings' (``FACESEARCH_CLUSTER``, used by engines that analyse locally), else this machine's
         process pool. "" forces the process pool. An unreachable cluster raises
-        :class:`~facelib.errors.ClusterUnreachable` before anything is read."""
+        :class:`~facelib.errors.ClusterUnreachable` before anything is read.
+
+        Runs here, holding the collection's lease (another writer waits in line); ``stop`` (a job's
+        cancel) stops it with what was done kept. Pages submit a job instead (:meth:`submit_index`)."""
         sources = list(sources)
         self.check_budget(sources)
         if cluster is None and self.analyses_here:
             cluster = self.settings.cluster
         indexer = Indexer(self._catalog, self._files, self.engine, self.name, workers, max_faces,
-                          cluster or None, self.settings.cluster_shared_paths)
-        return indexer.run(sources, progress)
+                          cluster or None, self.settings.cluster_shared_paths, self.ws.leases)
+        return indexer.run(sources, progress, stop, job_id=job_id)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def submit_index(self, specs: list[dict[str, Any]], spool: str | None = None, *, cluster: str | None = None,
+                     group: bool | None = None, budget_usd: float | None = None, max_faces: int = 100) -> int:
+        """Submit an index job for the app's runner: ``specs`` from :mod:`facelib.jobs.spool` (spooled
+        uploads, a folder, an S3 prefix), fixed now, whatever the page does next. Returns the job id."""
+        inputs: dict[str, object] = {"sources": specs, "spool": spool, "cluster": cluster, "group": group,
+                                     "max_faces": max_faces}
+        if budget_usd is not None:
+            inputs["budget_usd"] = budget_usd
+        return self.ws.submit(JobKind.INDEX, self.name, inputs, self.user)
+
+    def submit(self, kind: JobKind, **inputs: Any) -> int:
+        """Submit a re-index (``model=``), regroup or delete job for this collection; the job id."""
+        return self.ws.submit(kind, self.name, inputs, self.user)
+
+    def jobs(self, limit: int = 20) -> list[Job]:
+        """This collection's jobs, newest first (running and finished, with their reports)."""
+        return self.ws.jobs_of(self.name, self.user, limit)
+
+    def busy(self) -> str | None:
+        """Who is writing to this collection now (a job, a command), or None."""
+        holder = self.ws.leases.holder(self.name)
+        return holder.describe() if holder else None
 
     def estimate(self, sources: Sequence[Source]) -> BatchEstimate:
-        """Paid calls and dollars that indexing ``sources`` (and grouping their faces) would cost;
-        S3 objects are judged from their listing (size, ETag), never downloaded."""
+        """Paid calls and dollars that indexing ``sources`` and then grouping would cost: one
+        IndexFaces per file that will really reach the service (new, decodable, within the size
+        limits), and one SearchFaces per face grouping will search: the new photos' faces and every
+        face of the collection never searched yet (asked of the people store, read-only). S3
+        objects are judged from their listing (size, ETag), never downloaded."""
         counts = self.counts()
         per_image = counts["faces"] / counts["images"] if counts["images"] else 1.5
         return estimate_batch(lambda sha: self._catalog.has_image(self.name, sha),
                               lambda etag: self._catalog.has_etag(self.name, etag), sources, self.ws.settings.prices,
-                              faces_per_image=per_image)
+                              faces_per_image=per_image, unsearched=self.people.pending_searches())
 
     def check_budget(self, sources: Sequence[Source]) -> BatchEstimate | None:
         """On a paid engine with a budget (``Settings.budget_usd``), the batch's estimate, or
@@ -149,8 +182,9 @@ class Collection:
             return None
         est = self.estimate(sources)
         if est.dollars > budget:
-            raise BudgetExceeded(f"this batch would cost about ${est.dollars:.3f} ({est.paid_calls} paid calls), "
-                                 f"over the budget of ${budget:.2f}: index fewer photos or raise FACESEARCH_BUDGET_USD")
+            raise BudgetExceeded(f"this batch would cost about {usd(est.dollars)} ({est.paid_calls} IndexFaces and "
+                                 f"{est.grouping_calls} SearchFaces for grouping), over the budget of {usd(budget)}: "
+                                 "index fewer photos or raise FACESEARCH_BUDGET_USD")
         return est
 
     def index_anyway(self, face_id: str) -> StoredFace:
@@ -176,11 +210,14 @@ class Collection:
             raise InvalidParameter(f"the {self.engine_name} engine has one model; its collections cannot be re-indexed")
         check_target(self.model or "", model, self.engine.models)
         engine = self.engine
-        old_thumbs = {f.thumb_path for f in self.faces(status=None)}
-        indexer = Indexer(self._catalog, self._files, engine, self.name, workers)
-        report = reindex(indexer, self.people.store, model, engine.model_preparer(model),
-                         lambda: engine.set_model(self.name, model), progress)
-        self._files.remove_thumbs(old_thumbs - {f.thumb_path for f in self.faces(status=None)})
+        with self.ws.leases.hold(self.name, "reindex"):  # no batch may commit while the model changes
+            old_thumbs = {f.thumb_path for f in self.faces(status=None)}
+            indexer = Indexer(self._catalog, self._files, engine, self.name, workers, leases=self.ws.leases)
+            indexer.recover()
+            indexer.thumb_tag = f"{model}-"  # the old thumbnails stay untouched until the commit lands
+            report = reindex(indexer, self.people.store, model, engine.model_preparer(model),
+                             lambda: engine.set_model(self.name, model), progress)
+            self._files.remove_thumbs(old_thumbs - {f.thumb_path for f in self.faces(status=None)})
         return report
 
     # -- comparing -----------------------------------------------------------------------------
@@ -332,7 +369,8 @@ class Collection:
             try:
                 self.engine.delete_faces(self.name, indexed)
             except ErasureIncomplete as exc:  # keep the image and the faces the engine kept
-                gone = self._catalog.remove_faces(self.name, [f for f in indexed if f not in set(exc.remaining)])
+                kept = set(exc.remaining)
+                gone = self._catalog.remove_faces(self.name, [f for f in indexed if f not in kept])
                 self._after_erasure(gone)
                 raise
         self.engine.forget_answers([sha256])
@@ -373,15 +411,25 @@ class Collection:
         self.ws.db.scrub()
 
     def delete_person(self, person_id: int, with_photos: bool = False) -> int:
-        """Erase a person: their faces from the engine, catalog and disk, their engine User, and with
-        ``with_photos`` every photo they appear in. Returns how many faces went."""
+        """Erase a person: their faces from the engine, catalog and disk, and with ``with_photos``
+        every photo they appear in. Returns how many faces went.
+
+        The faces go first (a face held by an engine User is freed from it on the way). Only when
+        that erasure met the person's own User (made by an earlier version, which mirrored people
+        as Users) is that User deleted too, so a collection without Users needs no DeleteUser
+        permission; a refused DeleteUser leaves an empty User behind, logged, and the erasure stands."""
         person = self.people.get(person_id)
-        self.people.forget_user(person_id)
         if with_photos:
             shas = {f.image_sha256 for f in self.faces_by_id(person.face_ids).values()}
             n = sum(self.delete_image(sha) for sha in sorted(shas))
         else:
             n = self.delete_faces(list(person.face_ids))
+        if isinstance(self.engine, SupportsUsers) and user_id(person_id) in self.engine.take_freed_users(self.name):
+            try:
+                self.people.forget_user(person_id)
+            except EngineAuthError as exc:
+                log.warning("person %d of %r: faces erased, but their empty engine User stays (%s)", person_id,
+                            self.name, exc)
         self.people.store.delete_person(person_id)
         return n
 

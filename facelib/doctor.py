@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadImage
@@ -22,6 +24,7 @@ from .images import load_file
 from .thumbnails import thumbnail_jpeg
 
 if TYPE_CHECKING:
+    from .jobs.lease import Holder
     from .workspace import Workspace
 
 
@@ -48,13 +51,26 @@ class DoctorReport:
         return {**asdict(self), "healthy": self.healthy}
 
 
-def check(ws: Workspace, repair: bool = False) -> DoctorReport:
-    """Compare the files on disk with the catalog's rows; with ``repair``, fix what can be fixed."""
+def check(ws: Workspace, repair: bool = False, on_wait: Callable[[Holder | None], None] | None = None) -> DoctorReport:
+    """Compare the files on disk with the catalog's rows; with ``repair``, fix what can be fixed.
+
+    A repair holds every collection's lease (taken in one order; ``on_wait`` is told who it waits
+    for), so no batch, re-index or erasure is writing while files are judged orphans or missing."""
+    if not repair:
+        return _check(ws, repair)
+    with ws.leases.hold_all(ws.catalog.list_collections(), "repair", on_wait=on_wait):
+        return _check(ws, repair)
+
+
+def _check(ws: Workspace, repair: bool) -> DoctorReport:
     report = DoctorReport(repaired=repair)
     report.catalog_problems = ws.catalog.integrity()
     copies, thumbs = ws.catalog.file_references()
     named = set(copies) | set(thumbs)
-    report.orphan_files = sorted(p for p in ws.files.stored_files() if p not in named)
+    # A stored copy of an image a live batch has in flight is not an orphan (its row lands next).
+    in_flight = {sha for name in ws.catalog.list_collections() for sha in ws.catalog.pending(name)}
+    report.orphan_files = sorted(p for p in ws.files.stored_files()
+                                 if p not in named and Path(p).name.split(".")[0] not in in_flight)
     report.fragments = sorted(ws.files.relative(p) for p in ws.files.fragments())
     report.missing_copies = sorted(p for p in copies if not ws.path(p).is_file())
     report.missing_thumbnails = sorted(p for p in thumbs if not ws.path(p).is_file())

@@ -52,6 +52,8 @@ class Indexer:
         self.cluster = cluster  # a Dask scheduler's address (tcp://HOST:8786), else this machine's workers
         self.shared_paths = shared_paths  # folders the cluster's workers see at the same path
         self.leases = leases or Leases(files.root)
+        #: Put in thumbnail names: a re-index writes new files beside the ones it replaces.
+        self.thumb_tag = ""
 
     def run(self, sources: Iterable[Source], progress: Progress | None = None, stop: StopFlag | None = None,
             kind: str = "index", job_id: int | None = None) -> BatchReport:
@@ -166,7 +168,7 @@ class Indexer:
         files), each entered in ``written`` as soon as it is on disk."""
         boxes = sorted(prep.thumbs, key=lambda b: (b.left, b.top, b.width, b.height))
         for k, box in enumerate(boxes):
-            written[box] = self.files.write_thumb(self.collection, prep.sha256, k, prep.thumbs[box])
+            written[box] = self.files.write_thumb(self.collection, prep.sha256, k, prep.thumbs[box], self.thumb_tag)
 
 
 #: The name reindex used.

@@ -147,7 +147,7 @@ class JobStore:
             raise JobNotFound(f"no job {job_id}")
         return _job(row)
 
-    def list(self, collection: str | None = None, limit: int = 50, include_dismissed: bool = True) -> list[Job]:
+    def recent(self, collection: str | None = None, limit: int = 50, include_dismissed: bool = True) -> list[Job]:
         """Newest first; of one collection when given."""
         where, args = [], []
         if collection is not None:
