@@ -277,9 +277,28 @@ def test_photos_and_compare_pages(server, page):
     shot(page, "12-compare")
 
 
-def test_live_camera_labels_the_person(server, page):
+@pytest.fixture(scope="module")
+def server_with_mom(tmp_path_factory):
+    """A server of its own whose only collection holds obama.jpg, obama3.jpg and biden.jpg, grouped
+    into people, Obama's named "Mom" (made through facelib: the test runs alone, in any order)."""
+    from facelib import Settings, Workspace, expand_paths
+
+    data = tmp_path_factory.mktemp("live") / "data"
+    ws = Workspace(Settings(data_dir=data))
+    coll = ws.ensure_collection("family")
+    report = coll.index(expand_paths([FIXTURES / n for n in ("obama.jpg", "obama3.jpg", "biden.jpg")]), workers=1)
+    assert report.faces_indexed == 3, report.summary()
+    coll.people.update()
+    obama = next(o for o in report.outcomes if o.name.endswith("obama.jpg")).face_ids[0]
+    coll.people.rename(coll.people.person_of()[obama], "Mom")
+    with streamlit_app(data, tmp_path_factory.mktemp("log") / "streamlit-live.log") as url:
+        yield url
+
+
+def test_live_camera_labels_the_person(server_with_mom, page):
     """streamlit-webrtc in headless chromium on 127.0.0.1, no STUN server: the fake camera plays
-    obama2.jpg and the person named "Mom" above is recognised in the stream."""
+    obama2.jpg and the person named "Mom" is recognised in the stream."""
+    server = server_with_mom
     page.goto(server)
     page.get_by_role("link", name="Live camera").click()
     page.get_by_role("heading", name="Live").first.wait_for(timeout=30_000)
