@@ -8,7 +8,9 @@ when one client serves many users):
   deadline (``Settings.aws_deadline`` seconds): no retry starts once it has passed, so "busy"
   shows within about that long instead of after minutes of back-off;
 - **batch** (indexing): its own client, more attempts, and a connection pool as large as the
-  batch's concurrency (``Settings.aws_concurrency``).
+  most calls a batch may keep in flight (:func:`ceiling`). Throttling is *not* retried by botocore
+  on this client: the engine's pacer (:mod:`facelib.engines.rekognition.pace`) sees every throttled
+  call, lowers the calls in flight and sends the call again, as often as needed.
 """
 
 from __future__ import annotations
@@ -29,12 +31,26 @@ INTERACTIVE_RETRIES = {"mode": "standard", "total_max_attempts": 3}
 #: Batch calls: more patience for throttling, one pool connection per concurrent call.
 BATCH_RETRIES = {"mode": "standard", "total_max_attempts": 6}
 _STARTED = "facesearch_started"
+#: The most calls a batch keeps in flight, by default, as a multiple of ``Settings.aws_concurrency``
+#: (the number it starts with): 16 -> 64.
+CEILING_FACTOR = 4
+#: Error codes botocore leaves to the engine's pacer on a batch client.
+THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException"})
+
+
+def ceiling(settings: Settings) -> int:
+    """The most calls a Rekognition batch keeps in flight: ``Settings.aws_max_concurrency``
+    (``FACESEARCH_AWS_MAX_CONCURRENCY``) when the settings have it, else
+    :data:`CEILING_FACTOR` x ``Settings.aws_concurrency`` (64 by default); never under the start."""
+    configured = getattr(settings, "aws_max_concurrency", None)  # a field of newer Settings
+    start = max(1, int(settings.aws_concurrency))
+    return max(start, int(configured) if configured else CEILING_FACTOR * start)
 
 
 def config(purpose: Purpose, settings: Settings) -> Config:
     """botocore's Config for that kind of client."""
     if purpose == "batch":
-        pool = max(10, settings.aws_concurrency)
+        pool = max(10, ceiling(settings))
         return Config(retries=BATCH_RETRIES, connect_timeout=10, read_timeout=60, max_pool_connections=pool)
     return Config(retries=INTERACTIVE_RETRIES, connect_timeout=5, read_timeout=20, max_pool_connections=10)
 
@@ -60,6 +76,20 @@ def add_deadline(client: Any, seconds: float) -> Any:
     return client
 
 
+def leave_throttling_to_caller(client: Any) -> Any:
+    """botocore does not retry throttled calls of this client: they reach the caller at once
+    (the batch's pacer backs off and sends them again). Other retries stay botocore's."""
+    def throttled(response: Any = None, **_: Any) -> bool | None:
+        if isinstance(response, tuple) and len(response) == 2 and isinstance(response[1], dict):
+            if response[1].get("Error", {}).get("Code") in THROTTLE_CODES:
+                return False
+        return None
+
+    prefix = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(f"needs-retry.{prefix}", throttled)
+    return client
+
+
 def client(service: str, settings: Settings, purpose: Purpose = "interactive",
            endpoint_url: str | None = None) -> Any:
     """A boto3 client from the standard AWS chain (``settings.aws_profile``/``aws_region`` first)."""
@@ -69,4 +99,6 @@ def client(service: str, settings: Settings, purpose: Purpose = "interactive",
                               endpoint_url=endpoint_url or (settings.aws_endpoint_url if service != "s3" else None))
     except BotoCoreError as exc:
         raise EngineAuthError(f"cannot set up AWS for {service}: {exc}") from exc
-    return add_deadline(made, settings.aws_deadline) if purpose == "interactive" else made
+    if purpose == "interactive":
+        return add_deadline(made, settings.aws_deadline)
+    return leave_throttling_to_caller(made)

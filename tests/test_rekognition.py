@@ -384,9 +384,10 @@ def test_preflight_estimate(rek):
     sources.append(bytes_source("notes.jpg", b"not an image at all"))
     est = ws.collection("team").estimate(sources)
     assert (est.files, est.already_indexed, est.duplicates, est.unreadable, est.paid_calls) == (6, 2, 1, 1, 2)
-    # Grouping the new faces afterwards: one SearchFaces each (1 face per image so far).
-    assert est.grouping_calls == 2 and est.index_dollars == pytest.approx(0.002)
-    assert est.dollars == pytest.approx(0.004)
+    # Grouping afterwards: one SearchFaces for each new face (1 face per image so far) and for each of
+    # the 2 faces indexed but never searched.
+    assert est.grouping_calls == 4 and est.unsearched == 2 and est.index_dollars == pytest.approx(0.002)
+    assert est.dollars == pytest.approx(0.006)
 
 
 def test_costs_cli_reads_the_ledger(rek):
@@ -414,6 +415,7 @@ def test_index_anyway_crops_the_face_and_maps_the_box_back(rek):
     ws.collection("team").index([bytes_source("pair.jpg", data)], workers=1, max_faces=1)
     rejected = ws.catalog.faces("team", status="rejected")[0]
     sent = captured_images(engine, "IndexFaces")
+    stub.add_response("detect_faces", {"FaceDetails": [face_detail(), face_detail(right)]})  # the neighbours
     stub.add_response("index_faces", index_response(sha, boxes=[box(0.2, 0.2, 0.6, 0.6)]), index_params(engine, sha, 1))
     promoted = ws.collection("team").index_anyway(rejected.face_id)
     crop = Image.open(io.BytesIO(sent[0]))
@@ -427,7 +429,7 @@ def test_index_face_region_maps_the_crop_box_to_the_image(rek):
     pair = decode(two_faces_jpeg(), "pair.jpg")
     right = box(0.62, 0.1, 0.2, 0.3)
     stub.add_response("index_faces", index_response(pair.sha256, boxes=[box(0.25, 0.25, 0.5, 0.5)]))
-    face = engine.index_face_region("team", pair, _record_box(right), pair.sha256)
+    face = engine.index_face_region("team", pair, _record_box(right), pair.sha256, others=[])
     b = face.detail.box
     # The crop is centred on the right face, and the returned box its middle half: so is the mapped one.
     assert abs((b.left + b.width / 2) - 0.72) < 0.02 and abs((b.top + b.height / 2) - 0.25) < 0.03
@@ -465,7 +467,7 @@ def test_a_failed_index_call_leaves_nothing_half_written_and_a_rerun_cleans_up(r
     assert retries["mode"] == "standard" and retries["total_max_attempts"] == 3
     data = fixture_bytes("obama.jpg")
     sha = decode(data).sha256
-    client_error(stub, "index_faces", "ProvisionedThroughputExceededException", "slow down")
+    client_error(stub, "index_faces", "InternalServerError", "try later", status=500)  # (throttling is retried)
     report = ws.collection("team").index([bytes_source("obama.jpg", data)], workers=1)
     assert report.outcomes[0].status == "error" and "busy" in report.outcomes[0].message
     assert ws.catalog.counts("team") == {"images": 0, "faces": 0, "rejected": 0}

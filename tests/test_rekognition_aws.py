@@ -284,7 +284,7 @@ def test_index_anyway_deletes_a_face_that_is_not_the_chosen_one(rek):
     stub.add_response("delete_faces", {"DeletedFaces": [new_id]}, {"CollectionId": cid(engine, "team"),
                                                                    "FaceIds": [new_id]})
     with pytest.raises(SearchMismatch):
-        engine.index_face_region("team", pair, right, pair.sha256)
+        engine.index_face_region("team", pair, right, pair.sha256, others=[])
 
 
 # -- 6. stale reads ----------------------------------------------------------------------------------------
@@ -411,10 +411,10 @@ def test_the_s3_estimate_reads_the_listing_and_the_batch_downloads_each_object_o
         for _ in range(3):  # every Streamlit rerun estimates again: still no download
             est = ws.collection("team").estimate(sources)
         assert (est.files, est.duplicates, est.unreadable, est.paid_calls) == (4, 1, 1, 2)
-        for k, n, _ in objs:
+        for k, n, e in objs:
             data = fixture_bytes(n)
             s3_stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data))},
-                                 {"Bucket": "bkt", "Key": k})
+                                 {"Bucket": "bkt", "Key": k, "IfMatch": f'"{e}"'})  # the listed version only
         for n in ("obama.jpg", "biden.jpg"):
             stub.add_response("index_faces", index_response(decode(fixture_bytes(n)).sha256))
         report = ws.collection("team").index(sources, workers=1)

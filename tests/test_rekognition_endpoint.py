@@ -72,7 +72,9 @@ def test_batches_use_their_own_client_sized_for_their_concurrency(endpoint, tmp_
     ws = workspace(tmp_path, endpoint, aws_concurrency=24)
     engine = ws.engine()
     assert engine.batch_client is not engine.client
-    assert engine.batch_client.meta.config.max_pool_connections == 24 == engine.concurrency
+    # A batch starts at 24 calls in flight and may grow to the ceiling (4 x 24): the pool holds that many.
+    assert engine.start_concurrency == 24
+    assert engine.batch_client.meta.config.max_pool_connections == 96 == engine.concurrency
     assert engine.batch_client.meta.config.retries["mode"] == engine.client.meta.config.retries["mode"] == "standard"
     assert engine.batch_client.meta.config.retries["total_max_attempts"] > 3
 

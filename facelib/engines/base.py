@@ -9,17 +9,19 @@ thresholds are on the same scale; boxes are relative 0-1.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import InvalidParameter
+from ..errors import BudgetExceeded, InvalidParameter
 from ..images import LoadedImage
 from ..records import BoundingBox, CollectionInfo, EngineName, FaceDetail, ImageSearch, IndexedFace, IndexResult, Match
-from ..settings import DEFAULT_THRESHOLD
+from ..settings import DEFAULT_THRESHOLD, Prices
 
 #: Collection ids Rekognition accepts (its pattern, 255 characters at most; matched in full).
 COLLECTION_NAME = re.compile(r"[a-zA-Z0-9_.\-]{1,255}")
@@ -95,6 +97,76 @@ Preparer = Callable[[LoadedImage], Prepared]
 def fork_safe(preparer: Preparer) -> bool:
     """Whether workers forked from this process can run ``preparer`` (True unless it says otherwise)."""
     return bool(getattr(preparer, "fork_safe", True))
+
+
+def usd(dollars: float) -> str:
+    """Dollars as text with the digits that matter: "$2.00", "$0.002", "$0.0015" (never "$0.00"
+    for a non-zero amount)."""
+    if dollars == 0 or abs(dollars) >= 0.1:
+        return f"${dollars:,.2f}"
+    text = f"{dollars:.6f}".rstrip("0")
+    return "$" + (text + "0" if len(text.split(".")[1]) < 2 else text)
+
+
+#: Dollars are counted in nano-dollars, so a thousand $0.001 calls make exactly $1.
+_NANO = 1_000_000_000
+
+
+class SpendLimit:
+    """A dollar limit on the paid calls a job makes, whichever thread makes them.
+
+    :meth:`charge` is called *before* each paid call (IndexFaces, SearchFaces, DetectFaces..., a
+    retry too): it raises :class:`~facelib.errors.BudgetExceeded` when that call would pass the
+    limit, so no call ever does; free calls (price 0) pass uncounted. :meth:`refund` gives a charge
+    back for a call the service refused (an error answer is not billed). Thread-safe.
+    """
+
+    def __init__(self, dollars: float, prices: Prices) -> None:
+        if not dollars >= 0:
+            raise InvalidParameter(f"a spending limit must be a number of dollars >= 0, not {dollars!r}")
+        self.dollars = float(dollars)
+        self.prices = prices
+        self._limit = round(self.dollars * _NANO)
+        self._spent = 0
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    @property
+    def spent(self) -> float:
+        """Dollars charged so far (estimates from :class:`~facelib.settings.Prices`)."""
+        return self._spent / _NANO
+
+    @property
+    def calls(self) -> int:
+        """Paid calls charged so far."""
+        return self._calls
+
+    def charge(self, operation: str) -> None:
+        """Count one call of ``operation``, or raise :class:`BudgetExceeded` (nothing counted) when it
+        would pass the limit."""
+        price = round(self.prices.of(operation) * _NANO)
+        if price <= 0:
+            return
+        with self._lock:
+            if self._spent + price > self._limit:
+                raise BudgetExceeded(
+                    f"the spending limit of {usd(self.dollars)} is reached: {usd(self._spent / _NANO)} spent on "
+                    f"{self._calls} paid calls, and one more {operation} ({usd(price / _NANO)}) would pass it")
+            self._spent += price
+            self._calls += 1
+
+    def refund(self, operation: str) -> None:
+        """Give back one charge of ``operation`` (the service answered with an error: not billed)."""
+        price = round(self.prices.of(operation) * _NANO)
+        if price <= 0:
+            return
+        with self._lock:
+            if self._calls:
+                self._spent = max(0, self._spent - price)
+                self._calls -= 1
+
+    def __repr__(self) -> str:
+        return f"SpendLimit({usd(self.dollars)}, spent={usd(self.spent)}, calls={self.calls})"
 
 
 @runtime_checkable
@@ -195,6 +267,14 @@ class Engine(Protocol):
         """Faces of ``target`` like the largest face of ``source``."""
         ...
 
+    def spending(self, collection: str, limit: SpendLimit | None) -> AbstractContextManager[None]:
+        """While the context is active, every paid call the engine makes for ``collection`` (from any
+        thread: a batch's IndexFaces, grouping's SearchFaces, retries) first charges ``limit``
+        (:meth:`SpendLimit.charge`, which raises :class:`~facelib.errors.BudgetExceeded` before the
+        call that would pass it); answers served from a cache cost nothing. ``None``: no limit. A
+        free engine does nothing."""
+        ...
+
 
 @runtime_checkable
 class SupportsUsers(Protocol):
@@ -204,6 +284,21 @@ class SupportsUsers(Protocol):
     def disassociate_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]: ...
 
     def delete_user(self, collection: str, user_id: str) -> bool: ...
+
+    def take_freed_users(self, collection: str) -> set[str]:
+        """The Users that erasures in ``collection`` freed faces from since the last ask (then forgotten)."""
+        ...
+
+
+@runtime_checkable
+class HasCache(Protocol):
+    """An engine that keeps a cache of paid answers on disk (Rekognition): ``facesearch doctor``
+    checks it, and with ``repair`` rebuilds it (a cache is an optimisation: nothing is lost)."""
+
+    def check_cache(self, repair: bool = False) -> list[str]:
+        """Problems found in the cache (empty: healthy); with ``repair``, unreadable entries are
+        removed and an unreadable cache is moved aside and started afresh."""
+        ...
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..errors import FaceLibError
-from ..images import MAX_BYTES, sha256_hex
+from ..images import MAX_BYTES, MAX_PIXELS, MIN_SIDE, SUPPORTED_FORMATS, sha256_hex
 from ..settings import Prices
 from .sources import Source
 
@@ -18,8 +18,9 @@ from .sources import Source
 @dataclass(frozen=True)
 class BatchEstimate:
     """Paid calls and dollars (estimates from :class:`Prices`) for a batch: ``paid_calls``
-    IndexFaces now, and ``grouping_calls`` SearchFaces if the new faces are then grouped into
-    people (one each). ``dollars`` covers both."""
+    IndexFaces now, and ``grouping_calls`` SearchFaces when grouping then searches every face never
+    searched (one each): the new faces and ``unsearched`` faces the collection held already.
+    ``dollars`` covers both."""
 
     files: int
     already_indexed: int
@@ -30,28 +31,36 @@ class BatchEstimate:
     storage_per_month: float
     grouping_calls: int = 0
     index_dollars: float = 0.0
+    unsearched: int = 0
 
 
-def _opens(data: bytes) -> bool:
-    """Whether Pillow recognises the bytes as an image (the header only: nothing is decoded)."""
+def will_be_sent(data: bytes) -> bool:
+    """Whether :func:`facelib.images.decode` would let the bytes reach the service, judged from the
+    header only (nothing is decoded): a supported format, at least ``MIN_SIDE`` px a side, at most
+    ``MAX_PIXELS`` pixels and ``MAX_BYTES`` bytes. Anything refused before the call costs nothing."""
+    if not data or len(data) > MAX_BYTES:
+        return False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
-                return bool(im.format) and im.width > 0 and im.height > 0
-    except Exception:  # noqa: BLE001 - any failure means "cannot be indexed"
+                w, h = im.size
+                return im.format in SUPPORTED_FORMATS and min(w, h) >= MIN_SIDE and w * h <= MAX_PIXELS
+    except Exception:  # noqa: BLE001 - any failure (a decompression bomb too) means "never sent"
         return False
 
 
 def estimate_batch(has_image: Callable[[str], bool], has_etag: Callable[[str], bool], sources: Sequence[Source],
-                   prices: Prices, faces_per_image: float = 1.5) -> BatchEstimate:
-    """One paid IndexFaces call per new image that can be decoded; images the collection holds
-    already (``has_image`` of their sha256) and repeats within the batch cost nothing; files that
-    cannot be read or are not images cost nothing either (they never reach the service).
+                   prices: Prices, faces_per_image: float = 1.5, unsearched: int = 0) -> BatchEstimate:
+    """One paid IndexFaces call per new image that will reach the service (:func:`will_be_sent`);
+    images the collection holds already (``has_image`` of their sha256) and repeats within the
+    batch cost nothing; files that cannot be read, are not images, or that decoding refuses
+    (too small, too many pixels, an unsupported format) cost nothing either.
 
     S3 objects (``origin == "s3"``) are judged from their listing only: size, and ETag against
     the ETags of images indexed from S3 before (``has_etag``): nothing is downloaded.
-    Grouping and storage assume ``faces_per_image`` faces per new image.
+    Grouping searches ``unsearched`` faces the collection holds already plus ``faces_per_image``
+    faces per new image (storage counts the new faces only).
     """
     seen: set[str] = set()
     indexed = dup = bad = 0
@@ -78,11 +87,11 @@ def estimate_batch(has_image: Callable[[str], bool], has_etag: Callable[[str], b
             dup += 1
         elif has_image(sha):
             indexed += 1
-        elif not _opens(data):
+        elif not will_be_sent(data):
             bad += 1
         seen.add(sha)
     new = len(sources) - indexed - dup - bad
-    grouping = int(round(new * faces_per_image))
+    grouping = int(round(new * faces_per_image)) + max(0, unsearched)
     index_dollars = new * prices.of("IndexFaces")
     return BatchEstimate(len(sources), indexed, dup, bad, new, index_dollars + grouping * prices.of("SearchFaces"),
-                         new * faces_per_image * prices.per_face_month, grouping, index_dollars)
+                         new * faces_per_image * prices.per_face_month, grouping, index_dollars, max(0, unsearched))

@@ -1,7 +1,9 @@
 """Photos under an S3 prefix (``s3://bucket/prefix``) as lazy sources, with key and ETag kept.
 
 Listing uses boto3's ListObjectsV2 paginator; each object is downloaded once, when the batch reaches
-it (the pre-flight estimate reads only the listing's size and ETag).
+it (the pre-flight estimate reads only the listing's size and ETag). The download is pinned to the
+listed ETag (``IfMatch``): an object replaced after the listing is refused (list again), so new
+bytes are never indexed under the old ETag.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def s3_sources(uri: str, client: Any, profile: str | None = None) -> list[Source
                     continue
                 etag = str(obj.get("ETag", "")).strip('"')
                 size = int(obj.get("Size", 0))
-                reader = S3Reader(bucket, key, size, client.meta.region_name, profile, client.meta.endpoint_url, client)
+                reader = S3Reader(bucket, key, size, client.meta.region_name, profile, client.meta.endpoint_url, client,
+                                  etag=etag or None)
                 sources.append(Source(display_name(f"s3://{bucket}/{key}"), reader, "s3",
                                       {"bucket": bucket, "key": key, "etag": etag, "size": size}))
     except ClientError as exc:
@@ -66,6 +69,8 @@ class S3Reader:
     profile: str | None = None
     endpoint_url: str | None = None
     client: Any = field(default=None, repr=False, compare=False)
+    #: The ETag the listing gave (without quotes): the download must be that version.
+    etag: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "client": None}
@@ -79,11 +84,16 @@ class S3Reader:
         where = f"s3://{self.bucket}/{self.key}"
         if self.size > MAX_BYTES:
             raise BadImage(f"{where}: {self.size / 1e6:.0f} MB is over the {MAX_BYTES / 1e6:.0f} MB limit")
+        pin = {"IfMatch": f'"{self.etag}"'} if self.etag else {}
         try:
-            body = self._client().get_object(Bucket=self.bucket, Key=self.key)["Body"]
+            body = self._client().get_object(Bucket=self.bucket, Key=self.key, **pin)["Body"]
             data: bytes = body.read(MAX_BYTES + 1)
         except ClientError as exc:
-            raise BadImage(f"{where}: cannot be read ({exc.response.get('Error', {}).get('Code')})") from exc
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412"):
+                raise BadImage(f"{where}: the object was replaced after it was listed (ETag {self.etag} is gone): "
+                               "run the batch again to index the new version") from exc
+            raise BadImage(f"{where}: cannot be read ({code})") from exc
         except BotoCoreError as exc:
             raise BadImage(f"{where}: cannot be read ({exc})") from exc
         if len(data) > MAX_BYTES:

@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,7 @@ from ...records import (
     overlap,
 )
 from ...settings import DEFAULT_THRESHOLD
-from ..base import Parallelism, Prepared, check_display_name, check_max_faces, check_threshold
+from ..base import Parallelism, Prepared, SpendLimit, check_display_name, check_max_faces, check_threshold
 from .analysis import DEFAULT_MODEL, MODELS, Analyser, AnalyzedFace, check_model
 from .models import analyser_for
 from .similarity import CALIBRATIONS
@@ -198,6 +199,10 @@ class LocalEngine:
 
     def forget_answers(self, sha256s: Iterable[str]) -> None:
         """Nothing is cached outside the catalog's own rows."""
+
+    def spending(self, collection: str, limit: SpendLimit | None) -> AbstractContextManager[None]:
+        """Nothing is paid: no call is ever charged."""
+        return nullcontext()
 
     def list_faces(self, collection: str) -> list[str]:
         return self.store.face_ids(collection)

@@ -16,16 +16,27 @@
   to a User and deletes them again; it returns only the ids AWS confirmed gone.
 - **Retries are botocore's own** (standard mode): interactive calls on one client with a deadline,
   batches on their own client (:func:`facelib.aws.client`), with an optional calls-per-second
-  limit (botocore's token bucket).
+  limit (botocore's token bucket). A batch finds the account's quota itself: its calls in flight
+  grow while nothing is throttled and shrink when something is (:mod:`.pace`); a throttled
+  IndexFaces is sent again, never a photo's error.
+- **Money is bounded**: inside :meth:`RekognitionEngine.spending` every paid call made for that
+  collection first charges the job's :class:`~facelib.engines.base.SpendLimit` (cached answers
+  are free).
+- **Logs** (logger ``facelib.engines.rekognition.engine``): one INFO line per batch, per spending
+  limit and per erasure (collection, counts, dollars); cache hits at DEBUG. Never an image, a
+  vector, a face's attributes or a credential.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -40,6 +51,7 @@ from ...errors import (
     CollectionExists,
     CollectionNotFound,
     ErasureIncomplete,
+    FaceLibError,
     InvalidParameter,
     NoFaceFound,
     NotOwned,
@@ -61,19 +73,22 @@ from ...records import (
     largest_face,
     overlap,
 )
-from ...settings import DEFAULT_THRESHOLD
+from ...settings import DEFAULT_THRESHOLD, Prices, prices
 from ...thumbnails import square_crop_box
 from ..base import (
     Parallelism,
     Prepared,
     Preparer,
+    SpendLimit,
     check_display_name,
     check_max_faces,
     check_threshold,
     external_image_id,
+    usd,
 )
 from .cache import PaidCallCache, Scope, make_key, scope_tag
 from .ledger import Ledger
+from .pace import THROTTLE_CODES, Pacer, Throttled
 from .shapes import LIST_PAGE, PREP_VERSION, box_of, error_code, face_detail, indexed_face, map_error, prepare_image, snake
 from .store import CollectionRef, CollectionStore
 
@@ -85,6 +100,10 @@ TAG_APP = "facesearch:app"
 MATCH_IOU = 0.3
 DELETE_PAGE = 4096
 USER_PAGE = 100
+#: Operations whose cached answers hold no collection: erasing any photo evicts all of them (a face
+#: cut from a photo and compared has its own hash, so it cannot be found by the photo's).
+UNSCOPED_ON_ERASURE = ("CompareFaces",)
+log = logging.getLogger(__name__)
 _ARN = re.compile(r"arn:[^:]+:rekognition:(?P<region>[^:]*):(?P<account>\d*):collection/(?P<id>.+)")
 
 
@@ -124,6 +143,18 @@ def _searched_another_face(response: dict[str, Any], px: tuple[int, int, int, in
     return searched is not None and overlap(_from_crop(box_of(searched), px, size), target) < MATCH_IOU
 
 
+_settings_prices = prices
+
+
+def _log_batch(collection: str, pacer: Pacer, price: float) -> None:
+    """The INFO line a batch leaves: its IndexFaces calls, throttles, dollars and calls in flight."""
+    if pacer.calls:
+        answered = pacer.calls - pacer.throttled
+        log.info("collection %r: batch of %d IndexFaces calls (%d throttled and sent again), about %s; calls in "
+                 "flight ended at %.0f (peak %.0f)", collection, answered, pacer.throttled, usd(answered * price),
+                 pacer.limit, pacer.peak)
+
+
 def crop_alone(image: LoadedImage, box: BoundingBox, others: Sequence[BoundingBox] = (),
                margin: float = 0.4) -> tuple[LoadedImage, tuple[int, int, int, int]]:
     """A picture of one face (with margin) with every other face in it painted over, to send alone,
@@ -155,20 +186,30 @@ class RekognitionEngine:
     paid = True
     reports_age = True
     parallel: Parallelism = "thread"
-    concurrency: int = 16  # calls in flight in a batch (Settings.aws_concurrency)
+    concurrency: int = 64  # the most calls a batch keeps in flight (the pacer's ceiling)
 
     def __init__(self, client: Any, cache: PaidCallCache, ledger: Ledger, collections: CollectionStore, sts: Any,
                  *, batch_client: Any = None, concurrency: int = 16, calls_per_second: float | None = None,
-                 search_ttl: float = 7 * 86400.0) -> None:
+                 search_ttl: float = 7 * 86400.0, max_concurrency: int | None = None,
+                 prices: Prices | None = None) -> None:
         self.client = client
         self.batch_client = batch_client if batch_client is not None else client
         self.cache = cache
         self.ledger = ledger
         self.collections = collections
         self.sts = sts
-        self.concurrency = max(1, int(concurrency))
+        #: Calls in flight a batch starts with (Settings.aws_concurrency).
+        self.start_concurrency = max(1, int(concurrency))
+        # The ceiling: as given, else the batch client's connection pool (facelib.aws sizes it to
+        # facelib.aws.ceiling(settings)); never under the start.
+        pool = int(getattr(self.batch_client.meta.config, "max_pool_connections", 0) or 0)
+        self.concurrency = max(self.start_concurrency, int(max_concurrency or pool or self.start_concurrency))
         self.search_ttl = search_ttl
         self._account: str | None = None
+        self._limits: dict[str, SpendLimit] = {}
+        self._limits_lock = threading.Lock()
+        self._freed_users: dict[str, set[str]] = {}
+        self.prices = prices or _settings_prices()
         if calls_per_second:
             bucket = TokenBucket(float(calls_per_second), Clock())
 
@@ -215,32 +256,85 @@ class RekognitionEngine:
         ref = self.collections.get(name)
         return (ref.account, ref.region) if ref else (None, None)
 
+    # -- money -------------------------------------------------------------------------------
+    @contextmanager
+    def _spending(self, collection: str, limit: SpendLimit | None) -> Iterator[None]:
+        with self._limits_lock:
+            before = self._limits.get(collection)
+            if limit is None:
+                self._limits.pop(collection, None)
+            else:
+                self._limits[collection] = limit
+        try:
+            yield
+        finally:
+            with self._limits_lock:
+                if before is None:
+                    self._limits.pop(collection, None)
+                else:
+                    self._limits[collection] = before
+            if limit is not None:
+                log.info("collection %r: %d paid calls charged, %s of a %s limit", collection, limit.calls,
+                         usd(limit.spent), usd(limit.dollars))
+
+    def spending(self, collection: str, limit: SpendLimit | None) -> AbstractContextManager[None]:
+        """While active, every paid call made for ``collection`` (any thread) first charges ``limit``
+        (:class:`~facelib.errors.BudgetExceeded` before the call that would pass it); cached
+        answers are free. Nested uses restore the outer limit."""
+        return self._spending(collection, limit)
+
+    def _price(self, operation: str) -> float:
+        return self.prices.of(operation)
+
+    def _limit(self, collection: str | None) -> SpendLimit | None:
+        if collection is None:
+            return None
+        with self._limits_lock:
+            return self._limits.get(collection)
+
     # -- plumbing ------------------------------------------------------------------------------
-    def _invoke(self, client: Any, operation: str, collection: str | None, params: dict[str, Any]) -> dict[str, Any]:
-        """The service call itself, with errors mapped to facelib's (not counted, not cached)."""
+    def _invoke(self, client: Any, operation: str, collection: str | None, params: dict[str, Any],
+                paced: bool = False) -> dict[str, Any]:
+        """The service call itself, with errors mapped to facelib's (not counted, not cached). A paid
+        call made for a collection under :meth:`spending` is charged first, and given back when
+        the service answers with an error (not billed). ``paced``: a throttled call raises
+        :class:`.pace.Throttled` (the batch's pacer sends it again)."""
+        limit = self._limit(collection)
+        if limit is not None:
+            limit.charge(operation)
         try:
             response: dict[str, Any] = getattr(client, snake(operation))(**params)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if limit is not None:
+                limit.refund(operation)
+            if paced and error_code(exc) in THROTTLE_CODES:
+                raise Throttled(operation) from exc
+            raise map_error(exc, operation, collection) from exc
+        except BotoCoreError as exc:  # no answer: it may have been billed, so the charge stays
             raise map_error(exc, operation, collection) from exc
         response.pop("ResponseMetadata", None)
         return response
 
-    def _call(self, operation: str, collection: str | None = None, client: Any = None, **params: Any) -> dict[str, Any]:
+    def _call(self, operation: str, collection: str | None = None, client: Any = None, paced: bool = False,
+              **params: Any) -> dict[str, Any]:
         """One uncached call, counted in the ledger."""
-        response = self._invoke(client or self.client, operation, collection, params)
+        response = self._invoke(client or self.client, operation, collection, params, paced)
         self.ledger.record_call(operation)
         return response
 
     def _cached(self, operation: str, scope: Scope, image_sha256: Any, params: dict[str, Any],
                 key_params: dict[str, Any], face_count: int | None = None, name: str | None = None) -> dict[str, Any]:
-        """A memoized read: served from the cache when the same call was made before."""
+        """A memoized read: served from the cache when the same call was made before (free)."""
         gen = self.cache.generation(scope) if scope[2] else None
         key = make_key(operation, scope, gen, face_count, image_sha256, **key_params)
+
+        def hit() -> None:
+            log.debug("%s answered from the cache", operation)
+            self.ledger.record_hit(operation)
         return self.cache.get_or_call(key, lambda: self._invoke(self.client, operation, name, params),
                                       tag=scope_tag(scope) if scope[2] else None,
                                       expire=self.search_ttl if face_count is not None else None,
-                                      on_hit=lambda: self.ledger.record_hit(operation),
-                                      on_call=lambda: self.ledger.record_call(operation))
+                                      on_hit=hit, on_call=lambda: self.ledger.record_call(operation))
 
     def _with_image(self, image: LoadedImage, send: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
         """``send(bytes)``; when the service refuses the original bytes as a format it cannot read
@@ -353,29 +447,50 @@ class RekognitionEngine:
                               created.isoformat() if isinstance(created, datetime) else created)
 
     # -- faces ---------------------------------------------------------------------------------
-    def detect_faces(self, image: LoadedImage) -> list[FaceDetail]:
-        """DetectFaces (cached by image; evicted when the image is erased: :meth:`forget_answers`)."""
+    def detect_faces(self, image: LoadedImage, collection: str | None = None) -> list[FaceDetail]:
+        """DetectFaces (cached by image; evicted when the image is erased: :meth:`forget_answers`).
+        ``collection``: the collection the answer is for (its spending limit is charged)."""
         scope = self._scope()
         r = self._with_image(image, lambda data: self._cached(
             "DetectFaces", scope, (image.sha256, PREP_VERSION), {"Image": {"Bytes": data}, "Attributes": ATTRIBUTES},
-            {"Attributes": ATTRIBUTES}))
+            {"Attributes": ATTRIBUTES}, name=collection))
         return [face_detail(d, image.original_size) for d in r.get("FaceDetails", [])]
 
     def forget_answers(self, sha256s: Iterable[str]) -> None:
-        """Drop every cached answer about those images (erasure): one pass over the cache."""
-        self.cache.forget_images(sha256s)
+        """Drop every cached answer about those images, and every cached comparison (a face cut from
+        one of them has a hash of its own), in one pass over the cache; never fails the erasure."""
+        gone = self.cache.forget_images(sha256s, UNSCOPED_ON_ERASURE)
+        log.info("erasure: %d cached answers evicted", gone)
+
+    def check_cache(self, repair: bool = False) -> list[str]:
+        """The paid-call cache's problems (``facesearch doctor``); with ``repair``, unreadable entries
+        are removed and an unreadable cache is moved aside and started afresh."""
+        return self.cache.check(repair)
+
+    def new_pacer(self) -> Pacer:
+        """A batch's limiter of calls in flight: starts at ``start_concurrency``, at most ``concurrency``."""
+        return Pacer(self.start_concurrency, self.concurrency)
 
     def index_faces(self, collection: str, image: LoadedImage, external_image_id_: str,
-                    max_faces: int = 100, *, batch: bool = False) -> IndexResult:
-        """IndexFaces with the attributes the app shows and no quality filter (the app filters at view time)."""
+                    max_faces: int = 100, *, batch: bool = False, pacer: Pacer | None = None) -> IndexResult:
+        """IndexFaces with the attributes the app shows and no quality filter (the app filters at view time).
+
+        ``batch``: on the batch client, paced by ``pacer`` (the batch's; else one of its own): a
+        throttled call is sent again after a pause, as often as needed."""
         check_max_faces(max_faces, 100)
         ext = external_image_id(external_image_id_)
         ref = self._ref(collection)
-        client = self.batch_client if batch else self.client
+        params: dict[str, Any] = {"CollectionId": ref.collection_id, "ExternalImageId": ext,
+                                  "DetectionAttributes": ATTRIBUTES, "MaxFaces": max_faces, "QualityFilter": "NONE"}
+
+        def send(data: bytes) -> dict[str, Any]:
+            if not batch:
+                return self._call("IndexFaces", collection, **params, Image={"Bytes": data})
+            paced = pacer or self.new_pacer()
+            return paced.run(lambda: self._call("IndexFaces", collection, self.batch_client, True, **params,
+                                                Image={"Bytes": data}))
         try:
-            r = self._with_image(image, lambda data: self._call(
-                "IndexFaces", collection, client, CollectionId=ref.collection_id, Image={"Bytes": data},
-                ExternalImageId=ext, DetectionAttributes=ATTRIBUTES, MaxFaces=max_faces, QualityFilter="NONE"))
+            r = self._with_image(image, send)
         finally:
             self.cache.invalidate(self._scope(ref))
         size = image.original_size
@@ -397,13 +512,15 @@ class RekognitionEngine:
         """IndexFaces itself is the per-image work (network-bound: run in ``concurrency`` threads on
         the batch client)."""
         self._ref(collection)  # refuse a wrong region or account before the batch starts
-        slots = threading.BoundedSemaphore(self.concurrency)  # calls in flight, whatever the thread count
+        pacer = self.new_pacer()  # calls in flight, found from the account's quota, whatever the thread count
 
         def prepare(image: LoadedImage) -> Prepared:
-            with slots:
-                result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces, batch=True)
+            result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces, batch=True,
+                                      pacer=pacer)
             details = [f.detail for f in result.faces] + [u.detail for u in result.unindexed]
             return Prepared(image.sha256, image.original_size, image.format, details, payload=result)
+        price = self._price("IndexFaces")
+        weakref.finalize(prepare, _log_batch, collection, pacer, price)  # when the batch lets go of it
         return prepare
 
     def commit(self, collection: str, prepared: Prepared, *, external_id: str, max_faces: int) -> IndexResult:
@@ -411,12 +528,18 @@ class RekognitionEngine:
         return result
 
     def index_face_region(self, collection: str, image: LoadedImage, box: BoundingBox,
-                          external_image_id_: str) -> IndexedFace:
+                          external_image_id_: str, *, others: Sequence[BoundingBox] | None = None) -> IndexedFace:
         """IndexFaces on a crop of that one face (MaxFaces=1), the box mapped back to the full image.
-        When the face indexed is not the one asked for, it is deleted again (:class:`SearchMismatch`)."""
+
+        Every other face of the image is painted over in the crop, as for a search (Rekognition
+        indexes the largest face it sees): ``others`` when the caller knows them (the catalog's
+        boxes: free), else the image's DetectFaces answer (cached by image). When the face indexed
+        is still not the one asked for, it is deleted again (:class:`SearchMismatch`)."""
         ext = external_image_id(external_image_id_)
         ref = self._ref(collection)
-        crop, px = crop_alone(image, box)
+        if others is None:
+            others = [f.box for f in self.detect_faces(image, collection) if overlap(f.box, box) < MATCH_IOU]
+        crop, px = crop_alone(image, box, [o for o in others if o != box])
         try:
             r = self._call("IndexFaces", collection, CollectionId=ref.collection_id, Image={"Bytes": prepare_image(crop)},
                            ExternalImageId=ext, DetectionAttributes=ATTRIBUTES, MaxFaces=1, QualityFilter="NONE")
@@ -471,36 +594,66 @@ class RekognitionEngine:
         ids AWS confirmed gone (deleted, or not found); :class:`ErasureIncomplete` when some remain."""
         return self._erase(collection, face_ids)
 
+    def take_freed_users(self, collection: str) -> set[str]:
+        """The Users that erasures in ``collection`` freed faces from since the last ask (then forgotten)."""
+        with self._limits_lock:
+            return self._freed_users.pop(collection, set())
+
     def _erase(self, collection: str, face_ids: list[str]) -> list[str]:
+        """Linear in the number of ids, :data:`DELETE_PAGE` (4,096) a DeleteFaces call. A failure half
+        way (a refused permission, the service unreachable) still reports the ids AWS confirmed
+        gone before it, through :class:`ErasureIncomplete` (``remaining``: the others), so the
+        catalog lets go of exactly those."""
+        wanted = list(dict.fromkeys(face_ids))
+        if not wanted:
+            return []
         ref = self._ref(collection)
-        gone: list[str] = []
-        pending = list(dict.fromkeys(face_ids))
+        gone: set[str] = set()
+        calls = 0
+        users: set[str] = set()
+        failure: Exception | None = None
         try:
+            pending = wanted
             for attempt in range(2):  # the second pass deletes faces freed from their Users
                 by_user: dict[str, list[str]] = {}
                 for start in range(0, len(pending), DELETE_PAGE):
                     r = self._call("DeleteFaces", collection, CollectionId=ref.collection_id,
                                    FaceIds=pending[start:start + DELETE_PAGE])
-                    gone.extend(r.get("DeletedFaces", []))
+                    calls += 1
+                    gone.update(r.get("DeletedFaces", []))
                     for u in r.get("UnsuccessfulFaceDeletions", []):
                         reasons = u.get("Reasons", [])
                         if "FACE_NOT_FOUND" in reasons:
-                            gone.append(u["FaceId"])
+                            gone.add(u["FaceId"])
                         elif "ASSOCIATED_TO_AN_EXISTING_USER" in reasons and u.get("UserId"):
                             by_user.setdefault(u["UserId"], []).append(u["FaceId"])
                 if not by_user or attempt == 1:
                     break
                 for user, ids in by_user.items():
                     self.disassociate_faces(collection, user, ids)
+                    users.add(user)
                 pending = [f for ids in by_user.values() for f in ids]
+        except (FaceLibError, ClientError, BotoCoreError) as exc:
+            failure = exc
         finally:
+            if users:
+                with self._limits_lock:
+                    self._freed_users.setdefault(collection, set()).update(users)
             self.cache.invalidate(self._scope(ref))
             self.cache.scrub()
-        remaining = [f for f in face_ids if f not in set(gone)]
+        remaining = [f for f in wanted if f not in gone]
+        done = [f for f in wanted if f in gone]
+        if failure is not None and not done:
+            raise failure
+        log.info("collection %r: erased %d of %d faces (%d DeleteFaces calls, %d Users freed from)%s", collection,
+                 len(done), len(wanted), calls, len(users), f"; stopped: {failure.__class__.__name__}" if failure else "")
+        if failure is not None:
+            raise ErasureIncomplete(f"the erasure stopped after {len(done)} of {len(wanted)} faces: {failure}; the "
+                                    "others are kept so it can be retried", remaining) from failure
         if remaining:
-            raise ErasureIncomplete(f"Rekognition did not delete {len(remaining)} of {len(face_ids)} faces; they are "
+            raise ErasureIncomplete(f"Rekognition did not delete {len(remaining)} of {len(wanted)} faces; they are "
                                     "kept so the erasure can be retried", remaining)
-        return gone
+        return done
 
     def forget_images(self, collection: str, external_ids: set[str]) -> list[str]:
         """Delete every face indexed with one of those ExternalImageIds (recovery after a crash):
@@ -547,7 +700,7 @@ class RekognitionEngine:
         """
         threshold, max_faces = check_threshold(threshold), check_max_faces(max_faces)
         ref = self._ref(collection)
-        faces = tuple(self.detect_faces(image))
+        faces = tuple(self.detect_faces(image, collection))
         chosen = largest_face(faces) if face_index is None else face_index
         if chosen is None:
             return ImageSearch((), None, ())
@@ -589,14 +742,25 @@ class RekognitionEngine:
         return [] if _searched_another_face(r, px, frame.size, box) else _matches(r)
 
     def compare_faces(self, source: LoadedImage, target: LoadedImage, threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
+        """CompareFaces, cached by both images (every cached comparison goes when any photo is
+        erased). Bytes refused as a format the service cannot read (a CMYK source or target) are
+        re-encoded once; no face in either image is an empty answer."""
         check_threshold(threshold)
         scope = self._scope()
+
+        def send(src: bytes, dst: bytes) -> dict[str, Any]:
+            return self._cached("CompareFaces", scope, (source.sha256, target.sha256, PREP_VERSION),
+                                {"SourceImage": {"Bytes": src}, "TargetImage": {"Bytes": dst},
+                                 "SimilarityThreshold": threshold}, {"SimilarityThreshold": threshold})
         try:
-            src = prepare_image(source)
-            r = self._with_image(target, lambda data: self._cached(
-                "CompareFaces", scope, (source.sha256, target.sha256, PREP_VERSION),
-                {"SourceImage": {"Bytes": src}, "TargetImage": {"Bytes": data}, "SimilarityThreshold": threshold},
-                {"SimilarityThreshold": threshold}))
+            src, dst = prepare_image(source), prepare_image(target)
+            try:
+                r = send(src, dst)
+            except BadImage as exc:
+                as_is = src is source.data or dst is target.data
+                if not as_is or error_code(exc.__cause__ or exc) != "InvalidImageFormatException":
+                    raise
+                r = send(prepare_image(source, reencode=True), prepare_image(target, reencode=True))
         except NoFaceFound:
             return []
         out = []

@@ -121,7 +121,10 @@ BUSY_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingExc
 USER_OPERATIONS = frozenset({"CreateUser", "DeleteUser", "AssociateFaces", "DisassociateFaces", "SearchUsers",
                              "ListUsers"})
 #: What Rekognition says when the image holds no face (InvalidParameterException).
-_NO_FACE = re.compile(r"no faces? (?:in the image|detected|found)|There are no faces", re.IGNORECASE)
+_NO_FACE = re.compile(r"no faces? (?:in the (?:source |target )?image|detected|found)|There are no faces", re.IGNORECASE)
+#: CompareFaces answers a source or target without a face with the generic message (its
+#: documented cause: the request's parameters and sizes are checked here before it is sent).
+_COMPARE_NO_FACE = re.compile(r"^\s*Request has invalid parameters\.?\s*$", re.IGNORECASE)
 
 
 def error_code(exc: BaseException) -> str:
@@ -159,7 +162,8 @@ def map_error(exc: Exception, operation: str, collection: str | None = None) -> 
             return BadImage(f"Rekognition refused the image in {operation}: {message or code}")
         if code == "InvalidS3ObjectException":
             return BadImage(f"Rekognition could not read the image: {message}")
-        if code == "InvalidParameterException" and _NO_FACE.search(message):
+        if code == "InvalidParameterException" and (
+                _NO_FACE.search(message) or operation == "CompareFaces" and _COMPARE_NO_FACE.match(message)):
             return NoFaceFound(f"Rekognition found no face in the image ({operation})")
         return InvalidParameter(f"Rekognition {operation}: {code}: {message}")
     if isinstance(exc, BotoCoreError):

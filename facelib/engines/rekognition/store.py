@@ -125,3 +125,21 @@ def checkpoint(path: Path) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     finally:
         conn.close()
+
+
+def integrity(path: Path) -> list[str]:
+    """What SQLite's quick check says is wrong with a database file (empty: readable and whole;
+    a missing file is whole: a cache not made yet)."""
+    if not path.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            return []
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows
