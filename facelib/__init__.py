@@ -39,6 +39,9 @@ from .images import LoadedImage, decode, load_file, sha256_hex
 from .ingest import BatchReport, FileOutcome, Source, bytes_source, expand_paths, file_source, walk_folder, zip_sources
 from .ingest.estimate import BatchEstimate
 from .ingest.sources import IMAGE_SUFFIXES, refused
+from .jobs.runner import JobRunner
+from .jobs.spool import Spool, folder_spec, s3_spec
+from .jobs.store import Job, JobKind, JobState
 from .live import LiveRecognizer
 from .logs import startup
 from .people import People, Person
@@ -74,5 +77,5 @@ __all__ = [
     "QualityFilter", "QuotaExceeded", "SearchMismatch", "SearchResult", "Settings", "SettingError",
     "startup", "sha256_hex", "Source",
     "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
-    "zip_sources",
+    "zip_sources", "Job", "JobKind", "JobRunner", "JobState", "Spool", "folder_spec", "s3_spec",
 ]

@@ -99,7 +99,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """List jobs (of a collection), show one with its report, or ask one to stop."""
+    from .jobs.runner import adopt_orphans
+
     ws = _workspace(args)
+    adopt_orphans(ws)  # a job whose process died says so (an app job goes back in line)
     if args.action in ("show", "cancel"):
         if args.job_id is None:
             raise SystemExit(f"jobs {args.action} needs a job id")

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from facelib import IMAGE_SUFFIXES, FaceLibError, Source, bytes_source, refused, walk_folder, zip_sources
+from facelib import (
+    IMAGE_SUFFIXES,
+    BatchReport,
+    Collection,
+    FaceLibError,
+    JobKind,
+    Source,
+    Spool,
+    bytes_source,
+    folder_spec,
+    refused,
+    s3_spec,
+    walk_folder,
+    zip_sources,
+)
 from pages.ui.common import page
-from pages.ui.indexing import run_batch, show_report
+from pages.ui.indexing import show_report
+from pages.ui.jobs import STATE_WORDS
 from pages.ui.text import md
 
 coll = page("Index", ":material/upload:")
@@ -51,12 +68,57 @@ def uploaded_sources(files: list[Any] | None) -> list[Source]:
     return sources
 
 
+def submit(files: list[Any] | None, folder: dict[str, Any] | None, s3_uri: str | None, cluster: str | None) -> int:
+    """Spool the uploads under the data directory and submit the job: from here on it depends on
+    nothing this page holds (the collection, too, is fixed now)."""
+    spool = Spool(settings.data_dir)
+    limit_bytes = settings.upload_max_mb * 1024 ** 2
+    try:
+        for i, f in enumerate(files or []):
+            if i >= settings.upload_max_files:
+                spool.refuse(f.name, f"over the {settings.upload_max_files} files a batch may upload "
+                                     "(FACESEARCH_UPLOAD_MAX_FILES): index the rest in another batch")
+            elif f.size > limit_bytes:
+                spool.refuse(f.name, f"{f.size / 1e6:.0f} MB is over the {settings.upload_max_mb:.0f} MB per uploaded "
+                                     "file (FACESEARCH_UPLOAD_MAX_MB)")
+            else:
+                f.seek(0)
+                spool.add(f.name, f)
+        specs = list(spool.specs) + ([folder] if folder else []) + ([s3_spec(s3_uri)] if s3_uri else [])
+        return coll.submit_index(specs, spool.relative, cluster=cluster)
+    except BaseException:
+        spool.discard()
+        raise
+
+
+def show_my_reports(coll: Collection) -> None:
+    """The finished index jobs of this collection that this analyst has not dismissed (after a
+    reload or from another tab too), newest first."""
+    mine = [j for j in coll.jobs(limit=10) if j.kind == JobKind.INDEX and j.finished and not j.dismissed
+            and j.owner == coll.user]
+    for job in mine[:3]:
+        when = time.strftime("%H:%M", time.localtime(job.finished_at or job.created_at))
+        with st.container(border=True):
+            c1, c2 = st.columns([5, 1])
+            c1.subheader(f"Job {job.job_id}, {STATE_WORDS[job.state]} at {when}")
+            c2.button("Dismiss", key=f"dismiss_job_{job.job_id}", on_click=coll.ws.jobs.dismiss, args=(job.job_id,))
+            if "files" in job.report:
+                show_report(coll, BatchReport.from_summary(job.report))
+            else:
+                st.error(md(job.message))
+
+
 tab_upload, tab_folder, tab_s3 = st.tabs([":material/upload: Upload", ":material/folder_open: Server folder",
                                           ":material/cloud: S3 prefix"])
 sources: list[Source] = []
+folder_spec_now: dict[str, Any] | None = None  # what the job will list again when it runs
+s3_now: str | None = None
 with tab_upload:
+    # Keyed by collection and by submission: a collection switch or a submitted batch clears the picker.
     uploads = st.file_uploader("Photos, .zip archives, or an Instagram export (.zip, JSON format)",
-                               accept_multiple_files=True, key="index_upload",
+                               accept_multiple_files=True,
+                               key=f"index_upload_{hashlib.sha256(coll.name.encode()).hexdigest()[:12]}_"
+                                   f"{st.session_state.get('index_upload_nonce', 0)}",
                                type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES) + ["zip"])
     sources += uploaded_sources(uploads)
 with tab_folder:
@@ -69,6 +131,7 @@ with tab_folder:
         folder = st.text_input("Folder", key="index_folder", placeholder=str(roots[0]))
         if folder.strip():
             sources += list(walk_folder(Path(folder.strip()), roots))
+            folder_spec_now = folder_spec(folder.strip(), roots)
 with tab_s3:
     uri = st.text_input("S3 prefix", key="index_s3", placeholder="s3://my-bucket/photos/2024/")
     if uri.strip() and st.button("List the objects", key="index_s3_list"):
@@ -77,6 +140,8 @@ with tab_s3:
         except FaceLibError as exc:
             st.error(md(exc))
     sources += st.session_state.get("s3_sources", [])
+    if st.session_state.get("s3_sources"):
+        s3_now = uri.strip()
 
 cluster: str | None = None  # None: the engine's own way (Rekognition works in AWS)
 needs_address = False
@@ -122,12 +187,17 @@ if sources:
     if needs_address:
         st.warning("Enter the Dask scheduler's address (tcp://HOST:8786), or choose this machine.")
     if st.button(f"Index {len(sources)} item(s)", type="primary", key="index_go", disabled=over_budget or needs_address):
-        st.session_state["index_report"] = run_batch(coll, sources, cluster=cluster)
-        st.session_state.pop("s3_sources", None)
-        st.rerun()  # so the sidebar's counts include the new faces
+        try:
+            job_id = submit(uploads, folder_spec_now, s3_now, cluster)
+        except FaceLibError as exc:
+            st.error(md(exc))
+        else:
+            st.session_state["index_upload_nonce"] = st.session_state.get("index_upload_nonce", 0) + 1
+            st.session_state.pop("s3_sources", None)
+            st.session_state.pop("_upload_sources", None)
+            st.toast(f"Indexing started (job {job_id}): it goes on if you leave this page.")
+            st.rerun()
 else:
     st.info("Drop photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC) or zip archives of them above.")
 
-if "index_report" in st.session_state:
-    st.subheader("Outcome per face")
-    show_report(coll, st.session_state["index_report"])
+show_my_reports(coll)  # (running jobs: the sidebar, on every page)

@@ -95,6 +95,47 @@ def _facelib_version() -> str:
         return "not installed"
 
 
+def code_digest() -> str:
+    """SHA-256 over facelib's own source files (names and bytes): the code, not a version string."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _dask_version() -> str:
+    import distributed
+
+    return str(distributed.__version__)
+
+
+def _check_code(client: Client, address: str) -> None:
+    """The scheduler (recent Dask unpickles task graphs there) and every worker run this very facelib
+    code and this Dask: one clear error before anything is read, else every photo would fail alike."""
+    ours = (code_digest(), _dask_version())
+    try:
+        theirs = {"the scheduler": tuple(client.run_on_scheduler(lambda: (code_digest(), _dask_version())))}
+    except Exception as exc:  # noqa: BLE001 - a scheduler without facesearch cannot unpickle the call
+        raise ClusterUnreachable(
+            f"the Dask scheduler at {address} cannot run facesearch ({exc.__class__.__name__}): start it where "
+            "facesearch is installed (see the README's cluster recipe)") from exc
+    try:
+        theirs.update({f"worker {w}": tuple(v) for w, v in client.run(lambda: (code_digest(), _dask_version())).items()})
+    except Exception as exc:  # noqa: BLE001
+        raise ClusterUnreachable(f"the workers of {address} cannot run facesearch ({exc.__class__.__name__}: {exc})") from exc
+    for who, (digest, dask) in theirs.items():
+        if dask != ours[1]:
+            raise ClusterUnreachable(f"{who} of {address} runs Dask {dask}, this process {ours[1]}: install the same "
+                                     "Dask everywhere")
+        if digest != ours[0]:
+            raise ClusterUnreachable(f"{who} of {address} runs other facesearch code than this process: install the "
+                                     "same facesearch (the same commit) on the scheduler and every worker")
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
     """A client of the scheduler at ``address`` (``tcp://host:8786``) with at least one worker that
     runs this facelib version; :class:`ClusterUnreachable` with the reason otherwise."""
@@ -119,6 +160,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
         if wrong:
             raise ClusterUnreachable(f"workers of {address} run facesearch {sorted(set(wrong.values()))}, this is "
                                      f"{ours}: install the same version on every worker")
+        _check_code(client, address)
     except BaseException:
         client.close()
         raise

@@ -44,12 +44,20 @@ class BatchReport:
     def errors(self) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == FileStatus.ERROR]
 
+    @classmethod
+    def from_summary(cls, doc: dict[str, Any]) -> BatchReport:
+        """The report again from :meth:`summary` (a job's stored report)."""
+        fields = FileOutcome.__dataclass_fields__
+        outcomes = [FileOutcome(**{**{k: v for k, v in f.items() if k in fields}, "status": FileStatus(f["status"])})
+                    for f in doc.get("files", [])]
+        return cls(str(doc.get("collection", "")), outcomes, float(doc.get("seconds", 0.0)), str(doc.get("stopped", "")))
+
     def summary(self) -> dict[str, Any]:
         """The CLI's JSON: images, faces_indexed, faces_rejected, errors, plus per-status counts."""
         counts: dict[str, int] = {}
         for o in self.outcomes:
             counts[str(o.status)] = counts.get(str(o.status), 0) + 1
-        return {"images": len(self.outcomes), "faces_indexed": self.faces_indexed,
+        return {"collection": self.collection, "images": len(self.outcomes), "faces_indexed": self.faces_indexed,
                 "faces_rejected": self.faces_rejected,
                 "errors": [{"image": o.name, "message": o.message} for o in self.errors],
                 "by_status": counts, "seconds": round(self.seconds, 3), "stopped": self.stopped,

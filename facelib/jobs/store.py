@@ -172,6 +172,11 @@ class JobStore:
                              (str(JobState.RUNNING), runner, time.time(), job_id, str(JobState.QUEUED)))
             return cur.rowcount == 1
 
+    def started(self, job_id: int) -> None:
+        """The job holds its lease now: its work (and its ETA's clock) starts."""
+        with self.db.transaction() as db:
+            db.execute("UPDATE jobs SET started_at=?, message='' WHERE id=?", (time.time(), job_id))
+
     def progress(self, job_id: int, done: int, total: int, message: str) -> None:
         with self.db.transaction() as db:
             db.execute("UPDATE jobs SET done=?, total=?, message=? WHERE id=?", (done, total, message[:500], job_id))

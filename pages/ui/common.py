@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 import streamlit as st
+from PIL import Image, ImageDraw
 
 from facelib import ENGINE_LABELS, ENGINES, MODELS, Collection, FaceLibError, SettingError, Settings, Workspace, startup
 
@@ -37,6 +38,12 @@ try:  # every setting checked and logging configured, once per process, before a
 except SettingError as exc:
     st.error(md(exc))
     st.stop()
+
+#: What to configure for the Rekognition engine (shown where it is chosen and AWS is not set up).
+AWS_SETUP = ("AWS Rekognition is not configured on this server. To use it, set an AWS region "
+             "(`AWS_DEFAULT_REGION`, or a profile's region) and credentials (`AWS_PROFILE`, or "
+             "`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`) in the app's environment, then restart it. "
+             "The offline engine works without them.")
 
 
 @st.cache_resource(show_spinner="Opening the catalog…")
@@ -94,6 +101,18 @@ def need_collection(coll: Collection | None) -> Collection:
     return coll
 
 
+@st.cache_resource(show_spinner=False)
+def _tab_icon() -> Image.Image:
+    """The browser tab's icon: a face in the theme's colour, 64 px (no outside request)."""
+    im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((4, 4, 60, 60), fill=(11, 110, 153, 255))
+    for x in (22, 42):
+        draw.ellipse((x - 4, 24, x + 4, 32), fill=(255, 255, 255, 255))
+    draw.arc((18, 26, 46, 48), 20, 160, fill=(255, 255, 255, 255), width=4)
+    return im
+
+
 def login_configured() -> bool:
     """Whether ``.streamlit/secrets.toml`` configures a login (an ``[auth]`` section for ``st.login``)."""
     try:
@@ -103,9 +122,11 @@ def login_configured() -> bool:
 
 
 def current_user() -> str | None:
-    """The signed-in user (their e-mail, else the provider's subject), or None when no login is
-    configured (the app is then bound to 127.0.0.1 and its user is the administrator). With a
-    login configured, a visitor who is not signed in sees only the sign-in button."""
+    """The signed-in user's id (the issuer and subject of the verified ID token, see
+    :meth:`facelib.Workspace.sign_in`), or None when no login is configured (the app is then bound
+    to 127.0.0.1 and its user is the administrator). With a login configured, a visitor who is not
+    signed in sees only the sign-in button. The e-mail is not who you are: it counts (for
+    administrators and invitations) only when the provider says it is verified."""
     if not login_configured():
         return None
     if not st.user.is_logged_in:
@@ -113,14 +134,66 @@ def current_user() -> str | None:
         st.write("Sign in to see your collections.")
         st.button("Sign in", type="primary", key="login", on_click=st.login)
         st.stop()
-    who = st.user.get("email") or st.user.get("sub")
-    return str(who) if who else None
+    issuer, subject = st.user.get("iss"), st.user.get("sub")
+    if not issuer or not subject:  # not an ID token's claims: nobody
+        st.error("The sign-in did not say who you are (no issuer and subject in the ID token). Sign in again.")
+        st.button("Sign out", key="logout_unknown", on_click=st.logout)
+        st.stop()
+    email = st.user.get("email")
+    verified = st.user.get("email_verified") in (True, "true")  # some providers send the string
+    claims = (str(issuer), str(subject), str(email) if email else None, verified)
+    signed = st.session_state.get("_signed_in")
+    if not signed or signed[0] != claims:
+        signed = (claims, workspace().sign_in(*claims))
+        st.session_state["_signed_in"] = signed
+    return str(signed[1])
+
+
+def collection_label(name: str) -> str:
+    """A collection as shown to people (without its owner's tag), escaped for markdown."""
+    return md(workspace().display_name(name))
+
+
+def _guard_uploads() -> None:
+    """Streamlit takes a PUT to ``/_stcore/upload_file/<session>/<file>`` from any live session,
+    signed in or not, and keeps the file in memory. With a login configured, a file uploaded by a
+    session that is not signed in is refused (403) and dropped at once; and Streamlit's size limit
+    is lowered to the app's own per-file limit (``FACESEARCH_UPLOAD_MAX_MB``). Installed once per
+    process, when a page first imports this module."""
+    from starlette.exceptions import HTTPException
+    from streamlit import config
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
+    limit = max(1, int(Settings().upload_max_mb))
+    if int(config.get_option("server.maxUploadSize")) > limit:
+        config.set_option("server.maxUploadSize", limit)
+    if getattr(MemoryUploadedFileManager.add_file, "_signed_in_only", False):
+        return
+    original = MemoryUploadedFileManager.add_file
+
+    def add_file(self: MemoryUploadedFileManager, session_id: str, file: object) -> None:
+        if login_configured():
+            info = Runtime.instance()._session_mgr.get_active_session_info(session_id) if Runtime.exists() else None
+            user_info = getattr(info.session, "_user_info", {}) if info is not None else {}
+            if not user_info.get("is_logged_in"):
+                log.warning("upload refused: session %s is not signed in", session_id[:8])
+                raise HTTPException(status_code=403, detail="Sign in first")
+        original(self, session_id, file)  # type: ignore[arg-type]
+
+    add_file._signed_in_only = True  # type: ignore[attr-defined]
+    MemoryUploadedFileManager.add_file = add_file  # type: ignore[method-assign]
+
+
+_guard_uploads()
 
 
 def setup(title: str, icon: str = ":material/person_search:") -> Collection | None:
     """Page config, the login when one is configured, and the sidebar; returns the chosen
     collection's handle (None when there is none), among those the user may use."""
-    st.set_page_config(page_title=f"{title} · facesearch", page_icon=icon, layout="wide")
+    # The tab's icon is drawn here and served by the app: a ":material/...:" page icon makes the
+    # browser fetch an SVG from fonts.gstatic.com (``icon`` stays for the pages' own use).
+    st.set_page_config(page_title=f"{title} · facesearch", page_icon=_tab_icon(), layout="wide")
     user = current_user()
     try:
         ws = workspace()
@@ -135,16 +208,35 @@ def setup(title: str, icon: str = ":material/person_search:") -> Collection | No
             st.page_link(path, label=label, icon=page_icon)
         st.divider()
         if user is not None:
-            st.caption(f"Signed in as {md(user)}")
+            st.caption(f"Signed in as {md(ws.user_label(user))}")
             st.button("Sign out", key="logout", on_click=st.logout)
+            _invitations(ws, user)
         name = _collection_picker(ws, user)
         _new_collection_form(ws, user)
         if name:
             coll = ws.collection(name, user)
             c = coll.counts()
             where = f" · AWS account {coll.location}" if coll.location else ""
-            st.caption(f"{md(name)} · {coll.engine_name} engine{where} · {c['images']} images · {c['faces']} faces")
+            st.caption(f"{collection_label(name)} · {coll.engine_name} engine{where} · {c['images']} images · {c['faces']} faces")
+            from .jobs import jobs_panel  # (jobs.py uses this module's workspace)
+
+            jobs_panel(coll, "sidebar")  # running and queued jobs of this collection, on every page
     return coll
+
+
+def _invitations(ws: Workspace, user: str) -> None:
+    """Collections shared with the user's verified e-mail: nothing of them is used (nor chosen as
+    the default) until the user accepts."""
+    for name in ws.invitations(user):
+        owner = ws.members(name)[0] or "an administrator"
+        st.info(f"{md(owner)} shares {collection_label(name)} with you.")
+        yes, no = st.columns(2)
+        if yes.button("Accept", key=f"accept_{name}"):
+            ws.accept(name, user)
+            st.rerun()
+        if no.button("Decline", key=f"decline_{name}"):
+            ws.decline(name, user)
+            st.rerun()
 
 
 def _collection_picker(ws: Workspace, user: str | None) -> str | None:
@@ -152,7 +244,8 @@ def _collection_picker(ws: Workspace, user: str | None) -> str | None:
     if not engines:
         st.info("No collection yet: create one below, or index the sample photos on the Home page.")
         return None
-    names = list(engines)
+    # The user's own collections first: the default is never one somebody else shared.
+    names = sorted(engines, key=lambda n: user is not None and not ws.owns(n, user))
     previous = st.session_state.get("_results_of")
     # The picker is drawn on every page, and Streamlit 1.67 resets a keyed widget met on a second page
     # (persist_state restores it only on the page that set it), so the durable choice lives under a
@@ -166,8 +259,9 @@ def _collection_picker(ws: Workspace, user: str | None) -> str | None:
     def keep() -> None:
         st.session_state[CHOSEN] = st.session_state[COLLECTION]
 
+    shown = {n: ws.display_name(n) for n in names}
     name: str = st.selectbox("Collection", names, key=COLLECTION, on_change=keep,
-                             format_func=lambda n: f"{n} ({engines.get(n, '?')})")
+                             format_func=lambda n: f"{shown.get(n, n)} ({engines.get(n, '?')})")
     if st.query_params.get(COLLECTION) != name:
         st.query_params[COLLECTION] = name
     if previous is not None and previous != name:
@@ -183,14 +277,21 @@ def _new_collection_form(ws: Workspace, user: str | None) -> None:
                                  help="Any name up to 100 characters: spaces and any script allowed.")
             engine = st.radio("Engine", ENGINES, format_func=lambda e: ENGINE_LABELS[e], key="new_collection_engine",
                               horizontal=False)
-            models = ws.engine(engine).models if engine else ()
+            try:
+                models = ws.engine(engine).models if engine else ()
+            except FaceLibError as exc:  # AWS not configured on this server: say what to set, once
+                log.warning("engine %s unavailable: %s", engine, exc)
+                st.warning(AWS_SETUP if engine == "rekognition" else f"The {md(engine)} engine cannot be used here: "
+                           f"{md(exc)}")
+                models = ()
+                engine = None
             model = st.radio("Model (local engine)", MODELS, key="new_collection_model", horizontal=True,
                              help="YuNet + SFace finds turned, small and children's faces; dlib is the earlier model.")
-            if st.form_submit_button("Create", type="primary"):
+            if st.form_submit_button("Create", type="primary") and engine is not None:
                 try:
-                    ws.create_collection(name.strip(), engine, model if model in models else None, owner=user)
+                    made = ws.create_collection(name.strip(), engine, model if model in models else None, owner=user)
                 except FaceLibError as exc:
                     st.error(md(exc))
                 else:
-                    choose_collection(name.strip())
+                    choose_collection(made.name)
                     st.rerun()
