@@ -36,8 +36,9 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     settings declared secret (longest first; values under 6 characters are too common to hide)."""
     env = os.environ if environ is None else environ
     declared = {v.name for v in settings.VARIABLES.values() if v.secret}
-    values = {value.strip() for name, value in env.items()
-              if (name in declared or SECRET_NAME.search(name)) and len(value.strip()) >= 6}
+    values = {
+        value.strip() for name, value in env.items() if (name in declared or SECRET_NAME.search(name)) and len(value.strip()) >= 6
+    }
     return sorted(values, key=len, reverse=True)
 
 
@@ -81,6 +82,11 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _own_or_warning(record: logging.LogRecord) -> bool:
+    """Other libraries' lines only from warning up (distributed sets its loggers to info)."""
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] in OWN_LOGGERS
+
+
 def configure_logging(environ: Mapping[str, str] | None = None) -> None:
     """Configure logging from ``$FACESEARCH_LOG_LEVEL`` and ``$FACESEARCH_LOG_FORMAT`` (cheap when
     nothing changed: pages call it on every run). :class:`~facelib.settings.SettingError` when
@@ -97,6 +103,7 @@ def configure_logging(environ: Mapping[str, str] | None = None) -> None:
         root.removeHandler(old)
     handler = _Stderr()
     handler.setFormatter(_Formatter(style, secrets))
+    handler.addFilter(_own_or_warning)
     root.addHandler(handler)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level.upper())
@@ -105,8 +112,9 @@ def configure_logging(environ: Mapping[str, str] | None = None) -> None:
     first = "handler" not in _state
     _state.update(key=key, handler=handler)
     if first:
-        logging.getLogger(__name__).debug("facesearch logging at %s as %s; settings from the environment: %s",
-                                         level, style, settings.describe(env))
+        logging.getLogger(__name__).debug(
+            "facesearch logging at %s as %s; settings from the environment: %s", level, style, settings.describe(env)
+        )
 
 
 def quiet_opencv(environ: Mapping[str, str] | None = None) -> None:

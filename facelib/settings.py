@@ -68,21 +68,25 @@ def _bounded(x: float, lo: float | None, hi: float | None, above: bool) -> None:
 
 def integer(lo: int | None = None, hi: int | None = None) -> Kind[int]:
     """A whole number within [lo, hi] ("2.5" and "1e3" are refused)."""
+
     def parse(text: str) -> int:
         if not re.fullmatch(r"[+-]?\d+", text):
             raise ValueError(text)
         n = int(text)
         _bounded(n, lo, hi, False)
         return n
+
     return Kind(f"a whole number{_range(lo, hi, False)}", parse)
 
 
 def number(lo: float | None = None, hi: float | None = None, *, above: bool = False) -> Kind[float]:
     """A finite decimal number within [lo, hi] (above ``lo`` when ``above``)."""
+
     def parse(text: str) -> float:
         x = float(text)
         _bounded(x, lo, hi, above)
         return x
+
     return Kind(f"a number{_range(lo, hi, above)}", parse)
 
 
@@ -99,6 +103,7 @@ def choice(*options: str) -> Kind[str]:
         if text.lower() not in options:
             raise ValueError(text)
         return text.lower()
+
     return Kind("one of " + ", ".join(options), parse)
 
 
@@ -107,6 +112,7 @@ def url(*schemes: str) -> Kind[str]:
         if not re.fullmatch(rf"(?:{'|'.join(schemes)})://[^\s/]+(?:/\S*)?", text):
             raise ValueError(text)
         return text
+
     return Kind(" or ".join(f"a {s}:// address" for s in schemes), parse)
 
 
@@ -116,11 +122,11 @@ def _path(text: str) -> Path:
 
 PATH: Kind[Path] = Kind("a folder path", _path)
 PATHS: Kind[tuple[Path, ...]] = Kind(
-    f"folder paths separated by {os.pathsep!r}",
-    lambda text: tuple(_path(p) for p in text.split(os.pathsep) if p.strip()))
+    f"folder paths separated by {os.pathsep!r}", lambda text: tuple(_path(p) for p in text.split(os.pathsep) if p.strip())
+)
 EMAILS: Kind[tuple[str, ...]] = Kind(
-    "comma-separated e-mail addresses",
-    lambda text: tuple(a.strip().lower() for a in text.split(",") if a.strip()))
+    "comma-separated e-mail addresses", lambda text: tuple(a.strip().lower() for a in text.split(",") if a.strip())
+)
 
 
 def _json_list(text: str) -> tuple[dict[str, Any], ...]:
@@ -142,8 +148,8 @@ class Var(Generic[T]):
     kind: Kind[T]
     default: T
     doc: str
-    secret: bool = False          # never shown: not in errors, not in logs
-    default_text: str = ""        # the default as the README shows it ("" : the default's repr)
+    secret: bool = False  # never shown: not in errors, not in logs
+    default_text: str = ""  # the default as the README shows it ("" : the default's repr)
 
     def read(self, environ: Mapping[str, str] | None = None) -> T:
         """The variable's value (its default when unset or empty); :class:`SettingError` when the
@@ -170,48 +176,92 @@ def var(name: str, kind: Kind[T], default: T, doc: str, *, secret: bool = False,
     return v
 
 
-DATA_DIR = var("FACESEARCH_DATA_DIR", PATH, PROJECT_ROOT / "data",
-               "the data directory: everything the app writes at run time lives below it",
-               default_text="`data/` beside `facelib/`")
-ALLOWED_ROOTS = var("FACESEARCH_ALLOWED_ROOTS", PATHS, (),
-                    "folders of this server the app may index from (the Index page's server folder)",
-                    default_text="none")
-ICE_SERVERS = var("FACESEARCH_ICE_SERVERS", JSON_DICTS, (),
-                  "WebRTC ICE servers of the Live page, e.g. `[{\"urls\": \"stun:host:3478\"}]` (may hold TURN "
-                  "credentials: never logged)", secret=True, default_text="none (localhost)")
-PRICES = var("FACESEARCH_PRICES", TEXT, "",
-             "a JSON object overriding Rekognition prices in dollars: `group1`, `group2`, `per_face_month`",
-             default_text="us-east-1, first tier")
-BUDGET_USD = var("FACESEARCH_BUDGET_USD", optional(number(0)), None,
-                 "refuse a Rekognition batch whose estimate exceeds this many dollars", default_text="no limit")
-AWS_CONCURRENCY = var("FACESEARCH_AWS_CONCURRENCY", integer(1), 16,
-                      "Rekognition calls in flight in a batch")
-AWS_CALLS_PER_SECOND = var("FACESEARCH_AWS_CALLS_PER_SECOND", optional(number(0, above=True)), None,
-                           "at most this many Rekognition calls a second in a batch", default_text="no limit")
-AWS_ENDPOINT_URL = var("FACESEARCH_AWS_ENDPOINT_URL", optional(url("http", "https")), None,
-                       "another Rekognition/STS/S3 endpoint (a local one in tests)", default_text="AWS's")
-UPLOAD_MAX_MB = var("FACESEARCH_UPLOAD_MAX_MB", number(0, above=True), 500.0,
-                    "the Index page's limit per uploaded file, in MB")
-UPLOAD_MAX_FILES = var("FACESEARCH_UPLOAD_MAX_FILES", integer(1), 2000,
-                       "the Index page's limit of files per batch of uploads")
-CLUSTER = var("FACESEARCH_CLUSTER", optional(TEXT), None,
-              "a Dask scheduler (`tcp://HOST:8786`) that runs the local engine's per-image analysis",
-              default_text="none: this machine's process pool")
-CLUSTER_SHARED = var("FACESEARCH_CLUSTER_SHARED", PATHS, (),
-                     "folders the cluster's workers see at the same path (they read those files themselves)",
-                     default_text="none")
-ADMINS = var("FACESEARCH_ADMINS", EMAILS, (),
-             "with a login configured, the users who see every collection", default_text="none")
-LOG_LEVEL = var("FACESEARCH_LOG_LEVEL", choice("debug", "info", "warning", "error"), "info",
-                "the level of facelib's and the pages' log lines (other libraries log warnings and up)")
-LOG_FORMAT = var("FACESEARCH_LOG_FORMAT", choice("text", "json"), "text",
-                 "log lines on stderr: `text` (time level logger: message) or `json` (one object a line)")
+DATA_DIR = var(
+    "FACESEARCH_DATA_DIR",
+    PATH,
+    PROJECT_ROOT / "data",
+    "the data directory: everything the app writes at run time lives below it",
+    default_text="`data/` beside `facelib/`",
+)
+ALLOWED_ROOTS = var(
+    "FACESEARCH_ALLOWED_ROOTS",
+    PATHS,
+    (),
+    "folders of this server the app may index from (the Index page's server folder)",
+    default_text="none",
+)
+ICE_SERVERS = var(
+    "FACESEARCH_ICE_SERVERS",
+    JSON_DICTS,
+    (),
+    'WebRTC ICE servers of the Live page, e.g. `[{"urls": "stun:host:3478"}]` (may hold TURN credentials: never logged)',
+    secret=True,
+    default_text="none (localhost)",
+)
+PRICES = var(
+    "FACESEARCH_PRICES",
+    TEXT,
+    "",
+    "a JSON object overriding Rekognition prices in dollars: `group1`, `group2`, `per_face_month`",
+    default_text="us-east-1, first tier",
+)
+BUDGET_USD = var(
+    "FACESEARCH_BUDGET_USD",
+    optional(number(0)),
+    None,
+    "refuse a Rekognition batch whose estimate exceeds this many dollars",
+    default_text="no limit",
+)
+AWS_CONCURRENCY = var("FACESEARCH_AWS_CONCURRENCY", integer(1), 16, "Rekognition calls in flight in a batch")
+AWS_CALLS_PER_SECOND = var(
+    "FACESEARCH_AWS_CALLS_PER_SECOND",
+    optional(number(0, above=True)),
+    None,
+    "at most this many Rekognition calls a second in a batch",
+    default_text="no limit",
+)
+AWS_ENDPOINT_URL = var(
+    "FACESEARCH_AWS_ENDPOINT_URL",
+    optional(url("http", "https")),
+    None,
+    "another Rekognition/STS/S3 endpoint (a local one in tests)",
+    default_text="AWS's",
+)
+UPLOAD_MAX_MB = var("FACESEARCH_UPLOAD_MAX_MB", number(0, above=True), 500.0, "the Index page's limit per uploaded file, in MB")
+UPLOAD_MAX_FILES = var("FACESEARCH_UPLOAD_MAX_FILES", integer(1), 2000, "the Index page's limit of files per batch of uploads")
+CLUSTER = var(
+    "FACESEARCH_CLUSTER",
+    optional(TEXT),
+    None,
+    "a Dask scheduler (`tcp://HOST:8786`) that runs the local engine's per-image analysis",
+    default_text="none: this machine's process pool",
+)
+CLUSTER_SHARED = var(
+    "FACESEARCH_CLUSTER_SHARED",
+    PATHS,
+    (),
+    "folders the cluster's workers see at the same path (they read those files themselves)",
+    default_text="none",
+)
+ADMINS = var("FACESEARCH_ADMINS", EMAILS, (), "with a login configured, the users who see every collection", default_text="none")
+LOG_LEVEL = var(
+    "FACESEARCH_LOG_LEVEL",
+    choice("debug", "info", "warning", "error"),
+    "info",
+    "the level of facelib's and the pages' log lines (other libraries log warnings and up)",
+)
+LOG_FORMAT = var(
+    "FACESEARCH_LOG_FORMAT",
+    choice("text", "json"),
+    "text",
+    "log lines on stderr: `text` (time level logger: message) or `json` (one object a line)",
+)
 
 # The names earlier code used.
-ENV_DATA_DIR, ENV_ALLOWED_ROOTS, ENV_ICE_SERVERS, ENV_PRICES = (v.name for v in (DATA_DIR, ALLOWED_ROOTS, ICE_SERVERS,
-                                                                                 PRICES))
-ENV_BUDGET, ENV_CONCURRENCY, ENV_RATE, ENV_ENDPOINT = (v.name for v in (BUDGET_USD, AWS_CONCURRENCY,
-                                                                        AWS_CALLS_PER_SECOND, AWS_ENDPOINT_URL))
+ENV_DATA_DIR, ENV_ALLOWED_ROOTS, ENV_ICE_SERVERS, ENV_PRICES = (v.name for v in (DATA_DIR, ALLOWED_ROOTS, ICE_SERVERS, PRICES))
+ENV_BUDGET, ENV_CONCURRENCY, ENV_RATE, ENV_ENDPOINT = (
+    v.name for v in (BUDGET_USD, AWS_CONCURRENCY, AWS_CALLS_PER_SECOND, AWS_ENDPOINT_URL)
+)
 ENV_UPLOAD_MB, ENV_UPLOAD_FILES, ENV_ADMINS = UPLOAD_MAX_MB.name, UPLOAD_MAX_FILES.name, ADMINS.name
 ENV_CLUSTER, ENV_CLUSTER_SHARED = CLUSTER.name, CLUSTER_SHARED.name
 
@@ -241,8 +291,14 @@ def check(environ: Mapping[str, str] | None = None) -> None:
 def describe(environ: Mapping[str, str] | None = None) -> str:
     """The variables set in the environment, as ``NAME=value`` (secret ones as ``NAME=(hidden)``)."""
     env = os.environ if environ is None else environ
-    return ", ".join(f"{v.name}={'(hidden)' if v.secret else env[v.name].strip()}"
-                     for v in VARIABLES.values() if env.get(v.name, "").strip()) or "none set"
+    return (
+        ", ".join(
+            f"{v.name}={'(hidden)' if v.secret else env[v.name].strip()}"
+            for v in VARIABLES.values()
+            if env.get(v.name, "").strip()
+        )
+        or "none set"
+    )
 
 
 def markdown_table() -> str:
@@ -271,8 +327,18 @@ def default_data_dir() -> Path:
 
 #: Rekognition's price groups (its pricing page): Group 1 is billed per image for the face-collection
 #: APIs, Users' included; Group 2 per image for the analysis APIs. Every other call is free.
-GROUP1 = frozenset({"IndexFaces", "SearchFaces", "SearchFacesByImage", "CompareFaces", "AssociateFaces",
-                    "DisassociateFaces", "SearchUsers", "SearchUsersByImage"})
+GROUP1 = frozenset(
+    {
+        "IndexFaces",
+        "SearchFaces",
+        "SearchFacesByImage",
+        "CompareFaces",
+        "AssociateFaces",
+        "DisassociateFaces",
+        "SearchUsers",
+        "SearchUsersByImage",
+    }
+)
 GROUP2 = frozenset({"DetectFaces"})
 
 
@@ -281,8 +347,8 @@ class Prices:
     """Estimated AWS Rekognition prices in US dollars (first pricing tier, us-east-1), overridable
     with ``$FACESEARCH_PRICES``."""
 
-    group1: float = 0.001          # per Group 1 call (per image): IndexFaces, Search*, CompareFaces, Users' APIs
-    group2: float = 0.001          # per Group 2 call (per image): DetectFaces
+    group1: float = 0.001  # per Group 1 call (per image): IndexFaces, Search*, CompareFaces, Users' APIs
+    group2: float = 0.001  # per Group 2 call (per image): DetectFaces
     per_face_month: float = 0.00001  # face metadata storage, per face per month
 
     def of(self, operation: str) -> float:
@@ -324,12 +390,12 @@ class Settings:
 
     data_dir: Path = field(default_factory=DATA_DIR.read)
     engine: str = "local"
-    model: str = "sface"             # local engine, new collections: "sface" (YuNet + SFace) or "dlib"
-    detector: str = "hog"            # dlib model: "hog" (fast) or "cnn" (mmod, slower, finds turned faces)
-    search_floor: float = 50.0       # searches fetch everything above this, thresholds filter locally
-    search_max_faces: int = 1000     # MaxFaces of a search made at the floor
+    model: str = "sface"  # local engine, new collections: "sface" (YuNet + SFace) or "dlib"
+    detector: str = "hog"  # dlib model: "hog" (fast) or "cnn" (mmod, slower, finds turned faces)
+    search_floor: float = 50.0  # searches fetch everything above this, thresholds filter locally
+    search_max_faces: int = 1000  # MaxFaces of a search made at the floor
     default_threshold: float = DEFAULT_THRESHOLD
-    people_threshold: float = DEFAULT_THRESHOLD   # similarity at which faces are grouped into one person
+    people_threshold: float = DEFAULT_THRESHOLD  # similarity at which faces are grouped into one person
     suggest_threshold: float = 70.0  # "Maybe the same person?" shows pairs whose closest faces are this alike
     aws_region: str | None = None
     aws_profile: str | None = None
@@ -338,8 +404,8 @@ class Settings:
     aws_concurrency: int = field(default_factory=AWS_CONCURRENCY.read)
     aws_calls_per_second: float | None = field(default_factory=AWS_CALLS_PER_SECOND.read)
     aws_endpoint_url: str | None = field(default_factory=AWS_ENDPOINT_URL.read)
-    aws_deadline: float = 30.0       # seconds an interactive call may take, retries included
-    search_cache_days: float = 7.0   # cached paid searches expire after this many days
+    aws_deadline: float = 30.0  # seconds an interactive call may take, retries included
+    search_cache_days: float = 7.0  # cached paid searches expire after this many days
     upload_max_mb: float = field(default_factory=UPLOAD_MAX_MB.read)  # per file
     admins: tuple[str, ...] = field(default_factory=ADMINS.read)
     upload_max_files: int = field(default_factory=UPLOAD_MAX_FILES.read)

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Install everything the checks need on a bare Debian machine, then run lint, type checks and every test.
+# Install everything the checks need on a bare Debian machine, then run lint, type checks and every
+# test, once, in a shuffled order (the seed is printed: `pytest -p random_order --random-order-seed=N`
+# replays it). Then, unless FACESEARCH_SKIP_LOWEST=1, the everyday tier again on the lowest versions
+# requirements.txt and the extras allow (`uv pip install --resolution lowest-direct`).
 # Uses the active virtualenv, or makes .venv (Debian's system Python refuses `pip install`).
+# Arguments go to the main pytest run (e.g. `-m "not slow"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -17,7 +21,21 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
   . .venv/bin/activate
 fi
 python -m pip install -q --upgrade pip
-python -m pip install -q -e . -r requirements-dev.txt
+python -m pip install -q -e '.[all]' -r requirements-dev.txt
 echo "== ruff check"; ruff check .
 echo "== mypy"; mypy
-echo "== pytest"; python -m pytest -q "$@"
+echo "== pytest (shuffled by module and within modules)"
+python -m pytest -q -p random_order --random-order-bucket=module "$@"
+
+if [ "${FACESEARCH_SKIP_LOWEST:-0}" != 1 ]; then
+  echo "== the lowest allowed versions: every page opened, the everyday tier"
+  LOW="${TMPDIR:-/tmp}/facesearch-lowest"
+  rm -rf "$LOW"
+  python -m uv venv -q --python "$(python -c 'import sys; print(sys.executable)')" "$LOW"
+  # Runtime floors at their lowest (direct dependencies and extras); the test tools as usual.
+  python -m uv pip install -q --python "$LOW/bin/python" --resolution lowest-direct -e '.[all]'
+  python -m uv pip install -q --python "$LOW/bin/python" -r requirements-dev.txt
+  python -m uv pip list --python "$LOW/bin/python" 2>/dev/null \
+    | grep -iE '^(streamlit|opencv-python-headless|numpy|pandas|pillow|scipy|scikit-learn|boto3|distributed|dlib-bin) ' || true
+  "$LOW/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" tests
+fi

@@ -105,3 +105,24 @@ def rek(workspace):
     workspace.create_collection("team", "rekognition")
     yield workspace, engine, stub
     stub.assert_no_pending_responses()
+
+
+# -- tiers and order ----------------------------------------------------------------------------------
+#: The slow tier (`pytest -m "not slow"` leaves it out): whole modules, or single tests by name.
+#: Measured with `pytest --durations=0`; a test that takes more than ~3 s, or starts a browser, a
+#: cluster or processes it kills, belongs here.
+SLOW_MODULES = {"test_e2e", "test_cluster", "test_ui_walk", "test_faults", "test_grouping_scale", "test_devset"}
+SLOW_TESTS: set[str] = set()
+#: Modules whose tests tell one story in file order on shared fixtures (one server, one browser):
+#: the shuffled run keeps their order (each of their tests that can run alone says so).
+IN_ORDER_MODULES = {"test_e2e"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Runs before pytest-random-order's shuffle (conftest hooks come first), so its markers count."""
+    for item in items:
+        module = item.module.__name__ if item.module else ""
+        if module in SLOW_MODULES or item.originalname in SLOW_TESTS or item.name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+        if module in IN_ORDER_MODULES:
+            item.add_marker(pytest.mark.random_order(disabled=True))

@@ -34,6 +34,7 @@ def fresh_logging():
     logs._state.update(state)
     for n, level in levels.items():
         logging.getLogger(n).setLevel(level)
+    logging.getLogger("distributed.example").setLevel(logging.NOTSET)
 
 
 def test_an_info_line_of_a_facelib_logger_in_text(fresh_logging, capsys):
@@ -41,6 +42,8 @@ def test_an_info_line_of_a_facelib_logger_in_text(fresh_logging, capsys):
     logging.getLogger("facelib.example").info("indexed %d photos", 3)
     logging.getLogger("facelib.example").debug("not shown")
     logging.getLogger("botocore.example").info("not shown either")
+    logging.getLogger("distributed.example").setLevel(logging.INFO)  # as distributed sets its own
+    logging.getLogger("distributed.example").info("nor this")
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "example" in ln]
     assert len(lines) == 1 and TEXT_LINE.match(lines[0]), lines
 
@@ -54,7 +57,9 @@ def test_an_info_line_of_a_facelib_logger_in_json(fresh_logging, capsys):
     logging.getLogger("facelib.example").info("indexed %d photos", 3)
     docs = [json.loads(ln) for ln in capsys.readouterr().err.splitlines() if "facelib.example" in ln]
     assert [(d["level"], d["logger"], d["message"]) for d in docs] == [
-        ("ERROR", "facelib.example", "batch stopped"), ("INFO", "facelib.example", "indexed 3 photos")]
+        ("ERROR", "facelib.example", "batch stopped"),
+        ("INFO", "facelib.example", "indexed 3 photos"),
+    ]
     assert "RuntimeError: boom" in docs[0]["exc"] and re.fullmatch(r"\d{4}-.*Z", docs[1]["time"])
 
 
@@ -67,8 +72,12 @@ def test_the_level_is_a_setting(fresh_logging, capsys):
 
 
 def test_no_secret_looking_setting_is_ever_logged(fresh_logging, capsys):
-    env = {"AWS_SECRET_ACCESS_KEY": SECRET, "AWS_SESSION_TOKEN": SECRET + "tok", "FACESEARCH_LOG_LEVEL": "debug",
-           "FACESEARCH_ICE_SERVERS": '[{"urls": "turn:h", "credential": "turn-pass-123"}]'}
+    env = {
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_SESSION_TOKEN": SECRET + "tok",
+        "FACESEARCH_LOG_LEVEL": "debug",
+        "FACESEARCH_ICE_SERVERS": '[{"urls": "turn:h", "credential": "turn-pass-123"}]',
+    }
     logs.configure_logging(env)
     log = logging.getLogger("facelib.example")
     log.info("client made with key %s and token %s", SECRET, SECRET + "tok")
@@ -83,10 +92,16 @@ def test_no_secret_looking_setting_is_ever_logged(fresh_logging, capsys):
 
 
 def test_the_cli_logs_in_json_and_never_a_secret(tmp_path):
-    env = {**os.environ, "FACESEARCH_LOG_FORMAT": "json", "FACESEARCH_LOG_LEVEL": "debug",
-           "AWS_SECRET_ACCESS_KEY": SECRET, "FACESEARCH_DATA_DIR": str(tmp_path / "d")}
-    proc = subprocess.run([sys.executable, "-m", "facelib", "collections", "list"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "FACESEARCH_LOG_FORMAT": "json",
+        "FACESEARCH_LOG_LEVEL": "debug",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "FACESEARCH_DATA_DIR": str(tmp_path / "d"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "facelib", "collections", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     docs = [json.loads(ln) for ln in proc.stderr.splitlines() if ln.startswith("{")]
     assert any(d["logger"] == "facelib.logs" and "FACESEARCH_DATA_DIR" in d["message"] for d in docs), proc.stderr
@@ -95,10 +110,12 @@ def test_the_cli_logs_in_json_and_never_a_secret(tmp_path):
 
 def test_opencv_says_nothing_of_its_own(tmp_path):
     """The SFace models loaded and run in a fresh process: no OpenCV warning (setPreferableTarget...)."""
-    code = ("from facelib import startup, decode; startup()\n"
-            "from facelib.engines.local.models import analyser_for\n"
-            "a = analyser_for('sface', 'hog'); a.warm()\n"
-            f"print(len(a.analyze(decode(open({str(FIXTURES / 'obama.jpg')!r}, 'rb').read()))))\n")
+    code = (
+        "from facelib import startup, decode; startup()\n"
+        "from facelib.engines.local.models import analyser_for\n"
+        "a = analyser_for('sface', 'hog'); a.warm()\n"
+        f"print(len(a.analyze(decode(open({str(FIXTURES / 'obama.jpg')!r}, 'rb').read()))))\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -107,11 +124,13 @@ def test_opencv_says_nothing_of_its_own(tmp_path):
 
 def test_a_bad_setting_stops_the_cli_with_one_line(tmp_path):
     env = {**os.environ, "FACESEARCH_AWS_CONCURRENCY": "0", "FACESEARCH_DATA_DIR": str(tmp_path / "d")}
-    proc = subprocess.run([sys.executable, "-m", "facelib", "collections", "list"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "facelib", "collections", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("facesearch: FACESEARCH_AWS_CONCURRENCY='0' is not allowed: "
-                                   "expected a whole number at least 1"), proc.stderr
+    assert proc.stderr.strip() == (
+        "facesearch: FACESEARCH_AWS_CONCURRENCY='0' is not allowed: expected a whole number at least 1"
+    ), proc.stderr
 
 
 @pytest.mark.parametrize("page", ["app.py", "pages/2_Search.py"])

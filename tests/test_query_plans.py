@@ -29,10 +29,13 @@ def scans(db, sql: str) -> list[str]:
     """The plan lines of ``sql`` that scan one of the big tables (a scan of json_each is fine)."""
     plan = [row[3] for row in db.connect().execute("EXPLAIN QUERY PLAN " + sql)]
     assert plan, sql
-    return [line for line in plan
-            if re.match(r"SCAN (\w+)", line) and any(re.match(rf"SCAN {t}\b", line) or f" AS {t}" in line
-                                                       for t in BIG)
-            or re.match(r"SCAN (f|i|p|fp)\b", line)]
+    return [
+        line
+        for line in plan
+        if re.match(r"SCAN (\w+)", line)
+        and any(re.match(rf"SCAN {t}\b", line) or f" AS {t}" in line for t in BIG)
+        or re.match(r"SCAN (f|i|p|fp)\b", line)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +57,22 @@ def hot_calls(ws, people):
     by_status = "faces_by_collection (collection=? AND status=?)"
     by_id = "USING INDEX sqlite_autoindex_faces_1 (face_id=?)"
     return {
-        "one image's faces (the Index page's outcome table)": (
-            lambda: cat.faces("fx", None, image_sha256=sha), [by_image]),
+        "one image's faces (the Index page's outcome table)": (lambda: cat.faces("fx", None, image_sha256=sha), [by_image]),
         "indexed faces of a collection": (lambda: cat.faces("fx"), [by_status]),
         "rejected faces of a collection": (lambda: cat.faces("fx", FaceStatus.REJECTED), [by_status]),
         "faces by id": (lambda: cat.faces_by_id(face_ids), [by_id]),
         "thumbnails by id": (lambda: cat.thumb_paths(face_ids), [by_id]),
         "faces of images": (lambda: cat.faces_of_images("fx", [sha]), [by_image]),
         "a sample of faces": (lambda: cat.sample_faces("fx", 2), [by_status, "SEARCH f USING INTEGER PRIMARY KEY"]),
-        "one person's row": (lambda: people.person_rows(only=pid),
-                             [("SEARCH p USING INTEGER PRIMARY KEY", "face_person_by_person (person_id=?)")]),
-        "one person's faces": (lambda: people.members(only=pid),
-                               ["face_person_by_collection (collection=? AND person_id=?)"]),
-        "labels of faces": (lambda: people.labels(face_ids),
-                            ["SEARCH fp USING INDEX sqlite_autoindex_face_person_1 (face_id=?)"]),
+        "one person's row": (
+            lambda: people.person_rows(only=pid),
+            [("SEARCH p USING INTEGER PRIMARY KEY", "face_person_by_person (person_id=?)")],
+        ),
+        "one person's faces": (lambda: people.members(only=pid), ["face_person_by_collection (collection=? AND person_id=?)"]),
+        "labels of faces": (
+            lambda: people.labels(face_ids),
+            ["SEARCH fp USING INDEX sqlite_autoindex_face_person_1 (face_id=?)"],
+        ),
     }
 
 
@@ -87,8 +92,10 @@ def test_hot_queries_search_by_their_index(catalog_and_people):
 def test_the_old_pattern_searched_one_image_by_its_collection_alone(catalog_and_people):
     """Why: ``(? IS NULL OR col=?)`` hides the column from the planner."""
     ws, _ = catalog_and_people
-    old = ("SELECT f.face_id FROM faces f WHERE f.collection='fx' AND (NULL IS NULL OR f.status=NULL)"
-           " AND ('ab' IS NULL OR f.image_sha256='ab')")
+    old = (
+        "SELECT f.face_id FROM faces f WHERE f.collection='fx' AND (NULL IS NULL OR f.status=NULL)"
+        " AND ('ab' IS NULL OR f.image_sha256='ab')"
+    )
     plan = " | ".join(r[3] for r in ws.db.connect().execute("EXPLAIN QUERY PLAN " + old))
     assert "image_sha256=?" not in plan, plan
 

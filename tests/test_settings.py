@@ -14,22 +14,24 @@ from facelib import settings as S
 from facelib.settings import SettingError, Settings
 
 
-@pytest.mark.parametrize(("name", "value", "allowed"), [
-    ("FACESEARCH_AWS_CONCURRENCY", "0", "a whole number at least 1"),
-    ("FACESEARCH_UPLOAD_MAX_FILES", "2.5", "a whole number at least 1"),
-    ("FACESEARCH_BUDGET_USD", "abc", "a number at least 0"),
-    ("FACESEARCH_BUDGET_USD", "-1", "a number at least 0"),
-    ("FACESEARCH_BUDGET_USD", "nan", "a number at least 0"),
-    ("FACESEARCH_UPLOAD_MAX_MB", "0", "a number above 0"),
-    ("FACESEARCH_AWS_CALLS_PER_SECOND", "fast", "a number above 0"),
-    ("FACESEARCH_AWS_ENDPOINT_URL", "localhost:9000", "a http:// address or a https:// address"),
-    ("FACESEARCH_LOG_LEVEL", "loud", "one of debug, info, warning, error"),
-    ("FACESEARCH_LOG_FORMAT", "xml", "one of text, json"),
-    ("FACESEARCH_PRICES", '{"free": 1}', "a JSON object of numbers"),
-    ("FACESEARCH_PRICES", '{"group1": -1}', "a JSON object of numbers"),
-])
-def test_a_value_that_is_not_allowed_is_refused_naming_the_variable_value_and_what_is_allowed(
-        monkeypatch, name, value, allowed):
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("FACESEARCH_AWS_CONCURRENCY", "0", "a whole number at least 1"),
+        ("FACESEARCH_UPLOAD_MAX_FILES", "2.5", "a whole number at least 1"),
+        ("FACESEARCH_BUDGET_USD", "abc", "a number at least 0"),
+        ("FACESEARCH_BUDGET_USD", "-1", "a number at least 0"),
+        ("FACESEARCH_BUDGET_USD", "nan", "a number at least 0"),
+        ("FACESEARCH_UPLOAD_MAX_MB", "0", "a number above 0"),
+        ("FACESEARCH_AWS_CALLS_PER_SECOND", "fast", "a number above 0"),
+        ("FACESEARCH_AWS_ENDPOINT_URL", "localhost:9000", "a http:// address or a https:// address"),
+        ("FACESEARCH_LOG_LEVEL", "loud", "one of debug, info, warning, error"),
+        ("FACESEARCH_LOG_FORMAT", "xml", "one of text, json"),
+        ("FACESEARCH_PRICES", '{"free": 1}', "a JSON object of numbers"),
+        ("FACESEARCH_PRICES", '{"group1": -1}', "a JSON object of numbers"),
+    ],
+)
+def test_a_value_that_is_not_allowed_is_refused_naming_the_variable_value_and_what_is_allowed(monkeypatch, name, value, allowed):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingError) as err:
         S.check()
@@ -111,6 +113,5 @@ def test_the_readme_lists_every_variable():
     readme = (ROOT / "README.md").read_text()
     table = S.markdown_table()
     assert table in readme, "README.md's settings table is stale: paste `python -m facelib.settings`"
-    out = subprocess.run([sys.executable, "-m", "facelib.settings"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "facelib.settings"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == table
