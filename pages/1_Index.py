@@ -100,7 +100,7 @@ def show_my_reports(coll: Collection) -> None:
         when = time.strftime("%H:%M", time.localtime(job.finished_at or job.created_at))
         with st.container(border=True):
             c1, c2 = st.columns([5, 1])
-            c1.subheader(f"Job {job.job_id}, {STATE_WORDS[job.state]} at {when}")
+            c1.subheader(f"Outcome per face · job {job.job_id}, {STATE_WORDS[job.state]} at {when}")
             c2.button("Dismiss", key=f"dismiss_job_{job.job_id}", on_click=coll.ws.jobs.dismiss, args=(job.job_id,))
             if "files" in job.report:
                 show_report(coll, BatchReport.from_summary(job.report))

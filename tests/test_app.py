@@ -41,6 +41,36 @@ def frame_with(at, column: str):
     raise AssertionError(f"no table with a {column!r} column")
 
 
+@pytest.fixture(autouse=True)
+def _no_runner_left():
+    """The app's job runner threads (one per data directory) end with the test."""
+    yield
+    from facelib.jobs.runner import stop_runners
+
+    stop_runners()
+
+
+def uploader(at):
+    """The Index page's uploader (keyed by collection and by submission, so either clears it)."""
+    found = [u for u in at.file_uploader if (u.key or "").startswith("index_upload")]
+    assert len(found) == 1, [u.key for u in at.file_uploader]
+    return found[0]
+
+
+def after_jobs(at, timeout: float = 180.0) -> AppTest:
+    """Wait until the app's runner has finished every job, then rerun the page (as its fragment would)."""
+    import time
+
+    from facelib import Settings, Workspace
+
+    ws = Workspace(Settings())
+    deadline = time.monotonic() + timeout
+    while ws.jobs.active() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not ws.jobs.active(), [j.to_json() for j in ws.jobs.active()]
+    return at.run()
+
+
 def ok(at) -> AppTest:
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -76,14 +106,14 @@ def test_index_page_upload_with_a_bad_file_and_a_zip(with_samples):
         zf.writestr("trip/obama2.jpg", mirrored("obama2.jpg"))  # new bytes: not indexed yet
         zf.writestr("trip/notes.txt", "not a photo")
         zf.writestr("../evil.jpg", fixture_bytes("biden.jpg"))
-    at.file_uploader(key="index_upload").set_value([
+    uploader(at).set_value([
         ("again.jpg", fixture_bytes("obama.jpg"), "image/jpeg"),
         ("broken.jpg", b"\xff\xd8\xff\xe0 this is not really a jpeg", "image/jpeg"),
         ("album.zip", buf.getvalue(), "application/zip"),
     ]).run()
     ok(at)
     at.button(key="index_go").click().run()
-    ok(at)
+    ok(after_jobs(at))
     m = metrics(at)
     assert (m["Photos"], m["Faces indexed"], m["Already indexed"], m["Errors"]) == ("5", "1", "1", "3")
     errors = " ".join(e.value for e in at.error).replace("\\", "").replace("\u2060", "")  # as shown (markdown escapes removed)
@@ -667,7 +697,7 @@ def test_uploads_are_limited_per_file_and_per_batch(data_dir, monkeypatch):
     at = fresh()
     at.switch_page("pages/1_Index.py").run()
     ok(at)
-    at.file_uploader(key="index_upload").set_value([
+    uploader(at).set_value([
         ("tiny.jpg", fixture_bytes("obama.jpg")[:5000], "image/jpeg"),
         ("big.jpg", fixture_bytes("obama.jpg"), "image/jpeg"),
         ("third.jpg", fixture_bytes("biden.jpg")[:4000], "image/jpeg"),
@@ -677,6 +707,6 @@ def test_uploads_are_limited_per_file_and_per_batch(data_dir, monkeypatch):
     at.run()  # a rerun reuses the sources made for these uploads
     assert at.session_state["_upload_sources"] == made
     at.button(key="index_go").click().run()
-    ok(at)
+    ok(after_jobs(at))
     errors = " ".join(e.value for e in at.error).replace("\\", "").replace("\u2060", "")
     assert "per uploaded file" in errors and "files a batch may upload" in errors

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,16 @@ def run_here(ws: Workspace, kind: JobKind, collection: str, inputs: dict[str, An
         token.release()
 
 
+#: Every runner started in this process (tests stop them all).
+_RUNNERS: weakref.WeakSet[JobRunner] = weakref.WeakSet()
+
+
+def stop_runners(timeout: float = 30.0) -> None:
+    """Stop every runner of this process (each finishes the job it is running first)."""
+    for r in list(_RUNNERS):
+        r.stop(timeout)
+
+
 class JobRunner:
     """Runs the queued jobs of a workspace in ``threads`` background threads until :meth:`stop`."""
 
@@ -153,6 +164,7 @@ class JobRunner:
                 t = threading.Thread(target=self._loop, name=f"facesearch-jobs-{i}", daemon=True)
                 t.start()
                 self._workers.append(t)
+            _RUNNERS.add(self)
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
