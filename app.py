@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import EngineName, expand_paths
-from pages.ui.common import choose_collection, current_user, setup, workspace
+from pages.ui.common import choose_collection, collection_label, current_user, setup, workspace
 from pages.ui.indexing import run_batch, show_report
 from pages.ui.text import md
 
@@ -24,8 +24,9 @@ if coll:
     c[2].metric("People", coll.people.count(), help="Open the People page to name and correct them.")
     c[3].metric("Rejected faces", counts["rejected"])
 
-costs = ws.costs()
-st.subheader("Paid calls (AWS Rekognition)")
+user = current_user()
+costs = ws.costs(user)  # with a login: what this user's calls cost (an administrator sees everyone's)
+st.subheader("Paid calls (AWS Rekognition)" + ("" if ws.is_admin(user) else ": yours"))
 c = st.columns(4)
 c[0].metric("Paid calls", costs.paid_calls)
 c[1].metric("Cache hits", costs.cache_hits, help="Calls answered from the local cache instead of AWS.")
@@ -39,14 +40,13 @@ with left:
     st.write(f"Index the {len(samples)} sample photos into a collection named **{SAMPLE_COLLECTION}** "
              "with the offline engine, then try the Search page.")
     if st.button("Index the sample photos", type="primary", key="index_samples"):
-        user = current_user()
-        sample_name = SAMPLE_COLLECTION if user is None else f"{SAMPLE_COLLECTION} of {user}"
-        sample_coll = ws.ensure_collection(sample_name, EngineName.LOCAL, owner=user)
-        choose_collection(sample_name)
+        # every user's "samples" is their own (collection names are per user): no other user's stands in the way
+        sample_coll = ws.ensure_collection(SAMPLE_COLLECTION, EngineName.LOCAL, owner=user)
+        choose_collection(sample_coll.name)
         st.session_state["home_report"] = run_batch(sample_coll, list(expand_paths(samples)))
         st.rerun()
 with right:
-    st.image([str(p) for p in samples], width=110, caption=[p.name for p in samples])
+    st.image([str(p) for p in samples], width=110, caption=[md(p.name) for p in samples])
 
 if "home_report" in st.session_state and coll:
     show_report(coll, st.session_state["home_report"])
@@ -55,7 +55,7 @@ if "home_report" in st.session_state and coll:
 if coll:
     recent = coll.sample(12, seed=1)
     if recent:
-        st.subheader(f"Some faces in {md(coll.name)}")
+        st.subheader(f"Some faces in {collection_label(coll.name)}")
         cols = st.columns(12)
         for col, f in zip(cols, recent, strict=False):
             col.image(coll.thumb_uri(f.thumb_path), width=72)

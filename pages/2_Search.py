@@ -20,7 +20,7 @@ from facelib import (
     sha256_hex,
 )
 from pages.ui.common import SEARCH_QUERY, page, set_face_query
-from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, rows_key
+from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, rows_key, to_csv
 from pages.ui.text import md
 
 PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 KiB each)
@@ -106,8 +106,8 @@ def show_query(coll: Collection, query: dict[str, Any], result: SearchResult) ->
         return
     try:
         face = coll.face(query["face_id"])
-    except FaceLibError as exc:
-        st.error(md(exc))
+    except FaceLibError:  # one answer for another collection's face and a made-up id
+        st.error(f"No face {md(str(query['face_id'])[:64])} in this collection.")
         st.stop()
     photo = coll.photo(face.stored_path, [face.detail.box], highlight=0)
     if photo is not None:
@@ -171,8 +171,8 @@ def results(coll: Collection, result: SearchResult) -> None:
     frame = matches_frame(coll, shown, coll.people.names(r.face_id for r in shown))
     event = st.dataframe(frame, column_config=MATCH_COLUMNS, hide_index=True, width="stretch", key=table_key,
                          on_select="rerun", selection_mode="single-row", row_height=64)
-    st.download_button("Download CSV", frame.drop(columns=["face"]).to_csv(index=False).encode(),
-                       file_name=f"matches-{coll.name}.csv", mime="text/csv", key="results_csv")
+    st.download_button("Download CSV", to_csv(frame.drop(columns=["face"])),
+                       file_name="matches.csv", mime="text/csv", key="results_csv")
 
     row = selected_row(shown, event)
     if row is None:

@@ -66,6 +66,6 @@ for start in range(0, len(faces), per_row):
     for col, f in zip(cols, faces[start:start + per_row], strict=False):
         with col:
             st.image(coll.thumb_uri(f.thumb_path), width="stretch")
-            st.caption(f.image_name.rsplit("/", 1)[-1])
+            st.caption(md(f.image_name.rsplit("/", 1)[-1]))
             if st.button("Search", key=f"face_{f.face_id}", width="stretch"):
                 search_face(f.face_id)

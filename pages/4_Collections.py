@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from facelib import FaceLibError
-from pages.ui.common import current_user, forget_results, need_collection, setup, workspace
+from pages.ui.common import collection_label, current_user, forget_results, need_collection, setup, workspace
 from pages.ui.text import md
 
 coll = setup("Collections", ":material/folder:")
@@ -21,6 +21,7 @@ if overview:
     for row in overview:  # where a Rekognition collection lives: account / region, from its ARN
         row["AWS account / region"] = ws.collection(str(row["collection"]), user).location or ""
         row["owner"] = ws.members(str(row["collection"]))[0] or "(administrator)"
+        row["collection"] = ws.display_name(str(row["collection"]))
     st.dataframe(pd.DataFrame(overview), hide_index=True, width="stretch", key="collections_table")
 
 if ws.is_admin(user):  # imports are the administrator's
@@ -51,8 +52,8 @@ coll = need_collection(coll)
 if user is not None and ws.may_manage(coll.name, user):
     owner, shared = ws.members(coll.name)
     with st.expander(f"Shared with {len(shared)} user(s)"):
-        st.caption("Users you share a collection with can see, search and index into it and erase its faces; only "
-                   "its owner can delete or share it.")
+        st.caption("Users you share a collection with can see, search and index into it and erase its faces once "
+                   "they accept (it waits for them in their sidebar); only its owner can delete or share it.")
         if shared:
             st.text("\n".join(shared))
         other = st.text_input("Share with (their sign-in e-mail)", key="share_with")
@@ -62,17 +63,19 @@ if user is not None and ws.may_manage(coll.name, user):
             except FaceLibError as exc:
                 st.error(md(exc))
             else:
-                st.session_state["collections_msg"] = f"Shared {md(coll.name)} with {md(other.strip())}."
+                st.session_state["collections_msg"] = (f"Invited {md(other.strip())} to {collection_label(coll.name)}: it is "
+                                                       "theirs to use once they accept.")
                 st.rerun()
 if coll.location:
     st.caption(f"Rekognition collection in AWS account / region {coll.location}")
 
-st.subheader(coll.name)
+shown_name = workspace().display_name(coll.name)
+st.subheader(collection_label(coll.name))
 if st.button("Describe (ask the engine)", key="describe"):
     try:
         info = coll.describe()
-        st.success(f"The engine holds **{info.face_count}** face(s) · model {info.model_version} · "
-                   f"created {info.created_at}")
+        st.success(f"The engine holds **{info.face_count}** face(s) · model {md(info.model_version)} · "
+                   f"created {md(info.created_at)}")
     except FaceLibError as exc:
         st.error(md(exc))
 
@@ -145,15 +148,15 @@ with st.expander(f"Delete one image ({n_images} in the collection)"):
         st.caption("No image yet.")
 
 with st.expander("Delete the whole collection", expanded=False):
-    st.warning(f"This deletes **{md(coll.name)}** from the engine and the catalog, with every thumbnail and "
+    st.warning(f"This deletes **{collection_label(coll.name)}** from the engine and the catalog, with every thumbnail and "
                "stored copy. It cannot be undone.")
-    typed = st.text_input(f"Type {md(coll.name)} to confirm", key="delete_confirm")
-    if st.button("Delete collection", type="primary", disabled=typed != coll.name, key="delete_collection_go"):
+    typed = st.text_input(f"Type {collection_label(coll.name)} to confirm", key="delete_confirm")
+    if st.button("Delete collection", type="primary", disabled=typed != shown_name, key="delete_collection_go"):
         try:
             coll.delete()
         except FaceLibError as exc:
             st.error(md(exc))
         else:
             forget_results()
-            st.session_state["collections_msg"] = f"Deleted {md(coll.name)}."
+            st.session_state["collections_msg"] = f"Deleted {md(shown_name)}."
             st.rerun()

@@ -7,8 +7,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from facelib import LiveRecognizer, sha256_hex
-from pages.ui.common import SEARCH_QUERY, page
-from pages.ui.text import md
+from pages.ui.common import SEARCH_QUERY, collection_label, current_user, page, workspace
 
 coll = page("Live", ":material/videocam:")
 settings = coll.settings
@@ -25,9 +24,11 @@ if recognizer is None or recognizer.collection != coll.name:
     with st.spinner("Loading the face models…"):
         recognizer = coll.live(threshold)
     st.session_state["live_recognizer"] = recognizer
+    # "Paid (est.)" is what this user spent since the stream began (an administrator's: everyone's)
+    st.session_state["live_spent_before"] = workspace().costs(current_user()).spent
 recognizer.threshold = threshold
 
-st.caption(f"Faces are found on every frame and searched in **{md(coll.name)}** at most once every "
+st.caption(f"Faces are found on every frame and searched in **{collection_label(coll.name)}** at most once every "
            f"{recognizer.search_interval:.0f} s per face" +
            (" (each search is a paid call)." if coll.paid else "."))
 
@@ -59,7 +60,8 @@ def status(recognizer: LiveRecognizer) -> None:
     c[0].metric("Frames", snap["frames"])
     c[1].metric("Frame time (median)", f"{snap['frame_ms_p50']:.0f} ms" if snap["frame_ms_p50"] else "-")
     c[2].metric("Searches", snap["searches"])
-    c[3].metric("Paid (est.)", f"${snap['dollars']:.3f}")
+    spent = workspace().costs(current_user()).spent - st.session_state.get("live_spent_before", 0.0) if coll.paid else 0.0
+    c[3].metric("Paid (est.)", f"${max(0.0, spent):.3f}")
     if snap["faces"]:
         st.dataframe([{"face": f["track"], "who": f["label"] or "searching…",
                        "similarity": None if f["similarity"] is None else round(f["similarity"], 1)}

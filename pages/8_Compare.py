@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facelib import FaceLibError, LoadedImage, decode, draw_boxes
+from facelib import FaceLibError, FaceNotFound, LoadedImage, decode, draw_boxes
 from pages.ui.common import page
 from pages.ui.text import md
 
@@ -27,7 +27,11 @@ try:
             face_id = st.text_input("Face id", key="compare_face", persist_state="session",
                                     placeholder="a face id from Search or Faces").strip()
             if face_id:
-                source = coll.face_picture(face_id)
+                try:
+                    source = coll.face_picture(face_id)
+                except FaceNotFound:  # one answer for another collection's face and a made-up id
+                    st.error(f"No face {md(face_id[:64])} in this collection.")
+                    st.stop()
         else:
             first = st.file_uploader("First photo", type=types, key="compare_a")
             if first is not None:

@@ -277,6 +277,7 @@ def _new_collection_form(ws: Workspace, user: str | None) -> None:
                                  help="Any name up to 100 characters: spaces and any script allowed.")
             engine = st.radio("Engine", ENGINES, format_func=lambda e: ENGINE_LABELS[e], key="new_collection_engine",
                               horizontal=False)
+            usable = True
             try:
                 models = ws.engine(engine).models if engine else ()
             except FaceLibError as exc:  # AWS not configured on this server: say what to set, once
@@ -284,10 +285,10 @@ def _new_collection_form(ws: Workspace, user: str | None) -> None:
                 st.warning(AWS_SETUP if engine == "rekognition" else f"The {md(engine)} engine cannot be used here: "
                            f"{md(exc)}")
                 models = ()
-                engine = None
+                usable = False
             model = st.radio("Model (local engine)", MODELS, key="new_collection_model", horizontal=True,
                              help="YuNet + SFace finds turned, small and children's faces; dlib is the earlier model.")
-            if st.form_submit_button("Create", type="primary") and engine is not None:
+            if st.form_submit_button("Create", type="primary") and usable:
                 try:
                     made = ws.create_collection(name.strip(), engine, model if model in models else None, owner=user)
                 except FaceLibError as exc:

@@ -6,6 +6,8 @@ import streamlit as st
 
 from facelib import Collection, Person
 
+from .text import md
+
 
 def person_card_label(p: Person) -> str:
     return f"{len(p.face_ids)} face(s) · {p.photos} photo(s)"
@@ -39,8 +41,8 @@ def group_new_faces(coll: Collection, auto: bool = True) -> None:
 def undo_last_correction(coll: Collection, message_key: str) -> None:
     """A button that takes back the last correction (rename, hide, merge, split, move, not this
     person, not a face), when there is one."""
-    label = coll.people.last_correction()
-    if label and st.button(f":material/undo: Undo {label}", key="undo_correction"):
+    label = coll.people.last_correction()  # names the person: user text
+    if label and st.button(f":material/undo: Undo {md(label)}", key="undo_correction"):
         coll.people.undo()
-        st.session_state[message_key] = f"Undone: {label}."
+        st.session_state[message_key] = f"Undone: {md(label)}."
         st.rerun()

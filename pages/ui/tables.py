@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections.abc import Iterable
 
@@ -34,6 +35,25 @@ def quality_controls(prefix: str, with_age: bool = False) -> QualityFilter:
     return QualityFilter(min_brightness=b or None, min_sharpness=s or None, min_confidence=conf or None,
                          min_size_px=size or None, max_yaw=yaw if yaw < 90 else None,
                          max_pitch=pitch if pitch < 90 else None, min_age=age or None)
+
+
+#: What a spreadsheet reads as a formula at the start of a cell (OWASP's CSV injection list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet shows as text: one starting with = + - @ tab or CR gets a leading
+    quote (OWASP); numbers and other values are left as they are."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    """The frame as CSV bytes with every text cell neutralised (:func:`csv_cell`), headers included."""
+    safe = frame.rename(columns=lambda c: csv_cell(str(c)))
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col].dtype):
+            safe[col] = safe[col].map(csv_cell).astype(object)
+    return safe.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode()  # text quoted: a CR stays in its cell
 
 
 def rows_key(prefix: str, ids: Iterable[str]) -> str:
