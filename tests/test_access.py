@@ -215,3 +215,18 @@ def test_spending_is_per_user_and_an_administrator_sees_all(ws):
     assert ws.costs(alice_id).paid_calls == 2 and ws.costs(bob_id).paid_calls == 1
     assert ws.costs(None).paid_calls == ws.costs(user(ws, "admin")).paid_calls == 4
     assert ws.costs(user(ws, "carol")).paid_calls == 0
+
+
+def test_erasure_leaves_no_vector_in_the_search_matrix(ws):
+    """Issue 22, item 11: the in-memory matrix loses an erased face's row at once, not at the next search."""
+    coll = ws.create_collection("c")
+    coll.index([bytes_source("o.jpg", fixture_bytes("obama.jpg")), bytes_source("b.jpg", fixture_bytes("biden.jpg"))],
+               workers=1)
+    face = coll.faces()[0]
+    coll.search_face(face.face_id)  # loads the matrix
+    matrix = coll.engine._matrices._cache["c"]  # type: ignore[attr-defined]
+    assert face.face_id.encode() in set(matrix.ids.tolist()) and len(matrix) == 2
+    coll.delete_image(face.image_sha256)
+    held = coll.engine._matrices._cache.get("c")  # type: ignore[attr-defined]
+    assert held is None or face.face_id.encode() not in set(held.ids.tolist())
+    assert held is None or len(held) == 1

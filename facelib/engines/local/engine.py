@@ -210,6 +210,7 @@ class LocalEngine:
     def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
         """Every id is gone afterwards (one transaction), deleted now or unknown already."""
         self.store.delete_faces(collection, face_ids)
+        self._matrices.forget(collection, face_ids)  # no erased vector stays in memory (issue 22)
         return list(dict.fromkeys(face_ids))
 
     # -- search ------------------------------------------------------------------------------

@@ -116,3 +116,18 @@ class MatrixCache:
     def drop(self, collection: str) -> None:
         with self._lock:
             self._cache.pop(collection, None)
+
+    def forget(self, collection: str, face_ids: list[str]) -> int:
+        """After an erasure: the cached matrix loses these faces' rows now (a new, smaller matrix;
+        the old arrays are released), not at the next search. Returns how many rows went."""
+        gone = np.asarray(list(face_ids), dtype=np.bytes_)
+        with self._lock:
+            m = self._cache.get(collection)
+            if m is None or not len(m) or not len(gone):
+                return 0
+            keep = ~np.isin(m.ids, gone)
+            dropped = int(len(m) - keep.sum())
+            if dropped:
+                self._cache[collection] = Matrix(m.ids[keep], np.ascontiguousarray(m.vectors[keep]),
+                                                 m.norms2[keep], m.generation)
+            return dropped
