@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import StoredFace
-from pages.ui.common import page
+from pages.ui.common import forget_results, page
 from pages.ui.people import undo_last_correction
 from pages.ui.tables import FACE_COLUMNS, faces_frame, rows_key
 from pages.ui.text import md
@@ -100,4 +100,5 @@ with st.expander(f"Erase {md(person.label)}", expanded=False):
     confirm = st.text_input("Type ERASE to confirm", key="erase_confirm")
     if st.button("Erase person", type="primary", disabled=confirm != "ERASE", key="erase_person"):
         n = coll.delete_person(pid, with_photos=with_photos)
+        forget_results()  # a kept search result or live recogniser may name the erased faces
         done(f"Erased {md(person.label)}: {n} face(s).", show=-1)
