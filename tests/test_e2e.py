@@ -332,16 +332,31 @@ def oidc_provider():
         thread.join(10)
 
 
-def test_login_wall_and_per_user_collections(tmp_path, oidc_provider, page):
-    """With [auth] in the secrets every page needs a sign-in, and each user sees only the
-    collections they own or that are shared with them (a fresh browser context each, from the
-    module's chromium)."""
+def test_login_wall_and_per_user_collections(tmp_path, oidc_provider, page, monkeypatch):
+    """With [auth] in the secrets every page needs a sign-in; a user is the ID token's issuer and
+    subject, and sees only the collections they own or accepted (a fresh browser context each, from
+    the module's chromium). Issue 22, item 2: an ID token carrying an administrator's e-mail,
+    unverified, is nobody special."""
+    import json
+
     from facelib import Settings, Workspace
+
+    def provider_user(sub: str, claims: dict) -> None:
+        req = urllib.request.Request(f"{oidc_provider}/users/{sub}", data=json.dumps(claims).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
 
     data = tmp_path / "data"
     ws = Workspace(Settings(data_dir=data))
-    ws.create_collection("Alice's album", owner="alice@example.com")
-    ws.create_collection("Bob's album", owner="bob@example.com")
+    for name in ("alice", "bob"):  # the provider vouches for these addresses
+        provider_user(f"{name}@example.com", {"email": f"{name}@example.com", "email_verified": True})
+    provider_user("mallory", {"email": "admin@example.com", "email_verified": False})
+    alice = ws.sign_in(oidc_provider, "alice@example.com", "alice@example.com", True)
+    bob = ws.sign_in(oidc_provider, "bob@example.com", "bob@example.com", True)
+    ws.create_collection("Alice's album", owner=alice)
+    ws.create_collection("Bob's album", owner=bob)
+    ws.create_collection("made by the CLI")  # the administrators'
+    monkeypatch.setenv("FACESEARCH_ADMINS", "admin@example.com")
     port = free_port()
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'''[auth]
@@ -354,8 +369,9 @@ server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"
     with streamlit_app(data, tmp_path / "streamlit.log", "--secrets.files", str(secrets), port=port) as url:
         browser = page.context.browser
         assert browser is not None
-        for who, mine, theirs in (("alice@example.com", "Alice's album", "Bob's album"),
-                                  ("bob@example.com", "Bob's album", "Alice's album")):
+        for who, mine, theirs in (("alice@example.com", ["Alice's album"], ["Bob's album", "made by the CLI"]),
+                                  ("bob@example.com", ["Bob's album"], ["Alice's album", "made by the CLI"]),
+                                  ("mallory", [], ["Alice's album", "Bob's album", "made by the CLI"])):
             visitor = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
             visitor.goto(url + "/People")  # any page: the sign-in comes first
             visitor.get_by_role("button", name="Sign in").click()
@@ -364,9 +380,12 @@ server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"
             visitor.get_by_role("button", name="Authorize").click()
             visitor.get_by_text("Signed in as").wait_for(timeout=60_000)
             sidebar = visitor.locator("[data-testid=stSidebar]")
-            visitor.get_by_text(mine).first.wait_for(timeout=60_000)
+            (visitor.get_by_text(mine[0]).first if mine else visitor.get_by_text("No collection yet")).wait_for(
+                timeout=60_000)
             shown = sidebar.inner_text().replace("\u2060", "")  # (invisible joiners that stop autolinks)
-            assert f"Signed in as {who}" in shown and mine in shown and theirs not in shown
+            email = "admin@example.com (unverified)" if who == "mallory" else who
+            assert f"Signed in as {email}" in shown
+            assert all(m in shown for m in mine) and not any(t in shown for t in theirs), shown
             assert sidebar.locator("a[href^='mailto:']").count() == 0  # user text is never a link
             visitor.screenshot(path=str(OUT / f"login-{who.split('@')[0]}.png"))
             visitor.context.close()
