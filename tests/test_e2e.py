@@ -291,14 +291,17 @@ def server_with_mom(tmp_path_factory):
     coll.people.update()
     obama = next(o for o in report.outcomes if o.name.endswith("obama.jpg")).face_ids[0]
     coll.people.rename(coll.people.person_of()[obama], "Mom")
-    with streamlit_app(data, tmp_path_factory.mktemp("log") / "streamlit-live.log") as url:
-        yield url
+    log = tmp_path_factory.mktemp("log") / "streamlit-live.log"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACESEARCH_LOG_LEVEL", "debug")  # facelib's own lines under `streamlit run`, below
+        with streamlit_app(data, log) as url:
+            yield url, log
 
 
 def test_live_camera_labels_the_person(server_with_mom, page):
     """streamlit-webrtc in headless chromium on 127.0.0.1, no STUN server: the fake camera plays
     obama2.jpg and the person named "Mom" is recognised in the stream."""
-    server = server_with_mom
+    server, log = server_with_mom
     page.goto(server)
     page.get_by_role("link", name="Live camera").click()
     page.get_by_role("heading", name="Live").first.wait_for(timeout=30_000)
@@ -311,6 +314,11 @@ def test_live_camera_labels_the_person(server_with_mom, page):
     page.wait_for_timeout(1500)
     shot(page, "10-live")
     assert int(metric(page, "Frames")) > 0 and int(metric(page, "Searches")) >= 1
+    # Under `streamlit run`, facelib's lines reach the terminal: time, level, logger; OpenCV says nothing.
+    lines = log.read_text().splitlines()
+    assert any(re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z DEBUG facelib\.logs: facesearch logging at debug", ln)
+               for ln in lines), lines[-20:]
+    assert not [ln for ln in lines if "setPreferableTarget" in ln]
 
 
 @pytest.fixture
