@@ -15,7 +15,18 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from facelib import ENGINE_LABELS, ENGINES, MODELS, Collection, FaceLibError, SettingError, Settings, Workspace, startup
+from facelib import (
+    ENGINE_LABELS,
+    ENGINES,
+    MODELS,
+    Collection,
+    EngineAuthError,
+    FaceLibError,
+    SettingError,
+    Settings,
+    Workspace,
+    startup,
+)
 
 from .text import md
 
@@ -282,8 +293,8 @@ def _new_collection_form(ws: Workspace, user: str | None) -> None:
                 models = ws.engine(engine).models if engine else ()
             except FaceLibError as exc:  # AWS not configured on this server: say what to set, once
                 log.warning("engine %s unavailable: %s", engine, exc)
-                st.warning(AWS_SETUP if engine == "rekognition" else f"The {md(engine)} engine cannot be used here: "
-                           f"{md(exc)}")
+                st.warning(AWS_SETUP if isinstance(exc, EngineAuthError) else
+                           f"The {md(engine)} engine cannot be used here: {md(exc)}")
                 models = ()
                 usable = False
             model = st.radio("Model (local engine)", MODELS, key="new_collection_model", horizontal=True,
