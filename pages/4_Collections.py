@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from facelib import FaceLibError
+from facelib import FaceLibError, JobKind, JobState
 from pages.ui.common import collection_label, current_user, forget_results, need_collection, setup, workspace
 from pages.ui.text import md
 
@@ -87,35 +87,30 @@ if others:
                    "could not.")
         target = st.radio("Model", others, horizontal=True, key="reindex_model")
         if st.button(f"Re-index {coll.counts()['images']} photo(s) with {target}", key="reindex_go"):
-            bar = st.progress(0.0, text="Loading the face models…")
-
-            def progress(done: int, total: int, name: str) -> None:
-                bar.progress(done / max(total, 1), text=f"{done}/{total} · {name.rsplit('/', 1)[-1]}")
-
-            try:
-                finished = coll.reindex(target, progress)
+            try:  # a job: it goes on whatever this page does next (the sidebar shows it)
+                job_id = coll.submit(JobKind.REINDEX, model=target)
             except FaceLibError as exc:
                 st.error(md(exc))
             else:
-                bar.progress(1.0, text="Grouping the new faces…")
-                coll.people.update()
-                forget_results()
-                st.session_state["reindex_report"] = finished
+                st.toast(f"Re-indexing started (job {job_id}).")
                 st.rerun()
-    report = st.session_state.get("reindex_report")
-    if report is not None and report.collection == coll.name:
-        st.success(f"Re-indexed {report.images} photo(s) with {report.model}: {report.faces_before} → "
-                   f"{report.faces_after} faces; {report.people_kept} people, {report.faces_carried} grouped faces "
-                   f"and {report.decisions_kept} corrections carried over.")
-        lost = {"Photos without a stored copy (dropped)": report.without_copy,
-                "Photos that failed": [f"{n}: {why}" for n, why in report.failed],
-                "People left with no face": report.people_lost}
-        for label, items in lost.items():
-            if items:
-                st.warning(f"{label}: " + "; ".join(md(i) for i in items[:20]) + (" …" if len(items) > 20 else ""))
-        if report.faces_unmatched or report.decisions_lost:
-            st.info(f"{len(report.faces_unmatched)} earlier face(s) have no match among the new faces; "
-                    f"{report.decisions_lost} correction(s) lost a face.")
+    done = [j for j in coll.jobs(limit=10) if j.kind == JobKind.REINDEX and j.finished and not j.dismissed]
+    if done:
+        job = done[0]
+        report = job.report
+        if job.state != JobState.DONE:
+            st.error(f"Re-index job {job.job_id} {job.state}: {md(job.message)}")
+        else:
+            st.success(f"Re-indexed {report['images']} photo(s) with {md(report['model'])}: {report['faces_before']} → "
+                       f"{report['faces_after']} faces; {report['people_kept']} people, {report['faces_carried']} "
+                       f"grouped faces and {report['decisions_kept']} corrections carried over.")
+            lost = {"Photos without a stored copy (dropped)": report.get("without_copy", []),
+                    "Photos that failed": [f"{n}: {why}" for n, why in report.get("failed", [])],
+                    "People left with no face": report.get("people_lost", [])}
+            for label, items in lost.items():
+                if items:
+                    st.warning(f"{label}: " + "; ".join(md(i) for i in items[:20]) + (" …" if len(items) > 20 else ""))
+        st.button("Dismiss", key=f"dismiss_job_{job.job_id}", on_click=coll.ws.jobs.dismiss, args=(job.job_id,))
 
 n_images = coll.counts()["images"]
 with st.expander(f"Delete one image ({n_images} in the collection)"):
@@ -152,11 +147,11 @@ with st.expander("Delete the whole collection", expanded=False):
                "stored copy. It cannot be undone.")
     typed = st.text_input(f"Type {collection_label(coll.name)} to confirm", key="delete_confirm")
     if st.button("Delete collection", type="primary", disabled=typed != shown_name, key="delete_collection_go"):
-        try:
-            coll.delete()
+        try:  # a job: it waits for a batch in flight into this collection, then erases everything
+            job_id = coll.submit(JobKind.DELETE)
         except FaceLibError as exc:
             st.error(md(exc))
         else:
             forget_results()
-            st.session_state["collections_msg"] = f"Deleted {md(shown_name)}."
+            st.session_state["collections_msg"] = f"Erasing {md(shown_name)} (job {job_id})."
             st.rerun()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facelib import FaceLibError
+from facelib import FaceLibError, JobKind
 from pages.ui.common import page
 from pages.ui.people import group_new_faces, person_card_label, undo_last_correction
 from pages.ui.text import md
@@ -24,10 +24,13 @@ name_filter = c1.text_input("Filter by name", key="people_filter", placeholder="
 show_hidden = c2.toggle("Show hidden people", key="people_hidden")
 if c3.button("Regroup everyone", key="people_regroup", help="Cluster the whole collection again. Names and your "
                                                            "corrections are kept."):
-    with st.spinner("Regrouping…"):
-        people.regroup()
-    st.session_state["people_msg"] = "Regrouped. Names and corrections were kept."
-    st.rerun()
+    try:  # a job (the sidebar shows it); the page reruns when it ends
+        job_id = coll.submit(JobKind.REGROUP)
+    except FaceLibError as exc:
+        st.error(md(exc))
+    else:
+        st.session_state["people_msg"] = f"Regrouping everyone (job {job_id}). Names and corrections are kept."
+        st.rerun()
 
 everyone_all = people.listing(include_hidden=True)
 wanted = name_filter.strip().lower()

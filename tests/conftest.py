@@ -126,3 +126,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if module in IN_ORDER_MODULES:
             item.add_marker(pytest.mark.random_order(disabled=True))
+
+
+@pytest.fixture(autouse=True)
+def _no_job_runner_left():
+    """Job runner threads started by a test (the app's, under AppTest) end with the test."""
+    yield
+    from facelib.jobs.runner import stop_runners
+
+    stop_runners()
