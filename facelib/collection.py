@@ -136,6 +136,7 @@ class Collection:
             cluster = self.settings.cluster
         indexer = Indexer(self._catalog, self._files, self.engine, self.name, workers, max_faces,
                           cluster or None, self.settings.cluster_shared_paths, self.ws.leases)
+        indexer.cluster_tls = self.settings.cluster_tls
         return indexer.run(sources, progress, stop, job_id=job_id)
 
     # -- jobs ----------------------------------------------------------------------------------

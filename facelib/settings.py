@@ -243,6 +243,18 @@ CLUSTER_SHARED = var(
     "folders the cluster's workers see at the same path (they read those files themselves)",
     default_text="none",
 )
+CLUSTER_TLS_CA = var(
+    "FACESEARCH_CLUSTER_TLS_CA",
+    optional(PATH),
+    None,
+    "the CA certificate (PEM) a cluster's scheduler and workers are signed by: required for a cluster "
+    "not on loopback (mutual TLS, `tls://HOST:8786`)",
+    default_text="none: loopback clusters only",
+)
+CLUSTER_TLS_CERT = var("FACESEARCH_CLUSTER_TLS_CERT", optional(PATH), None,
+                       "this coordinator's TLS certificate (PEM) for the cluster", default_text="none")
+CLUSTER_TLS_KEY = var("FACESEARCH_CLUSTER_TLS_KEY", optional(PATH), None,
+                      "this coordinator's TLS private key (PEM) for the cluster", default_text="none")
 ADMINS = var("FACESEARCH_ADMINS", EMAILS, (), "with a login configured, the users who see every collection", default_text="none")
 LOG_LEVEL = var(
     "FACESEARCH_LOG_LEVEL",
@@ -412,6 +424,9 @@ class Settings:
     allowed_roots: tuple[Path, ...] = field(default_factory=ALLOWED_ROOTS.read)
     cluster: str | None = field(default_factory=CLUSTER.read)
     cluster_shared_paths: tuple[Path, ...] = field(default_factory=CLUSTER_SHARED.read)
+    #: Mutual TLS with a cluster that is not on loopback: CA, this coordinator's certificate and key.
+    cluster_tls: tuple[Path | None, Path | None, Path | None] = field(
+        default_factory=lambda: (CLUSTER_TLS_CA.read(), CLUSTER_TLS_CERT.read(), CLUSTER_TLS_KEY.read()))
     ice_servers: tuple[dict[str, Any], ...] = field(default_factory=ICE_SERVERS.read)
 
     def __post_init__(self) -> None:

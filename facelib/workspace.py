@@ -351,6 +351,8 @@ class Workspace:
     def submit(self, kind: JobKind, collection: str, inputs: dict[str, object], user: str | None = None) -> int:
         """Record a job for the app's runner (:class:`~facelib.jobs.runner.JobRunner`); ``user`` must
         be allowed to do it (deleting: the owner or an admin). Returns the job id."""
+        if inputs.get("cluster") and not self.is_admin(user):
+            raise InvalidParameter("only an administrator may choose a Dask cluster (FACESEARCH_CLUSTER sets it)")
         if kind == JobKind.REPAIR:
             if not self.is_admin(user):
                 raise InvalidParameter("only an administrator may repair the data directory")
@@ -384,15 +386,18 @@ class Workspace:
         log.info("job %d: cancel asked by %s", job_id, user or "admin")
 
     # -- sources -----------------------------------------------------------------------------
-    def cluster_status(self, address: str | None = None) -> ClusterInfo:
+    def cluster_status(self, address: str | None = None, user: str | None = None) -> ClusterInfo:
         """Workers, threads and hosts of the Dask cluster at ``address`` (default the settings');
         :class:`~facelib.errors.ClusterUnreachable` when it cannot be used."""
         from .ingest.cluster import status
 
+        if not self.is_admin(user):  # connecting unpickles what the cluster sends: an administrator's choice
+            raise InvalidParameter("only an administrator may choose a Dask cluster")
+
         target = address or self.settings.cluster
         if not target:
             raise InvalidParameter("no Dask cluster is set (FACESEARCH_CLUSTER or a scheduler address)")
-        return status(target)
+        return status(target, tls=self.settings.cluster_tls)
 
     def s3_sources(self, uri: str) -> list[Source]:
         """The images under ``s3://bucket/prefix``, through a client of the settings' profile and region."""

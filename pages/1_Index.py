@@ -25,7 +25,7 @@ from facelib import (
     walk_folder,
     zip_sources,
 )
-from pages.ui.common import page
+from pages.ui.common import collection_label, page
 from pages.ui.indexing import show_report
 from pages.ui.jobs import STATE_WORDS
 from pages.ui.text import md
@@ -33,7 +33,7 @@ from pages.ui.text import md
 coll = page("Index", ":material/upload:")
 settings = coll.settings
 st.title("Index photos")
-st.caption(f"Into **{md(coll.name)}** with the **{coll.engine_name}** engine. Photos already in the collection "
+st.caption(f"Into **{collection_label(coll.name)}** with the **{coll.engine_name}** engine. Photos already in the collection "
            "(same bytes) are skipped, so indexing a batch again costs nothing.")
 
 
@@ -145,7 +145,7 @@ with tab_s3:
 
 cluster: str | None = None  # None: the engine's own way (Rekognition works in AWS)
 needs_address = False
-if coll.analyses_here:
+if coll.analyses_here and coll.ws.is_admin(coll.user):  # connecting to a cluster: an administrator's choice
     with st.expander(":material/hub: Where the face analysis runs", expanded=bool(settings.cluster)):
         choices = ["This machine (process pool)", "A Dask cluster"]
         where = st.radio("Run the face analysis on", choices, index=1 if settings.cluster else 0, horizontal=True,
@@ -159,7 +159,7 @@ if coll.analyses_here:
                        "committed here as they arrive.")
             if cluster and st.button("Check the cluster", key="index_cluster_check"):
                 try:
-                    info = coll.ws.cluster_status(cluster)
+                    info = coll.ws.cluster_status(cluster, coll.user)
                     st.success(f"**{info.workers}** worker(s), **{info.threads}** thread(s) on "
                                f"{md(', '.join(info.hosts))}" + (" (this machine)" if info.on_this_machine else ""))
                 except FaceLibError as exc:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import logging
 import os
 import time
 import uuid
@@ -43,11 +44,14 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..engines.base import Prepared, Preparer
 from ..errors import BadImage, ClusterUnreachable, FaceLibError
-from ..images import sha256_hex
+from ..images import MAX_BYTES, sha256_hex
+from ..records import BoundingBox, FaceDetail
 from .inflight import InFlight, StopFlag
 from .s3 import S3Reader
 from .sources import FileReader, Source, inside
 from .workers import Analysed, prepare_job
+
+log = logging.getLogger(__name__)
 
 #: Tasks kept in flight per worker thread: enough to keep every thread busy while results travel.
 IN_FLIGHT_PER_THREAD = 2
@@ -136,13 +140,38 @@ def _check_code(client: Client, address: str) -> None:
                                      "same facesearch (the same commit) on the scheduler and every worker")
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
-    """A client of the scheduler at ``address`` (``tcp://host:8786``) with at least one worker that
-    runs this facelib version; :class:`ClusterUnreachable` with the reason otherwise."""
-    if not isinstance(address, str) or ":" not in address:
-        raise ClusterUnreachable(f"{address!r} is not a Dask scheduler address (tcp://HOST:8786)")
+TLS = tuple[Path | None, Path | None, Path | None]
+
+
+def security(address: str, tls: TLS = (None, None, None)) -> Any:
+    """Dask's ``Security`` for ``address``: a scheduler on this machine's loopback may be plain
+    ``tcp://``; any other needs mutual TLS (``tls://``, ``FACESEARCH_CLUSTER_TLS_CA``/``_CERT``/``_KEY``),
+    because what a cluster sends back is unpickled here: only a cluster that proves who it is
+    may run this coordinator's batches. :class:`ClusterUnreachable` otherwise."""
+    from distributed.security import Security
+
+    if not isinstance(address, str) or "://" not in address:
+        raise ClusterUnreachable(f"{address!r} is not a Dask scheduler address (tcp://HOST:8786 or tls://HOST:8786)")
+    scheme, host = address.split("://", 1)[0], urlsplit(address).hostname or ""
+    ca, cert, key = tls
+    if scheme == "tls":
+        if not (ca and cert and key):
+            raise ClusterUnreachable("a tls:// cluster needs FACESEARCH_CLUSTER_TLS_CA, FACESEARCH_CLUSTER_TLS_CERT and "
+                                     "FACESEARCH_CLUSTER_TLS_KEY")
+        return Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key), require_encryption=True)
+    if scheme == "tcp" and _loopback(host):
+        return Security()
+    raise ClusterUnreachable(f"the Dask scheduler at {address} is not on this machine: connect to it with mutual TLS "
+                             "(tls://HOST:8786 and FACESEARCH_CLUSTER_TLS_CA/_CERT/_KEY; see the README), never plain tcp")
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT, tls: TLS = (None, None, None)) -> Client:
+    """A client of the scheduler at ``address`` (``tcp://127.0.0.1:8786``, or ``tls://HOST:8786``
+    with ``tls``) whose scheduler and workers run this facelib code; :class:`ClusterUnreachable`
+    with the reason otherwise."""
+    sec = security(address, tls)
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False, security=sec)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterUnreachable(f"cannot reach the Dask scheduler at {address} ({exc})") from exc
     try:
@@ -175,9 +204,9 @@ def describe(client: Client) -> ClusterInfo:
                        sum(int(w.get("nthreads", 1)) for w in workers.values()), hosts)
 
 
-def status(address: str, timeout: float = CONNECT_TIMEOUT) -> ClusterInfo:
-    """Connect, describe the cluster, disconnect (the app's "Check the cluster")."""
-    client = connect(address, timeout)
+def status(address: str, timeout: float = CONNECT_TIMEOUT, tls: TLS = (None, None, None)) -> ClusterInfo:
+    """Connect, describe the cluster, disconnect (the app's "Check the cluster", an administrator's)."""
+    client = connect(address, timeout, tls)
     try:
         return describe(client)
     finally:
@@ -196,6 +225,46 @@ class WarmModels(WorkerPlugin):
         warm = getattr(self.preparer, "warm", None)
         if callable(warm):
             warm()
+
+
+class BadAnswer(FaceLibError):
+    """A worker's answer that is not what the task returns (wrong kind, shape or size)."""
+
+
+#: The most faces, thumbnail bytes and pixels a worker's answer may carry for one image.
+MAX_FACES_ANSWER = 2_000
+MAX_THUMB_BYTES = 2 * 1024 ** 2
+MAX_SIDE_ANSWER = 200_000
+
+
+def check_answer(prep: object, sha256: str) -> Prepared:
+    """A worker's :class:`Prepared` for the image whose bytes hash to ``sha256`` (computed here),
+    or :class:`BadAnswer`: its sha256 must be that one, its format a short word, its size, faces
+    and thumbnails within bounds and of the right types."""
+    if not isinstance(prep, Prepared):
+        raise BadAnswer(f"an answer of type {type(prep).__name__}")
+    if prep.sha256 != sha256:
+        raise BadAnswer("its sha256 is not the sha256 of the image's bytes")
+    if not (isinstance(prep.format, str) and prep.format.isalnum() and len(prep.format) <= 10):
+        raise BadAnswer("an image format that is not a short word")
+    size = prep.size
+    if not (isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, int) and 0 < v <= MAX_SIDE_ANSWER
+                                                                for v in size)):
+        raise BadAnswer("an image size out of bounds")
+    if not isinstance(prep.details, list) or len(prep.details) > MAX_FACES_ANSWER or not all(
+            isinstance(d, FaceDetail) and isinstance(d.box, BoundingBox) for d in prep.details):
+        raise BadAnswer("faces of the wrong shape or too many")
+    if not isinstance(prep.thumbs, dict) or len(prep.thumbs) > len(prep.details) or not all(
+            isinstance(b, BoundingBox) and isinstance(t, bytes) and len(t) <= MAX_THUMB_BYTES
+            for b, t in prep.thumbs.items()):
+        raise BadAnswer("thumbnails of the wrong shape, too many or too large")
+    return prep
+
+
+def _short_error(exc: Exception) -> Exception:
+    """A task's error as this process reports it (its text bounded: a worker chooses it)."""
+    text = str(exc)
+    return exc if len(text) <= 2000 else FaceLibError(text[:2000] + " …")
 
 
 # -- the tasks (run on the workers) ------------------------------------------------------------------
@@ -326,6 +395,9 @@ class ClusterRunner:
             flight.cancel_all()
 
     def _outcome(self, fut: Future[Any], src: Source, data: bytes | None) -> Analysed[Source] | None:
+        """A finished task as the coordinator's own record: a worker's answer is data, checked for
+        shape and size, and every sha256 is computed here from the bytes (a path is never built
+        from what a worker says)."""
         late = data is None
         try:
             value = fut.result()
@@ -336,10 +408,26 @@ class ClusterRunner:
         except Exception as exc:  # noqa: BLE001 - the task's own error, or KilledWorker: that file's outcome
             if exc.__class__.__name__ == "KilledWorker":
                 exc = BadImage(f"{src.name}: the analysis crashed the workers that ran it ({exc}): not indexed")
-            return Analysed(src, data or b"", sha256_hex(data) if data else None, exc, late)
-        if isinstance(value, Fetched):
-            return Analysed(src, value.data, value.sha256, value.result, late=True)
-        return Analysed(src, data or b"", value.sha256, value, late)
+            return Analysed(src, data or b"", sha256_hex(data) if data else None, _short_error(exc), late)
+        try:
+            if isinstance(value, Fetched) and late:
+                if not isinstance(value.data, bytes) or len(value.data) > MAX_BYTES:
+                    raise BadAnswer("the image bytes are missing or too large")
+                if not value.data:  # the worker says the collection holds it: check that claim here
+                    if value.sha256 not in self.known:
+                        raise BadAnswer("it named an image the collection does not hold")
+                    return Analysed(src, b"", value.sha256, None, late=True)
+                sha = sha256_hex(value.data)
+                result = value.result if isinstance(value.result, Exception) else check_answer(value.result, sha)
+                return Analysed(src, value.data, sha, _short_error(result) if isinstance(result, Exception) else result,
+                                late=True)
+            if late or data is None:
+                raise BadAnswer("an answer of the wrong kind")
+            return Analysed(src, data, sha256_hex(data), check_answer(value, sha256_hex(data)), late)
+        except BadAnswer as exc:
+            log.warning("a worker's answer for one image was refused: %s", exc)
+            return Analysed(src, data or b"", sha256_hex(data) if data else None,
+                            BadImage(f"{src.name}: the cluster's answer was refused ({exc})"), late)
 
     def _check_workers(self, alone_since: float | None) -> float | None:
         """After a wait with nothing finished: None while workers exist; the time the cluster lost

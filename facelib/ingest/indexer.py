@@ -52,6 +52,8 @@ class Indexer:
         self.cluster = cluster  # a Dask scheduler's address (tcp://HOST:8786), else this machine's workers
         self.shared_paths = shared_paths  # folders the cluster's workers see at the same path
         self.leases = leases or Leases(files.root)
+        #: Mutual TLS files (CA, certificate, key) for a cluster that is not on loopback.
+        self.cluster_tls: tuple[Path | None, Path | None, Path | None] = (None, None, None)
         #: Put in thumbnail names: a re-index writes new files beside the ones it replaces.
         self.thumb_tag = ""
 
@@ -73,7 +75,7 @@ class Indexer:
                                        "for the local engine's analysis")
             from .cluster import ClusterRunner, connect
 
-            client = connect(self.cluster)
+            client = connect(self.cluster, tls=self.cluster_tls)
             try:
                 runner = ClusterRunner(client, self.shared_paths, self.catalog.image_shas(self.collection))
                 return self._run(sources, progress, stop, runner)

@@ -21,14 +21,15 @@ def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing", 
     ``cluster``: a Dask scheduler's address, "" for this machine, None for the settings' choice."""
     total = len(sources)
     start = time.perf_counter()
-    with st.status(f"{label} {total} photo(s) into **{md(coll.name)}**…", expanded=True) as status:
+    with st.status(f"{label} {total} photo(s) into **{md(coll.ws.display_name(coll.name))}**…", expanded=True) as status:
         bar = st.progress(0.0, text="Starting (loading the face models)…")
 
         def progress(done: int, total_: int, outcome: FileOutcome) -> None:
             elapsed = time.perf_counter() - start
             eta = elapsed / done * (total_ - done) if done else 0
             bar.progress(done / max(total_, 1),
-                         text=f"{done}/{total_} · {outcome.name.rsplit('/', 1)[-1]}: {outcome.status} · "
+                         text=f"{done}/{total_} · {md(outcome.name.rsplit('/', 1)[-1])}: "
+                              f"{OUTCOME_LABELS.get(outcome.status, str(outcome.status))} · "
                               f"{elapsed:.0f}s elapsed, about {eta:.0f}s left")
 
         try:
