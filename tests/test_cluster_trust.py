@@ -17,8 +17,8 @@ from conftest import FIXTURES, ROOT
 
 from facelib import ClusterUnreachable, InvalidParameter, JobKind, Settings, Workspace
 from facelib.engines.base import Prepared
-from facelib.ingest.cluster import BadAnswer, check_answer, security
 from facelib.images import sha256_hex
+from facelib.ingest.cluster import BadAnswer, check_answer, security
 
 distributed = pytest.importorskip("distributed")
 

@@ -21,7 +21,7 @@ import pytest
 from conftest import FIXTURES, fixture_bytes
 from PIL import Image
 
-from bench.rekognition_endpoint import RekognitionEndpoint, ServiceError
+from bench.rekognition_endpoint import RekognitionEndpoint
 from facelib import FileStatus, JobKind, JobRunner, JobState, Settings, Workspace, bytes_source
 from facelib.doctor import check
 from facelib.jobs.lease import LeaseBusy
