@@ -6,6 +6,12 @@ chosen latency (seconds, uniform in ``latency``), and can be told to fail the ne
 operation with a service error, so botocore's real retry handler, connection pool and threads
 are exercised. IndexFaces answers with recorded real responses when given some.
 
+An account's TPS quota can be enforced per operation (:meth:`RekognitionEndpoint.quota`): a
+token bucket of ``tps`` tokens a second holding at most ``burst`` (default one second's worth);
+a call that finds it empty answers ``ProvisionedThroughputExceededException`` at once, as the
+service does, and is counted in ``throttled``. ``GET /_stats`` answers the counters as JSON (for a
+benchmark whose endpoint runs in another process).
+
     with RekognitionEndpoint(latency=(0.2, 0.4)) as ep:
         client = boto3.client("rekognition", endpoint_url=ep.url, ...)
 """
@@ -53,6 +59,8 @@ class RekognitionEndpoint:
         self.in_flight = 0
         self.max_in_flight = 0
         self._failures: dict[str, deque[ServiceError]] = {}
+        self._quotas: dict[str, list[float]] = {}  # operation -> [tps, burst, tokens, last refill]
+        self.throttled: Counter[str] = Counter()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -62,6 +70,32 @@ class RekognitionEndpoint:
         with self._lock:
             self._failures.setdefault(operation, deque()).extend(
                 ServiceError(code, message, status) for _ in range(times))
+
+    def quota(self, operation: str, tps: float, burst: float | None = None) -> None:
+        """Enforce a TPS quota on ``operation``: a token bucket of ``tps`` a second, ``burst`` at most
+        (default ``tps``: one second's worth), full at first."""
+        cap = float(burst if burst is not None else tps)
+        with self._lock:
+            self._quotas[operation] = [float(tps), cap, cap, time.monotonic()]
+
+    def _admit(self, operation: str) -> bool:
+        """Take a token of the operation's quota (True), or count a throttle (False). Under the lock."""
+        q = self._quotas.get(operation)
+        if q is None:
+            return True
+        tps, cap, tokens, last = q
+        now = time.monotonic()
+        tokens = min(cap, tokens + (now - last) * tps)
+        if tokens >= 1.0:
+            q[2], q[3] = tokens - 1.0, now
+            return True
+        q[2], q[3] = tokens, now
+        self.throttled[operation] += 1
+        return False
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"calls": dict(self.calls), "throttled": dict(self.throttled), "max_in_flight": self.max_in_flight}
 
     @property
     def url(self) -> str:
@@ -83,6 +117,14 @@ class RekognitionEndpoint:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - S3 GetObject, path style
+                if self.path == "/_stats":
+                    body = json.dumps(endpoint.stats()).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 key = self.path.split("?", 1)[0].lstrip("/")
                 with endpoint._lock:
                     endpoint.calls["GetObject"] += 1
@@ -137,7 +179,10 @@ class RekognitionEndpoint:
     def _answer(self, operation: str, params: dict[str, Any]) -> Answer:
         with self._lock:
             self.calls[operation] += 1
-            self.requests.append((operation, params))
+            if not self._admit(operation):
+                return 400, {"__type": "ProvisionedThroughputExceededException",
+                             "message": "Provisioned rate exceeded."}
+            self.requests.append((operation, {k: v for k, v in params.items() if k != "Image"}))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             delay = self._rng.uniform(*self.latency)
@@ -305,9 +350,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency", type=float, nargs=2, default=(0.0, 0.0))
     ap.add_argument("--responses", type=Path, help="folder of recorded IndexFaces responses (*.json)")
+    ap.add_argument("--quota", nargs=2, action="append", default=[], metavar=("OPERATION", "TPS"),
+                    help="enforce a TPS quota on an operation (token bucket, one second of burst)")
     args = ap.parse_args()
     responses = [json.loads(p.read_text()) for p in sorted(args.responses.glob("*.json"))] if args.responses else []
     ep = RekognitionEndpoint(latency=tuple(args.latency), index_responses=responses).start()
+    for operation, tps in args.quota:
+        ep.quota(operation, float(tps))
     print(ep.url, flush=True)
     try:
         sys.stdin.read()  # until the parent closes our stdin (or kills us)

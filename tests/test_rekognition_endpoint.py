@@ -116,3 +116,27 @@ def test_erasure_frees_faces_from_users_end_to_end(endpoint, tmp_path):
     assert endpoint.calls["DisassociateFaces"] == 1 and endpoint.calls["DeleteFaces"] == 2
     coll.delete()
     assert endpoint.collections == {}
+
+
+def test_a_batch_finds_the_quota_and_never_fails_a_photo_for_throttling(endpoint, tmp_path):
+    """A TPS quota (token bucket) far under what 16 calls in flight ask: the batch slows down to it,
+    every photo is indexed once, and throttled calls are a small share of all calls."""
+    endpoint.latency = (0.05, 0.05)
+    ws = workspace(tmp_path, endpoint)
+    coll = ws.create_collection("quota")
+    endpoint.quota("IndexFaces", 40, burst=5)
+    report = coll.index(photos(90))
+    assert report.faces_indexed == 90 and not report.errors
+    (cid,) = endpoint.collections
+    assert len(endpoint.collections[cid]["faces"]) == 90  # a throttled call indexed nothing: no duplicate
+    throttled = endpoint.throttled["IndexFaces"]
+    assert throttled > 0 and endpoint.calls["IndexFaces"] == 90 + throttled
+    # 16 in flight at 50 ms would ask 320/s, 8x the quota, with 5 calls of burst: a short batch pays for learning it.
+    assert throttled / endpoint.calls["IndexFaces"] < 0.3
+
+
+def test_throttling_beyond_retries_stays_an_error_for_interactive_calls(endpoint, tmp_path):
+    ws = workspace(tmp_path, endpoint)
+    endpoint.fail("DetectFaces", "ThrottlingException", times=5)
+    with pytest.raises(EngineUnavailable, match="busy"):
+        ws.engine().detect_faces(decode(fixture_bytes("obama.jpg")))

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -144,15 +145,75 @@ def _searched_another_face(response: dict[str, Any], px: tuple[int, int, int, in
 
 
 _settings_prices = prices
+#: Seconds between a batch's ledger writes (its calls are counted together, not one transaction each).
+LEDGER_EVERY = 1.0
 
 
-def _log_batch(collection: str, pacer: Pacer, price: float) -> None:
-    """The INFO line a batch leaves: its IndexFaces calls, throttles, dollars and calls in flight."""
-    if pacer.calls:
-        answered = pacer.calls - pacer.throttled
-        log.info("collection %r: batch of %d IndexFaces calls (%d throttled and sent again), about %s; calls in "
-                 "flight ended at %.0f (peak %.0f)", collection, answered, pacer.throttled, usd(answered * price),
-                 pacer.limit, pacer.peak)
+class BatchRun:
+    """What the threads of one indexing batch share: the :class:`.pace.Pacer` (calls in flight), the
+    IndexFaces calls not yet written to the ledger, and the collection's cached reads.
+
+    Calls reach the ledger together, every :data:`LEDGER_EVERY` seconds and whenever no call is in
+    flight (a transaction per call held the catalog's write lock against the batch's commits).
+    Cached reads are invalidated when the batch starts and whenever its calls stop (in between,
+    every cached search is checked against the face count, which only grows); one INFO line then
+    says what those calls cost."""
+
+    def __init__(self, engine: RekognitionEngine, ref: CollectionRef) -> None:
+        self.engine = engine
+        self.ref = ref
+        self.collection = ref.name
+        self.scope = engine._scope(ref)
+        scope = self.scope
+        self.pacer = engine.new_pacer()
+        self._lock = threading.Lock()
+        self._unrecorded = 0
+        self._answered = 0  # since the last INFO line
+        self._throttled = 0  # the pacer's count at the last INFO line
+        self._written = time.monotonic()
+        engine.cache.invalidate(scope)
+
+    def send(self, params: dict[str, Any], data: bytes) -> dict[str, Any]:
+        """One IndexFaces on the batch client, paced; throttled calls are sent again."""
+        engine = self.engine
+        answered = False
+        try:
+            response = self.pacer.run(lambda: engine._invoke(engine.batch_client, "IndexFaces", self.collection,
+                                                             {**params, "Image": {"Bytes": data}}, True))
+            answered = True
+            return response
+        finally:
+            self._after(answered)
+
+    def _after(self, answered: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._unrecorded += answered
+            self._answered += answered
+            idle = self.pacer.in_flight == 0
+            due = self._unrecorded if idle or now - self._written >= LEDGER_EVERY else 0
+            self._unrecorded -= due
+            if due:
+                self._written = now
+            summary = (self._answered, self.pacer.throttled - self._throttled) if idle else None
+            if idle:
+                self._answered, self._throttled = 0, self.pacer.throttled
+        if due:
+            self.engine.ledger.record_call("IndexFaces", due)
+        if summary is not None:
+            self.engine.cache.invalidate(self.scope)
+            calls, throttled = summary
+            if calls or throttled:
+                log.info("collection %r: batch of %d IndexFaces calls (%d throttled and sent again), about %s; calls "
+                         "in flight now %.0f (peak %.0f)", self.collection, calls, throttled,
+                         usd(calls * self.engine._price("IndexFaces")), self.pacer.limit, self.pacer.peak)
+
+    def close(self) -> None:
+        """The batch is over (its preparer was let go of): whatever is left is written."""
+        with self._lock:
+            pending = self._unrecorded or self._answered
+        if pending and self.pacer.in_flight == 0:
+            self._after(False)
 
 
 def crop_alone(image: LoadedImage, box: BoundingBox, others: Sequence[BoundingBox] = (),
@@ -472,27 +533,30 @@ class RekognitionEngine:
         return Pacer(self.start_concurrency, self.concurrency)
 
     def index_faces(self, collection: str, image: LoadedImage, external_image_id_: str,
-                    max_faces: int = 100, *, batch: bool = False, pacer: Pacer | None = None) -> IndexResult:
+                    max_faces: int = 100, *, batch: bool = False, run: BatchRun | None = None) -> IndexResult:
         """IndexFaces with the attributes the app shows and no quality filter (the app filters at view time).
 
-        ``batch``: on the batch client, paced by ``pacer`` (the batch's; else one of its own): a
-        throttled call is sent again after a pause, as often as needed."""
+        ``batch``: on the batch client, paced by ``run`` (the batch's, shared by its threads; else
+        one of its own): a throttled call is sent again after a pause, as often as needed."""
         check_max_faces(max_faces, 100)
         ext = external_image_id(external_image_id_)
-        ref = self._ref(collection)
+        ref = run.ref if run is not None else self._ref(collection)  # a batch checked it once, at its start
         params: dict[str, Any] = {"CollectionId": ref.collection_id, "ExternalImageId": ext,
                                   "DetectionAttributes": ATTRIBUTES, "MaxFaces": max_faces, "QualityFilter": "NONE"}
-
-        def send(data: bytes) -> dict[str, Any]:
-            if not batch:
-                return self._call("IndexFaces", collection, **params, Image={"Bytes": data})
-            paced = pacer or self.new_pacer()
-            return paced.run(lambda: self._call("IndexFaces", collection, self.batch_client, True, **params,
-                                                Image={"Bytes": data}))
-        try:
-            r = self._with_image(image, send)
-        finally:
-            self.cache.invalidate(self._scope(ref))
+        if batch:
+            own = run is None
+            batch_run = run or BatchRun(self, ref)
+            try:
+                r = self._with_image(image, lambda data: batch_run.send(params, data))
+            finally:
+                if own:
+                    batch_run.close()
+        else:
+            try:
+                r = self._with_image(image, lambda data: self._call("IndexFaces", collection, **params,
+                                                                     Image={"Bytes": data}))
+            finally:
+                self.cache.invalidate(self._scope(ref))
         size = image.original_size
         faces = tuple(IndexedFace(rec["Face"]["FaceId"], image.sha256, ext,
                                   face_detail({**rec.get("FaceDetail", {}), "Confidence": rec["Face"].get("Confidence")},
@@ -511,16 +575,14 @@ class RekognitionEngine:
     def preparer(self, collection: str, *, max_faces: int) -> Preparer:
         """IndexFaces itself is the per-image work (network-bound: run in ``concurrency`` threads on
         the batch client)."""
-        self._ref(collection)  # refuse a wrong region or account before the batch starts
-        pacer = self.new_pacer()  # calls in flight, found from the account's quota, whatever the thread count
+        run = BatchRun(self, self._ref(collection))  # the collection is checked (region, account) once, here
 
         def prepare(image: LoadedImage) -> Prepared:
             result = self.index_faces(collection, image, external_image_id(image.sha256), max_faces, batch=True,
-                                      pacer=pacer)
+                                      run=run)
             details = [f.detail for f in result.faces] + [u.detail for u in result.unindexed]
             return Prepared(image.sha256, image.original_size, image.format, details, payload=result)
-        price = self._price("IndexFaces")
-        weakref.finalize(prepare, _log_batch, collection, pacer, price)  # when the batch lets go of it
+        weakref.finalize(prepare, run.close)  # when the batch lets go of it
         return prepare
 
     def commit(self, collection: str, prepared: Prepared, *, external_id: str, max_faces: int) -> IndexResult:

@@ -71,16 +71,17 @@ class Ledger:
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
 
-    def _bump(self, operation: str, column: str) -> None:
+    def _bump(self, operation: str, column: str, count: int = 1) -> None:
         day = time.strftime("%Y-%m-%d", time.gmtime())
-        self.store.bump(day, operation, column)
+        self.store.bump(day, operation, column, count)
         who = SPENDER.get()
         if who is not None:  # a signed-in user's call: also counted as theirs (see facelib/store/access.py)
-            SpendingStore(self.store.db).bump(day, who, operation, column)
+            for _ in range(count):
+                SpendingStore(self.store.db).bump(day, who, operation, column)
 
-    def record_call(self, operation: str) -> None:
-        """One call made to the service (paid or free)."""
-        self._bump(operation, "calls")
+    def record_call(self, operation: str, count: int = 1) -> None:
+        """``count`` calls made to the service (paid or free): a batch writes its calls together."""
+        self._bump(operation, "calls", count)
 
     def record_hit(self, operation: str) -> None:
         """One call answered from the cache instead."""

@@ -1,8 +1,9 @@
 """How many calls a batch keeps in flight: found from the account's own quota (AIMD).
 
 Rekognition's TPS quotas differ per account, region and operation. A batch starts at
-``Settings.aws_concurrency`` calls in flight (16) and adds about one more per round trip while
-no call is throttled (additive increase), up to a ceiling (:func:`facelib.aws.ceiling`). A
+``Settings.aws_concurrency`` calls in flight (16) and adds about two more per round trip while
+no call was ever throttled, one more once one was (additive increase), up to a ceiling
+(:func:`facelib.aws.ceiling`). A
 throttled call (``ProvisionedThroughputExceededException``, ``ThrottlingException``) cuts the
 limit once per round trip (multiplicative decrease) to what the service was seen to sustain
 (successful calls per second times their latency, Little's law), never below 1. A throttled call
@@ -25,9 +26,13 @@ T = TypeVar("T")
 
 #: Error codes that mean "slow down" (retried here without limit, never a photo's error).
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException"})
-#: Multiplicative decrease when nothing better is measured.
+#: Multiplicative decrease: at most this factor once the sustained rate is measured, and
+#: ``FIRST_BACKOFF`` before (the first calls of a batch, far over a small quota).
 BACKOFF = 0.85
-#: Calls added per round trip while nothing is throttled.
+FIRST_BACKOFF = 0.6
+#: Calls added per round trip while nothing is throttled: faster until the first throttle (the
+#: quota is somewhere above), slower afterwards (it is near: fewer calls go over it).
+GROWTH_FIRST = 2.0
 GROWTH = 1.0
 #: Seconds of successful calls the sustained rate is measured over.
 WINDOW = 2.0
@@ -82,7 +87,9 @@ class Pacer:
                 self._decrease(sent, now)
             elif throttled is not None:
                 self._increase(sent, now)
-            self._cond.notify_all()
+            free = int(self.limit) - self._in_flight
+            if free > 0:  # wake as many waiters as there are slots (not all of them: a herd costs the GIL)
+                self._cond.notify(free)
 
     def _increase(self, sent: float, now: float) -> None:
         took = max(0.0, now - sent)
@@ -91,17 +98,19 @@ class Pacer:
         while self._done and self._done[0] < now - WINDOW:
             self._done.popleft()
         if sent > self._last_cut:  # sent under the current limit: it says the limit is fine
-            self.limit = min(float(self.ceiling), self.limit + GROWTH / self.limit)
+            growth = GROWTH if self.throttled else GROWTH_FIRST
+            self.limit = min(float(self.ceiling), self.limit + growth / self.limit)
             self.peak = max(self.peak, self.limit)
 
     def _decrease(self, sent: float, now: float) -> None:
         if sent <= self._last_cut:
             return  # sent before the last cut: that cut already answered it
-        cut = self.limit * BACKOFF
         span = (now - self._done[0]) if len(self._done) > 1 else 0.0
         if span >= 0.5 and self._latency > 0:
             sustained = (len(self._done) - 1) / span * self._latency  # Little's law
-            cut = min(cut, max(sustained, self.limit * 0.5))
+            cut = min(self.limit * BACKOFF, max(sustained, self.limit * 0.5))
+        else:  # nothing measured yet (the batch's first calls): a deeper cut
+            cut = self.limit * FIRST_BACKOFF
         self.limit = max(float(self.floor), cut)
         self._last_cut = now
 

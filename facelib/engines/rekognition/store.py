@@ -50,12 +50,13 @@ class LedgerStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def bump(self, day: str, operation: str, column: str) -> None:
+    def bump(self, day: str, operation: str, column: str, count: int = 1) -> None:
         if column not in _COLUMNS:
             raise ValueError(column)
         with self.db.transaction() as db:
-            db.execute(f"INSERT INTO paid_calls(day, operation, {column}) VALUES (?,?,1) "
-                       f"ON CONFLICT(day, operation) DO UPDATE SET {column}={column}+1", (day, operation))
+            db.execute(f"INSERT INTO paid_calls(day, operation, {column}) VALUES (?,?,?) "
+                       f"ON CONFLICT(day, operation) DO UPDATE SET {column}={column}+excluded.{column}",
+                       (day, operation, int(count)))
 
     def totals(self) -> list[tuple[str, int, int]]:
         """(operation, calls, cache hits) over every day, by operation name."""
