@@ -98,8 +98,7 @@ def configure_logging(environ: Mapping[str, str] | None = None) -> None:
     if _state.get("key") == key:
         return
     root = logging.getLogger()
-    old = _state.get("handler")
-    if isinstance(old, logging.Handler):
+    for old in [h for h in root.handlers if isinstance(h, _Stderr)]:  # one handler of ours, whatever came before
         root.removeHandler(old)
     handler = _Stderr()
     handler.setFormatter(_Formatter(style, secrets))

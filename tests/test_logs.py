@@ -30,6 +30,9 @@ def fresh_logging():
     for h in root.handlers[:]:
         if h not in handlers:
             root.removeHandler(h)
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
     logs._state.clear()
     logs._state.update(state)
     for n, level in levels.items():
