@@ -102,9 +102,10 @@ def test_rekognition_erasure_deletes_faces_users_and_cache(workspace):
     people = workspace.collection("e").people
     people.update()
     pid = people.listing()[0].person_id
-    # The face belongs to a User (made by an earlier version): disassociated, then deleted again.
+    # The face belongs to the person's User (made by an earlier version): disassociated, deleted
+    # again, then the User (met by the erasure, so it exists) is deleted.
+    expect_erasure_through_user(stub, c, face_id, f"facesearch-person-{pid}")
     stub.add_response("delete_user", {}, {"CollectionId": c, "UserId": f"facesearch-person-{pid}"})
-    expect_erasure_through_user(stub, c, face_id)
     assert workspace.collection("e").delete_person(pid) == 1
     stub.assert_no_pending_responses()
     assert traces(workspace.settings.db_path, {face_id}) == []

@@ -404,3 +404,17 @@ def test_logs_say_what_was_paid_and_erased_and_never_hold_secrets(rek, caplog):
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "testing" not in text and "AKIA" not in text and "Bytes" not in text and "Landmarks" not in text
     assert face  # (the stub helpers stay imported for the Stubber's shapes)
+
+
+def test_erasing_a_whole_collection_evicts_its_answers_in_one_linear_pass(tmp_path):
+    from facelib.engines.rekognition.cache import PaidCallCache, make_key
+
+    cache = PaidCallCache(tmp_path / "cache")
+    shas = [f"{i:064x}" for i in range(30_000)]
+    with cache.cache.transact():
+        for i in range(3_000):
+            cache.cache.set(make_key("DetectFaces", ("r", "a", ""), None, None, (shas[i * 10], "prep2")), {"i": i})
+    cache.cache.set(make_key("CompareFaces", ("r", "a", ""), None, None, ("x" * 64, "y" * 64, "prep2")), {})
+    started = time.perf_counter()
+    assert cache.forget_images(shas, ["CompareFaces"]) == 3_001
+    assert time.perf_counter() - started < 5.0 and len(cache) == 0  # a substring test per sha took minutes

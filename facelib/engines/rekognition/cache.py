@@ -59,6 +59,20 @@ def scope_tag(scope: Scope) -> str:
     return "scope:" + "/".join(scope)
 
 
+def _about(key: object) -> tuple[str, set[str]]:
+    """(operation, image sha256s) of a key :func:`make_key` made; ("", empty) for any other key.
+    Linear in the key's length, so erasing a whole collection is one pass over the cache."""
+    if not isinstance(key, str) or not key.startswith(f'["{KEY_VERSION}"'):
+        return "", set()
+    try:
+        parts = json.loads(key)
+    except ValueError:
+        return "", set()
+    images = parts[5]
+    shas = {images} if isinstance(images, str) else {i for i in images or () if isinstance(i, str)}
+    return str(parts[1]), shas
+
+
 def _unreadable_database(exc: BaseException) -> bool:
     """SQLite says the file is not a database or is malformed (not a lock or a full disk)."""
     return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
@@ -147,7 +161,7 @@ class PaidCallCache:
         erasure leaves no cached biometric answer. Copies moved aside as damaged go too. Never
         raises for the cache's own sake (erasure does not depend on it). Returns how many went."""
         wanted = set(sha256s)
-        ops = {f'"{op}"' for op in operations}
+        ops = set(operations)
         for aside in self.damaged_copies():
             shutil.rmtree(aside, ignore_errors=True)
         if not wanted and not ops:
@@ -156,8 +170,8 @@ class PaidCallCache:
         def sweep() -> int:
             gone = 0
             for key in list(self.cache.iterkeys()):
-                if isinstance(key, str) and (any(sha in key for sha in wanted) or any(op in key for op in ops)) \
-                        and self.cache.delete(key):
+                operation, images = _about(key)
+                if (operation in ops or not wanted.isdisjoint(images)) and self.cache.delete(key):
                     gone += 1
             return gone
         try:
