@@ -38,7 +38,7 @@ from .filters import NO_FILTER, QualityFilter
 from .images import LoadedImage, decode, load_file, sha256_hex
 from .ingest import BatchReport, FileOutcome, Source, bytes_source, expand_paths, file_source, walk_folder, zip_sources
 from .ingest.estimate import BatchEstimate
-from .ingest.sources import IMAGE_SUFFIXES, refused
+from .ingest.sources import IMAGE_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, refused
 from .jobs.runner import JobRunner
 from .jobs.spool import Spool, folder_spec, s3_spec
 from .jobs.store import Job, JobKind, JobState
@@ -77,5 +77,6 @@ __all__ = [
     "QualityFilter", "QuotaExceeded", "SearchMismatch", "SearchResult", "Settings", "SettingError",
     "startup", "sha256_hex", "Source",
     "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
-    "zip_sources", "Job", "JobKind", "JobRunner", "JobState", "Spool", "folder_spec", "s3_spec",
+    "zip_sources", "MEDIA_SUFFIXES", "VIDEO_SUFFIXES", "Job", "JobKind", "JobRunner", "JobState", "Spool",
+    "folder_spec", "s3_spec",
 ]

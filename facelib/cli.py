@@ -133,6 +133,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                                floor=min(args.threshold, coll.ws.settings.search_floor),
                                max_faces=max(args.max_faces, 1))
     doc = result.to_json(threshold=args.threshold, max_faces=args.max_faces)
+    times = coll.ws.appearances.of(m["face_id"] for m in doc["matches"])
+    for m in doc["matches"]:  # a face of a video: when it was on screen (seconds)
+        if m["face_id"] in times:
+            m.update({k: v for k, v in times[m["face_id"]].to_dict().items() if k != "frame_s"})
     if args.json:
         _print_json(doc)
     else:

@@ -255,6 +255,14 @@ CLUSTER_TLS_CERT = var("FACESEARCH_CLUSTER_TLS_CERT", optional(PATH), None,
                        "this coordinator's TLS certificate (PEM) for the cluster", default_text="none")
 CLUSTER_TLS_KEY = var("FACESEARCH_CLUSTER_TLS_KEY", optional(PATH), None,
                       "this coordinator's TLS private key (PEM) for the cluster", default_text="none")
+VIDEO_FPS = var("FACESEARCH_VIDEO_FPS", number(0.5, 30.0), 4.0,
+                "frames a second sampled from a video (4: a face on screen for 1 s is seen 4 times)")
+VIDEO_MAX_SECONDS = var("FACESEARCH_VIDEO_MAX_SECONDS", number(1.0), 4 * 3600.0,
+                        "the longest video indexed, in seconds (longer ones are refused)", default_text="14400 (4 h)")
+VIDEO_MAX_SIDE = var("FACESEARCH_VIDEO_MAX_SIDE", integer(64), 1920,
+                     "the largest video frame side indexed, in pixels (larger videos are refused)")
+VIDEO_MAX_MB = var("FACESEARCH_VIDEO_MAX_MB", number(1.0), 8192.0,
+                   "the largest video file indexed, in MB (read from its file, never held in memory)")
 ADMINS = var("FACESEARCH_ADMINS", EMAILS, (), "with a login configured, the users who see every collection", default_text="none")
 LOG_LEVEL = var(
     "FACESEARCH_LOG_LEVEL",

@@ -25,6 +25,8 @@ from .records import EngineName, FaceStatus
 from .settings import Settings
 from .store.access import MIGRATIONS as ACCESS_MIGRATIONS
 from .store.access import SPENDER, AccessStore, SpendingStore
+from .store.appearances import MIGRATIONS as APPEARANCE_MIGRATIONS
+from .store.appearances import Appearances
 from .store.catalog import MIGRATIONS as CATALOG_MIGRATIONS
 from .store.catalog import Catalog
 from .store.db import Database, Migration, disk_full
@@ -70,7 +72,8 @@ class SpendingAs:
 
 def migrations() -> list[Migration]:
     """Every owner's schema steps, in version order."""
-    return sorted([*CATALOG_MIGRATIONS, *PEOPLE_MIGRATIONS, *ACCESS_MIGRATIONS, *JOBS_MIGRATIONS, *engines.migrations()],
+    return sorted([*CATALOG_MIGRATIONS, *PEOPLE_MIGRATIONS, *ACCESS_MIGRATIONS, *JOBS_MIGRATIONS, *APPEARANCE_MIGRATIONS,
+                   *engines.migrations()],
                   key=lambda m: m.version)
 
 
@@ -86,6 +89,8 @@ class Workspace:
         #: Long work as recorded jobs, and one writer per collection (see :mod:`facelib.jobs`).
         self.jobs = JobStore(self.db)
         self.leases = Leases(self.settings.data_dir)
+        #: When the faces of videos were on screen.
+        self.appearances = Appearances(self.db)
         self.files = Files(self.settings.data_dir, self.db)
         self.files.make_reserve()  # room for an erasure when the disk fills up
         self._engines: dict[EngineName, Engine] = {}

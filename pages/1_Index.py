@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from facelib import (
-    IMAGE_SUFFIXES,
+    MEDIA_SUFFIXES,
     BatchReport,
     Collection,
     FaceLibError,
@@ -119,7 +119,7 @@ with tab_upload:
                                accept_multiple_files=True,
                                key=f"index_upload_{hashlib.sha256(coll.name.encode()).hexdigest()[:12]}_"
                                    f"{st.session_state.get('index_upload_nonce', 0)}",
-                               type=sorted(s.lstrip(".") for s in IMAGE_SUFFIXES) + ["zip"])
+                               type=sorted(s.lstrip(".") for s in MEDIA_SUFFIXES) + ["zip"])
     sources += uploaded_sources(uploads)
 with tab_folder:
     roots = list(settings.allowed_roots)
@@ -198,6 +198,7 @@ if sources:
             st.toast(f"Indexing started (job {job_id}): it goes on if you leave this page.")
             st.rerun()
 else:
-    st.info("Drop photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC) or zip archives of them above.")
+    st.info("Drop photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC), videos (MP4, MOV, MKV, WebM, AVI) or zip archives "
+            "of them above.")
 
 show_my_reports(coll)  # (running jobs: the sidebar, on every page)

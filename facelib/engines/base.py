@@ -86,6 +86,10 @@ class Prepared:
     details: list[FaceDetail]
     payload: Any = None
     thumbs: dict[BoundingBox, bytes] = field(default_factory=dict)
+    #: A video's faces: when each was on screen (box -> :class:`facelib.video.analysis.Appearance`).
+    appearances: dict[BoundingBox, Any] = field(default_factory=dict)
+    #: Something to say in the file's outcome (e.g. where a damaged video stopped decoding).
+    note: str = ""
 
 
 #: The per-image work: bytes in, :class:`Prepared` out. For ``parallel == "process"`` engines it is

@@ -17,6 +17,7 @@ state a run needs (what was admitted, copies met in the batch, outcomes) and the
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -39,7 +40,7 @@ from ..images import sha256_hex
 from ..records import FileStatus
 from .inflight import StopFlag
 from .report import BatchReport, FileOutcome, Progress, message_of
-from .sources import Source
+from .sources import VIDEO_SUFFIXES, FileReader, Source
 from .workers import Analysed
 
 if TYPE_CHECKING:
@@ -53,6 +54,13 @@ STOPS_BATCH = (QuotaExceeded, EngineAuthError, CollectionNotFound, BudgetExceede
 REFUSED = (BadImage, InvalidParameter, NoFaceFound)
 #: The first this many analyses failing with one same error mean the system, not the files, is at fault.
 SAME_FAILURES = 3
+
+
+def video_limit() -> int:
+    """The largest video file indexed, in bytes (``FACESEARCH_VIDEO_MAX_MB``)."""
+    from ..settings import VIDEO_MAX_MB
+
+    return int(VIDEO_MAX_MB.read() * 1024 ** 2)
 
 
 class Batch:
@@ -125,9 +133,13 @@ class Batch:
         return True
 
     def take(self, src: Source) -> bytes | None:
-        """Read and admit a source here: its bytes, or None when its outcome is reported already."""
+        """Read and admit a source here: its bytes, or None when its outcome is reported already.
+        A video file is mapped, not read (its pages are read as it is decoded)."""
         try:
-            data = src.read()
+            if isinstance(src.read, FileReader) and os.path.splitext(src.name.lower())[1] in VIDEO_SUFFIXES:
+                data: bytes = src.read.mapped(video_limit())  # type: ignore[assignment]
+            else:
+                data = src.read()
         except Exception as exc:  # noqa: BLE001 - whatever a source raises is that file's outcome
             reason = getattr(exc, "strerror", None) or message_of(exc, src.name)
             self.finish(FileOutcome(src.name, FileStatus.ERROR, message=f"cannot be read: {reason}"), src)
@@ -182,7 +194,10 @@ class Batch:
             self.early_failures = None
         assert prepared is not None
         try:
-            self.finish(self.ix.commit(src, data, prepared), src)
+            outcome = self.ix.commit(src, data, prepared)
+            if prepared.note:
+                outcome.message = "; ".join(m for m in (outcome.message, prepared.note) if m)
+            self.finish(outcome, src)
         except CollectionNotFound as exc:
             self.finish(FileOutcome(src.name, FileStatus.ERROR, prepared.sha256, message=str(exc)), src)
             self.stop.stop(exc)

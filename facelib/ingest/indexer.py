@@ -19,6 +19,7 @@ from ..errors import CollectionNotFound, InvalidParameter
 from ..images import sha256_hex
 from ..jobs.lease import Leases
 from ..records import BoundingBox, FaceDetail, FaceStatus, FileStatus, StoredFace, StoredImage
+from ..store.appearances import Appearances
 from ..store.catalog import Catalog
 from ..store.files import Files
 from .batch import REFUSED, STOPS_BATCH, Batch
@@ -158,6 +159,10 @@ class Indexer:
             self.catalog.record_image(
                 StoredImage(coll, prep.sha256, src.name, src.origin, stored, prep.size[0], prep.size[1],
                             len(data), prep.format, src.added_at or time.time(), dict(src.metadata)), faces)
+            if prep.appearances:  # a video: when each face was on screen (same transaction)
+                Appearances(self.catalog.db).put(
+                    (f.face_id, when.start_s, when.end_s, when.frame_s) for f in faces
+                    if (when := prep.appearances.get(f.detail.box)) is not None)
             self.catalog.clear_pending(coll, prep.sha256)
         n_idx = len(result.faces)
         status = FileStatus.INDEXED if n_idx else FileStatus.NO_FACE

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import BadImage, EngineAuthError, InvalidParameter
 from ..images import MAX_BYTES
-from .sources import IMAGE_SUFFIXES, Source, display_name
+from .sources import MEDIA_SUFFIXES, Source, display_name
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -38,7 +38,7 @@ def s3_sources(uri: str, client: Any, profile: str | None = None) -> list[Source
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
-                if key.endswith("/") or "." + key.rsplit(".", 1)[-1].lower() not in IMAGE_SUFFIXES:
+                if key.endswith("/") or "." + key.rsplit(".", 1)[-1].lower() not in MEDIA_SUFFIXES:
                     continue
                 etag = str(obj.get("ETag", "")).strip('"')
                 size = int(obj.get("Size", 0))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import lzma
+import mmap
 import os
 import stat
 import zipfile
@@ -23,6 +24,10 @@ from typing import IO, Any
 from ..errors import BadImage
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+#: Videos indexed as time-coded appearances (:mod:`facelib.video`).
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"}
+#: Every file a batch picks up from a folder, an archive or an S3 prefix.
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 #: Largest total uncompressed size of one archive, bytes.
 ZIP_MAX_TOTAL = 8 * 1024 ** 3
 #: Largest compression ratio of one member (a zip bomb's is in the thousands; JPEGs are about 1).
@@ -129,6 +134,21 @@ class FileReader:
         except OSError as exc:
             raise BadImage(f"{self.label}: cannot be read ({exc.strerror or exc})") from exc
 
+    def mapped(self, limit: int) -> mmap.mmap:
+        """The file mapped read-only (a video: its pages are read as they are decoded, never all
+        held in memory), with the same checks as a read; at most ``limit`` bytes."""
+        try:
+            with open_regular(self.path, list(self.roots) if self.roots else None) as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > limit:
+                    raise BadImage(f"{self.label}: {size / 1e6:.0f} MB is over the {limit / 1e6:.0f} MB limit for a video "
+                                   "(FACESEARCH_VIDEO_MAX_MB)")
+                if size == 0:
+                    raise BadImage(f"{self.label}: an empty file")
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            raise BadImage(f"{self.label}: cannot be read ({exc.strerror or exc})") from exc
+
 
 def file_source(path: str | Path, name: str | None = None, roots: list[Path] | None = None) -> Source:
     """A file read when the batch reaches it (a :class:`FileReader`)."""
@@ -155,7 +175,7 @@ def walk_folder(folder: Path, roots: list[Path] | None = None) -> Iterator[Sourc
             suffix = Path(fn).suffix.lower()
             if suffix == ".zip":
                 yield from zip_file_sources(path, real_roots or None)
-            elif suffix in IMAGE_SUFFIXES:
+            elif suffix in MEDIA_SUFFIXES:
                 yield file_source(path, roots=real_roots or None)
 
 
@@ -207,7 +227,7 @@ def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list
         elif info.compress_type not in READABLE_COMPRESSION:
             sources.append(refused(label, f"compression method {info.compress_type} (e.g. AES or implode) is not "
                                           "supported: re-create the archive with plain zip", "zip"))
-        elif suffix not in IMAGE_SUFFIXES:
+        elif suffix not in MEDIA_SUFFIXES:
             if not member.endswith(".json") or not (posts or member in unusable):
                 sources.append(refused(label, "not an image file: skipped", "zip"))
         elif info.file_size > ZIP_MAX_MEMBER or (info.compress_size and info.file_size / info.compress_size > ZIP_MAX_RATIO):
@@ -222,7 +242,7 @@ def zip_sources(file: str | Path | IO[bytes], name: str = "archive.zip") -> list
             meta = {"archive": name, **posts.get(member, {})}
             origin = "instagram" if posts else "zip"
             sources.append(Source(display_name(label), _member_reader(zf, info), origin, meta))
-    if not any(PurePosixPath(i.filename).suffix.lower() in IMAGE_SUFFIXES for i in infos) and not problems:
+    if not any(PurePosixPath(i.filename).suffix.lower() in MEDIA_SUFFIXES for i in infos) and not problems:
         sources.append(refused(name, "the archive holds no image", "zip"))
     return sources
 

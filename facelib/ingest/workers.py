@@ -39,7 +39,15 @@ class Analysed(Generic[T]):
 
 
 def prepare_job(preparer: Preparer, data: bytes, name: str) -> Prepared:
-    """Decode, run the engine's per-image work, and cut the thumbnails of every face found."""
+    """Decode, run the engine's per-image work, and cut the thumbnails of every face found. A video
+    (by its first bytes; ``data`` may then be a read-only mmap of its file) gives one face per
+    appearance (:func:`facelib.video.prepare.prepare_video`)."""
+    from ..video.frames import looks_like_video
+
+    if looks_like_video(bytes(data[:16]), name):
+        from ..video.prepare import prepare_video
+
+        return prepare_video(preparer, data, name)
     image = decode(data, name=name, max_side=WORK_MAX_SIDE)
     prepared = preparer(image)
     prepared.thumbs = {d.box: thumbnail_jpeg(image.rgb, d.box) for d in prepared.details}
@@ -107,8 +115,14 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
     else:
         pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="index")
 
+    side: list[cf.ThreadPoolExecutor] = []  # a video mapped from its file stays in this process
+
     def submit(job: tuple[T, bytes, str]) -> cf.Future[Prepared]:
         _, data, name = job
+        if parallel == "process" and not isinstance(data, bytes):
+            if not side:
+                side.append(cf.ThreadPoolExecutor(1, thread_name_prefix="video"))
+            return side[0].submit(prepare_job, preparer, data, name)
         try:
             return pool.submit(prepare_job, preparer, data, name)
         except cf.process.BrokenProcessPool:  # a worker died: carry on in this process
@@ -142,3 +156,5 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
                     yield item, data, result(fut)
         finally:  # the caller went away: queued work is not started
             flight.cancel_all()
+            for executor in side:
+                executor.shutdown(wait=True, cancel_futures=True)
