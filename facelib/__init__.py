@@ -13,6 +13,7 @@ to the image (0-1). These names are the API the pages and the CLI use::
 from .collection import Collection, photo_date
 from .engines import ENGINES
 from .engines import LABELS as ENGINE_LABELS
+from .engines.base import usd
 from .engines.local.analysis import MODELS
 from .errors import (
                      BadImage,
@@ -78,5 +79,5 @@ __all__ = [
     "startup", "sha256_hex", "Source",
     "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
     "zip_sources", "MEDIA_SUFFIXES", "VIDEO_SUFFIXES", "Job", "JobKind", "JobRunner", "JobState", "Spool",
-    "folder_spec", "s3_spec",
+    "folder_spec", "s3_spec", "usd",
 ]

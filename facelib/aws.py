@@ -42,7 +42,7 @@ def ceiling(settings: Settings) -> int:
     """The most calls a Rekognition batch keeps in flight: ``Settings.aws_max_concurrency``
     (``FACESEARCH_AWS_MAX_CONCURRENCY``) when the settings have it, else
     :data:`CEILING_FACTOR` x ``Settings.aws_concurrency`` (64 by default); never under the start."""
-    configured = getattr(settings, "aws_max_concurrency", None)  # a field of newer Settings
+    configured = settings.aws_max_concurrency
     start = max(1, int(settings.aws_concurrency))
     return max(start, int(configured) if configured else CEILING_FACTOR * start)
 

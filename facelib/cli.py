@@ -17,6 +17,7 @@ from typing import Any
 
 from .collection import Collection
 from .engines import ENGINES
+from .engines.base import usd
 from .engines.local.analysis import MODELS
 from .errors import FaceLibError, FaceNotFound, InvalidParameter
 from .images import load_file, sha256_hex
@@ -59,8 +60,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     if coll.paid:
         est = coll.estimate(list(expand_paths(args.paths, ws.settings)))
         print(f"pre-flight: {est.files} files, {est.already_indexed} already indexed, {est.duplicates} repeats, "
-              f"{est.unreadable} unreadable: {est.paid_calls} paid IndexFaces calls, about ${est.index_dollars:.3f}"
-              f" (+{est.grouping_calls} SearchFaces, ${est.dollars - est.index_dollars:.3f}, if grouped)",
+              f"{est.unreadable} unreadable: {est.paid_calls} paid IndexFaces calls, about {usd(est.index_dollars)}"
+              f" (+{est.grouping_calls} SearchFaces, {usd(est.dollars - est.index_dollars)}, if grouped)",
               file=sys.stderr)
     bar = tqdm(unit="img", desc=f"indexing into {args.collection}", file=sys.stderr, disable=args.quiet)
 
@@ -338,7 +339,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for label, items in (("orphan files", report.orphan_files), ("temporary fragments", report.fragments),
                              ("missing thumbnails", report.missing_thumbnails),
                              ("missing stored copies (index those photos again)", report.missing_copies),
-                             ("catalog problems", report.catalog_problems)):
+                             ("catalog problems", report.catalog_problems),
+                             ("paid-call cache problems", report.cache_problems)):
             print(f"{len(items)} {label}" + "".join(f"\n  {i}" for i in items[:20]))
         if args.repair:
             print(f"repaired: {report.files_removed} files removed, {report.thumbnails_recut} thumbnails cut again, "

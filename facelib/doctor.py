@@ -37,6 +37,9 @@ class DoctorReport:
     missing_thumbnails: list[str] = field(default_factory=list)
     missing_copies: list[str] = field(default_factory=list)
     catalog_problems: list[str] = field(default_factory=list)
+    #: Problems of the paid-call cache (with ``repair``: unreadable entries removed, an unreadable
+    #: cache moved aside and started afresh; nothing is lost, it is only an optimisation).
+    cache_problems: list[str] = field(default_factory=list)
     thumbnails_recut: int = 0
     thumbnails_cleared: int = 0
     files_removed: int = 0
@@ -45,7 +48,7 @@ class DoctorReport:
     @property
     def healthy(self) -> bool:
         return not (self.orphan_files or self.fragments or self.missing_thumbnails or self.missing_copies
-                    or self.catalog_problems)
+                    or self.catalog_problems or self.cache_problems)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "healthy": self.healthy}
@@ -65,6 +68,7 @@ def check(ws: Workspace, repair: bool = False, on_wait: Callable[[Holder | None]
 def _check(ws: Workspace, repair: bool) -> DoctorReport:
     report = DoctorReport(repaired=repair)
     report.catalog_problems = ws.catalog.integrity()
+    report.cache_problems = _check_cache(ws, repair)
     copies, thumbs = ws.catalog.file_references()
     named = set(copies) | set(thumbs)
     # A stored copy of an image a live batch has in flight is not an orphan (its row lands next).
@@ -99,3 +103,17 @@ def _check(ws: Workspace, repair: bool) -> DoctorReport:
             ws.catalog.set_thumb(face_id, None)
             report.thumbnails_cleared += 1
     return report
+
+
+def _check_cache(ws: Workspace, repair: bool) -> list[str]:
+    """The paid-call cache's problems, when there is a cache (no engine is built otherwise)."""
+    from .engines.base import HasCache
+    from .errors import FaceLibError
+
+    if not ws.settings.cache_dir.exists():
+        return []
+    try:
+        engine = ws.engine("rekognition")
+    except FaceLibError as exc:  # no AWS configuration here: the cache cannot be opened the engine's way
+        return [f"paid-call cache not checked: {exc}"]
+    return engine.check_cache(repair) if isinstance(engine, HasCache) else []

@@ -212,7 +212,10 @@ BUDGET_USD = var(
     "refuse a Rekognition batch whose estimate exceeds this many dollars",
     default_text="no limit",
 )
-AWS_CONCURRENCY = var("FACESEARCH_AWS_CONCURRENCY", integer(1), 16, "Rekognition calls in flight in a batch")
+AWS_CONCURRENCY = var("FACESEARCH_AWS_CONCURRENCY", integer(1), 16, "Rekognition calls in flight when a batch starts")
+AWS_MAX_CONCURRENCY = var("FACESEARCH_AWS_MAX_CONCURRENCY", optional(integer(1)), None,
+                          "the most Rekognition calls a batch keeps in flight while it finds the account's quota",
+                          default_text="4 x FACESEARCH_AWS_CONCURRENCY")
 AWS_CALLS_PER_SECOND = var(
     "FACESEARCH_AWS_CALLS_PER_SECOND",
     optional(number(0, above=True)),
@@ -422,6 +425,7 @@ class Settings:
     prices: Prices = field(default_factory=prices)
     budget_usd: float | None = field(default_factory=BUDGET_USD.read)  # per batch
     aws_concurrency: int = field(default_factory=AWS_CONCURRENCY.read)
+    aws_max_concurrency: int | None = field(default_factory=AWS_MAX_CONCURRENCY.read)
     aws_calls_per_second: float | None = field(default_factory=AWS_CALLS_PER_SECOND.read)
     aws_endpoint_url: str | None = field(default_factory=AWS_ENDPOINT_URL.read)
     aws_deadline: float = 30.0  # seconds an interactive call may take, retries included

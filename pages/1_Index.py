@@ -22,6 +22,7 @@ from facelib import (
     folder_spec,
     refused,
     s3_spec,
+    usd,
     walk_folder,
     zip_sources,
 )
@@ -176,13 +177,13 @@ if sources:
         est = coll.estimate(sources)  # S3 objects from their listing: nothing is downloaded here
         st.info(f"**Pre-flight estimate:** {est.files} photo(s): {est.already_indexed} already indexed, "
                 f"{est.duplicates} repeated in this batch, {est.unreadable} unreadable → **{est.paid_calls} paid "
-                f"IndexFaces call(s), about ${est.index_dollars:.3f}**; grouping the new faces into people "
-                f"afterwards: about {est.grouping_calls} SearchFaces (${est.dollars - est.index_dollars:.3f}); "
+                f"IndexFaces call(s), about {usd(est.index_dollars)}**; grouping the new faces into people "
+                f"afterwards: about {est.grouping_calls} SearchFaces ({usd(est.dollars - est.index_dollars)}); "
                 f"storing the faces about ${est.storage_per_month:.4f}/month.")
         budget = settings.budget_usd
         if budget is not None and est.dollars > budget:
             over_budget = True
-            st.error(f"About ${est.dollars:.3f} is over the budget of ${budget:.2f} (FACESEARCH_BUDGET_USD): "
+            st.error(f"About {usd(est.dollars)} is over the budget of {usd(budget)} (FACESEARCH_BUDGET_USD): "
                      "index fewer photos at a time.")
     if needs_address:
         st.warning("Enter the Dask scheduler's address (tcp://HOST:8786), or choose this machine.")

@@ -68,7 +68,7 @@ def test_a_video_is_indexed_searched_and_erased_like_photos(clip, tmp_path):
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "scenes.mp4").write_bytes(clip.read_bytes())
-    empty = make_video(folder / "empty.mp4", [Shot(0, 2, (10, 10, 10))])
+    make_video(folder / "empty.mp4", [Shot(0, 2, (10, 10, 10))])
     (folder / "biden.jpg").write_bytes((FIXTURES / "biden.jpg").read_bytes())
     ws = Workspace(Settings(data_dir=tmp_path / "data"))
     coll = ws.create_collection("v", "local")

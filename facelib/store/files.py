@@ -30,7 +30,8 @@ from .db import Database, Migration
 #: Collection names the old scheme used as a folder name as they are.
 SAFE_DIR = re.compile(r"[a-zA-Z0-9_.\-]{1,100}")
 #: File name suffix of a stored copy, by Pillow format.
-SUFFIXES = {"MP4": ".mp4", "MKV": ".mkv", "AVI": ".avi", "JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif",
+SUFFIXES = {"MP4": ".mp4", "MKV": ".mkv", "AVI": ".avi",
+            "JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif",
             "MPO": ".jpg", "HEIF": ".heic"}
 
 
