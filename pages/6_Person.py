@@ -1,15 +1,25 @@
-"""Person: every photo of one person, their faces, and the corrections (rename, split, move...)."""
+"""Person: every photo of one person, their faces, and the corrections (rename, split, move...).
+
+Every action carries the ids it was drawn for (``on_click=..., args=(person_id, ...)``) and runs
+before the next script run, so it never reads a picker whose options changed in between (a
+browser rebuilds a selectbox whose labels changed and falls back to its default). The person
+worked on is kept under the plain key ``person`` and the picker is keyed by it and by its labels:
+whenever either changes it is a new widget whose default is that person.
+"""
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
-from facelib import StoredFace
+from facelib import FaceLibError, StoredFace
 from pages.ui.common import forget_results, page
-from pages.ui.people import undo_last_correction
+from pages.ui.people import faces_label, undo_last_correction
 from pages.ui.tables import FACE_COLUMNS, faces_frame, rows_key
 from pages.ui.text import md
 
+CURRENT = "person"   # the person worked on (durable; People and ?person= set it too)
 coll = page("Person", ":material/person:")
 people = coll.people
 everyone = people.listing(include_hidden=True)
@@ -18,47 +28,82 @@ if not everyone:
     st.info("No people yet: open the People page to group the faces.")
     st.page_link("pages/5_People.py", label="People", icon=":material/groups:")
     st.stop()
-if "person_msg" in st.session_state:
-    st.success(st.session_state.pop("person_msg"))
-undo_last_correction(coll, "person_msg")
 
 ids = [p.person_id for p in everyone]
-if "_person_next" in st.session_state:  # chosen by the last action (a split, an erasure)
-    st.session_state["person"] = st.session_state.pop("_person_next")
-# ?person=ID opens that person (kept in sync by hand: Streamlit binds a selectbox to the URL by its
-# labels, and these are names, not ids).
+# ?person=ID opens that person (kept in sync by hand: the picker's labels are names, not ids).
 linked = st.query_params.get("person", "")
-if "person" not in st.session_state and linked.isdigit():
-    st.session_state["person"] = int(linked)
-if st.session_state.get("person") not in ids:
-    st.session_state["person"] = ids[0]
-labels = {p.person_id: f"{p.label} ({len(p.face_ids)} faces)" for p in everyone}
-pid: int = st.selectbox("Person", ids, format_func=lambda i: labels.get(i, str(i)), key="person",
-                        persist_state="session")
-st.query_params["person"] = str(pid)
-person = people.get(pid)
+if CURRENT not in st.session_state and linked.isdigit():
+    st.session_state[CURRENT] = int(linked)
+if st.session_state.get(CURRENT) not in ids:
+    st.session_state[CURRENT] = ids[0]
+pid: int = st.session_state[CURRENT]
+labels = {p.person_id: f"{p.label} ({faces_label(len(p.face_ids))})" for p in everyone}
 
 
-def done(message: str, show: int | None = None) -> None:
+def say(message: str, show: int | None = None) -> None:
+    """The message shown above the page after an action, and the person to show (default: as is)."""
     st.session_state["person_msg"] = message
     if show is not None:
-        st.session_state["_person_next"] = show
-    st.rerun()
+        st.session_state[CURRENT] = show
+
+
+def follow(face_ids: tuple[str, ...], fallback: int | None = None) -> None:
+    """Show the person who now holds the first of ``face_ids`` that still has one (else ``fallback``)."""
+    holder = people.person_of()
+    for f in face_ids:
+        if f in holder:
+            st.session_state[CURRENT] = holder[f]
+            return
+    if fallback is not None:
+        st.session_state[CURRENT] = fallback
+
+
+if "person_msg" in st.session_state:
+    st.success(st.session_state.pop("person_msg"))
+current = people.get(pid)
+undo_last_correction(coll, "person_msg", after=lambda: follow(current.face_ids, pid))
+
+
+def pick(widget_key: str) -> None:
+    st.session_state[CURRENT] = st.session_state[widget_key]
+
+
+# Keyed by the person shown and the labels: a rename or a correction makes a new picker showing `pid`.
+digest = hashlib.sha1("|".join(f"{i}:{labels[i]}" for i in ids).encode()).hexdigest()[:8]
+picker_key = f"person_pick_{pid}_{digest}"
+st.selectbox("Person", ids, index=ids.index(pid), format_func=lambda i: labels.get(i, str(i)), key=picker_key,
+             on_change=pick, args=(picker_key,))
+if st.query_params.get("person") != str(pid):
+    st.query_params["person"] = str(pid)
+person = current
+
+
+def rename(person_id: int, name_key: str) -> None:
+    name = str(st.session_state.get(name_key, "")).strip()
+    try:
+        people.rename(person_id, name)
+    except FaceLibError as exc:
+        say(f"Not renamed: {md(exc)}")
+        return
+    say(f"Renamed to {md(name) or 'unnamed'}.", show=person_id)
+
+
+def hide(person_id: int, hidden: bool) -> None:
+    people.hide(person_id, hidden)
+    say("Hidden from the People page." if hidden else "Shown again.", show=person_id)
 
 
 c1, c2 = st.columns([3, 1])
-# Keyed by the stored name too: an undo or a rename elsewhere shows the name as it is now.
-new_name = c1.text_input("Name", value=person.name or "", key=f"name_{pid}_{person.name}", placeholder="Mom")
-if c1.button("Save name", key="rename"):
-    people.rename(pid, new_name)
-    done(f"Renamed to {md(new_name) or 'unnamed'}.")
-if c2.button("Unhide" if person.hidden else "Hide", key="hide"):
-    people.hide(pid, not person.hidden)
-    done("Shown again." if person.hidden else "Hidden from the People page.")
+# Keyed by the person and the stored name: an undo or a rename elsewhere shows the name as it is now.
+name_key = f"name_{pid}_{hashlib.sha1((person.name or '').encode()).hexdigest()[:8]}"
+c1.text_input("Name", value=person.name or "", key=name_key, placeholder="Mom")
+c1.button("Save name", key="rename", on_click=rename, args=(pid, name_key))
+c2.button("Unhide" if person.hidden else "Hide", key="hide", on_click=hide, args=(pid, not person.hidden))
 
 stored = coll.faces_by_id(person.face_ids)
 faces = [stored[f] for f in person.face_ids if f in stored]
-st.subheader(f"{md(person.label)}: {person.photos} photo(s), {len(faces)} face(s)")
+st.subheader(f"{md(person.label)}: {person.photos} photo{'s' if person.photos != 1 else ''}, "
+             f"{faces_label(len(faces))}")
 by_photo: dict[str, list[StoredFace]] = {}
 for f in faces:
     by_photo.setdefault(f.image_sha256, []).append(f)
@@ -71,34 +116,81 @@ for i, fs in enumerate(list(by_photo.values())[:48]):
 
 st.subheader("Faces")
 # The table's key names the person and their faces, so a selection never outlives the rows it indexes.
-table_key = rows_key(f"person_faces_{pid}", [f.face_id for f in faces])
+face_ids = tuple(f.face_id for f in faces)
+table_key = rows_key(f"person_faces_{pid}", face_ids)
 event = st.dataframe(faces_frame(coll, faces), column_config=FACE_COLUMNS, hide_index=True, width="stretch",
                      row_height=64, key=table_key, on_select="rerun", selection_mode="multi-row")
 chosen = [faces[i].face_id for i in event.selection.rows if 0 <= i < len(faces)]
-st.caption(f"{len(chosen)} face(s) selected. Corrections are remembered by every later regroup.")
+
+
+def ticked(table: str, drawn: tuple[str, ...]) -> list[str]:
+    """The faces ticked in ``table`` (which showed ``drawn``), read when the button is pressed."""
+    state = st.session_state.get(table)
+    rows = list(state["selection"]["rows"]) if state else []
+    return [drawn[i] for i in rows if 0 <= i < len(drawn)]
+
+
+def split(person_id: int, table: str, drawn: tuple[str, ...]) -> None:
+    picked = ticked(table, drawn)
+    if picked:
+        new = people.split(picked)
+        say(f"Split {faces_label(len(picked))} into {md(people.get(new).label)}.")
+        follow(tuple(f for f in drawn if f not in picked), new)
+
+
+def move(person_id: int, table: str, drawn: tuple[str, ...], target_key: str) -> None:
+    picked, target = ticked(table, drawn), st.session_state.get(target_key)
+    if picked and target is not None:
+        people.move_faces(picked, int(target))
+        now = people.get(int(target))  # counted after the move
+        say(f"Moved {faces_label(len(picked))} to {md(now.label)} (now {faces_label(len(now.face_ids))}).")
+        follow(tuple(f for f in drawn if f not in picked), int(target))
+
+
+def not_person(person_id: int, table: str, drawn: tuple[str, ...]) -> None:
+    picked = ticked(table, drawn)
+    if picked:
+        label = people.get(person_id).label
+        people.not_these_faces(picked)
+        say(f"{faces_label(len(picked))} taken out of {md(label)}.")
+        follow(tuple(f for f in drawn if f not in picked) or drawn)
+
+
+def not_face(person_id: int, table: str, drawn: tuple[str, ...]) -> None:
+    picked = ticked(table, drawn)
+    if picked:
+        people.not_faces(picked)
+        say(f"{faces_label(len(picked))} marked as not a face.")
+        follow(tuple(f for f in drawn if f not in picked), person_id)
+
+
+st.caption(f"{faces_label(len(chosen))} selected. Corrections are remembered by every later regroup.")
 a, b, c, d = st.columns(4)
-if a.button("Split into a new person", disabled=not chosen, key="split"):
-    new = people.split(chosen)
-    done(f"Split {len(chosen)} face(s) into a new person.", show=new)
+a.button("Split into a new person", disabled=not chosen, key="split", on_click=split,
+         args=(pid, table_key, face_ids))
 others = [p for p in everyone if p.person_id != pid]
+target_key = f"move_target_{pid}_{digest}"
 target = b.selectbox("Move to", [p.person_id for p in others], format_func=lambda i: labels.get(i, str(i)),
-                     key="move_target", index=None, placeholder="Choose a person")
-if b.button("Move", disabled=not chosen or target is None, key="move") and target is not None:
-    people.move_faces(chosen, target)
-    done(f"Moved {len(chosen)} face(s) to {md(labels[target])}.")
-if c.button("Not this person", disabled=not chosen, key="not_person"):
-    people.not_these_faces(chosen)
-    done(f"{len(chosen)} face(s) taken out of {md(person.label)}.")
-if d.button("Not a face", disabled=not chosen, key="not_face"):
-    people.not_faces(chosen)
-    done(f"{len(chosen)} face(s) marked as not a face.")
+                     key=target_key, index=None, placeholder="Choose a person")
+b.button("Move", disabled=not chosen or target is None, key="move", on_click=move,
+         args=(pid, table_key, face_ids, target_key))
+c.button("Not this person", disabled=not chosen, key="not_person", on_click=not_person,
+         args=(pid, table_key, face_ids))
+d.button("Not a face", disabled=not chosen, key="not_face", on_click=not_face, args=(pid, table_key, face_ids))
+
+
+def erase(person_id: int, label: str) -> None:
+    n = coll.delete_person(person_id, with_photos=bool(st.session_state.get("erase_photos")))
+    forget_results()  # a kept search result or live recogniser may name the erased faces
+    st.session_state.pop(CURRENT, None)
+    st.session_state["erase_confirm"] = ""
+    say(f"Erased {md(label)}: {faces_label(n)}.")
+
 
 with st.expander(f"Erase {md(person.label)}", expanded=False):
     st.warning("Removes this person's faces from the engine, the catalog and the disk (thumbnails, vectors, "
                "cached searches). It cannot be undone.")
-    with_photos = st.checkbox("Also delete every photo they appear in", key="erase_photos")
+    st.checkbox("Also delete every photo they appear in", key="erase_photos")
     confirm = st.text_input("Type ERASE to confirm", key="erase_confirm")
-    if st.button("Erase person", type="primary", disabled=confirm != "ERASE", key="erase_person"):
-        n = coll.delete_person(pid, with_photos=with_photos)
-        forget_results()  # a kept search result or live recogniser may name the erased faces
-        done(f"Erased {md(person.label)}: {n} face(s).", show=-1)
+    st.button("Erase person", type="primary", disabled=confirm != "ERASE", key="erase_person", on_click=erase,
+              args=(pid, person.label))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from facelib import Collection, Person
 
-from .text import md
+from .text import md, plural
+
+
+def faces_label(n: int) -> str:
+    return plural(n, "face")
 
 
 def person_card_label(p: Person) -> str:
-    return f"{len(p.face_ids)} face(s) · {p.photos} photo(s)"
+    return f"{faces_label(len(p.face_ids))} · {plural(p.photos, 'photo')}"
 
 
 def group_new_faces(coll: Collection, auto: bool = True) -> None:
@@ -38,11 +44,20 @@ def group_new_faces(coll: Collection, auto: bool = True) -> None:
         st.rerun()
 
 
-def undo_last_correction(coll: Collection, message_key: str) -> None:
+def undo_last_correction(coll: Collection, message_key: str, after: Callable[[], None] | None = None) -> None:
     """A button that takes back the last correction (rename, hide, merge, split, move, not this
-    person, not a face), when there is one."""
+    person, not a face), when there is one. It acts in a callback, before the next run draws
+    anything; ``after`` then chooses what the page shows (the person worked on)."""
     label = coll.people.last_correction()  # names the person: user text
-    if label and st.button(f":material/undo: Undo {md(label)}", key="undo_correction"):
+
+    def undo(expected: str) -> None:
+        if coll.people.last_correction() != expected:  # another tab or user changed it meanwhile
+            st.session_state[message_key] = "Nothing undone: the last correction changed meanwhile."
+            return
         coll.people.undo()
-        st.session_state[message_key] = f"Undone: {md(label)}."
-        st.rerun()
+        st.session_state[message_key] = f"Undone: {md(expected)}."
+        if after is not None:
+            after()
+
+    if label:
+        st.button(f":material/undo: Undo {md(label)}", key="undo_correction", on_click=undo, args=(label,))

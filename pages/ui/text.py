@@ -18,3 +18,8 @@ def md(value: object) -> str:
     """``value`` as text that markdown shows literally (one line: newlines become spaces)."""
     text = re.sub(r"[\r\n\t\f\v]+", " ", str(value))
     return _AUTOLINK.sub("\\1\u2060", _SPECIAL.sub(r"\\\1", text))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 face``, ``2 faces``, ``0 people`` (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
