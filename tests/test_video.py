@@ -139,6 +139,8 @@ def test_rekognition_pays_one_index_faces_per_appearance(clip, tmp_path, monkeyp
         ws = Workspace(Settings(data_dir=tmp_path / "data", engine="rekognition", aws_region="us-east-1",
                                 aws_endpoint_url=ep.url))
         coll = ws.create_collection("r", "rekognition")
+        est = coll.estimate([file_source(clip)])  # from the container's duration: 9 s -> one appearance's call
+        assert (est.videos, est.paid_calls) == (1, 1)
         report = coll.index([file_source(clip)])
         assert report.outcomes[0].status == FileStatus.INDEXED, report.outcomes[0].message
         assert ep.calls["IndexFaces"] == 2 == report.faces_indexed

@@ -6,6 +6,8 @@ import io
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
 
 from PIL import Image
 
@@ -32,6 +34,34 @@ class BatchEstimate:
     grouping_calls: int = 0
     index_dollars: float = 0.0
     unsearched: int = 0
+    #: Videos in the batch: each costs one IndexFaces per appearance, counted here as one per
+    #: :data:`VIDEO_SECONDS_PER_CALL` seconds of video (the appearances are known only once the
+    #: local detector has followed the faces; the job's spending limit holds either way).
+    videos: int = 0
+
+
+#: Seconds of video counted as one appearance (one IndexFaces) in the pre-flight estimate.
+VIDEO_SECONDS_PER_CALL = 10.0
+
+
+def video_calls(src: Source) -> int | None:
+    """IndexFaces an (unindexed) video is counted for, from its container's duration; None when it is
+    not a video file (0 when it cannot be read: nothing will be sent)."""
+    import math
+
+    from .sources import VIDEO_SUFFIXES, FileReader
+
+    if PurePosixPath(src.name.lower()).suffix not in VIDEO_SUFFIXES:
+        return None
+    try:
+        import av
+
+        target: Any = src.read.path if isinstance(src.read, FileReader) else io.BytesIO(src.read())
+        with av.open(target, mode="r", metadata_errors="ignore") as container:
+            seconds = float(getattr(container, "duration", 0) or 0) / 1_000_000
+    except Exception:  # noqa: BLE001 - unreadable: refused before any call
+        return 0
+    return max(1, math.ceil(seconds / VIDEO_SECONDS_PER_CALL))
 
 
 def will_be_sent(data: bytes) -> bool:
@@ -63,8 +93,16 @@ def estimate_batch(has_image: Callable[[str], bool], has_etag: Callable[[str], b
     faces per new image (storage counts the new faces only).
     """
     seen: set[str] = set()
-    indexed = dup = bad = 0
+    indexed = dup = bad = videos = extra = 0
     for src in sources:
+        calls = video_calls(src)
+        if calls is not None:  # judged by its duration (a video is never read whole here)
+            videos += 1
+            if calls == 0:
+                bad += 1
+            else:
+                extra += calls - 1
+            continue
         etag = src.metadata.get("etag") if src.origin == "s3" else None
         if etag:
             size = src.metadata.get("size")
@@ -91,7 +129,9 @@ def estimate_batch(has_image: Callable[[str], bool], has_etag: Callable[[str], b
             bad += 1
         seen.add(sha)
     new = len(sources) - indexed - dup - bad
-    grouping = int(round(new * faces_per_image)) + max(0, unsearched)
-    index_dollars = new * prices.of("IndexFaces")
-    return BatchEstimate(len(sources), indexed, dup, bad, new, index_dollars + grouping * prices.of("SearchFaces"),
-                         new * faces_per_image * prices.per_face_month, grouping, index_dollars, max(0, unsearched))
+    calls = new + extra
+    grouping = int(round(calls * faces_per_image)) + max(0, unsearched)
+    index_dollars = calls * prices.of("IndexFaces")
+    return BatchEstimate(len(sources), indexed, dup, bad, calls, index_dollars + grouping * prices.of("SearchFaces"),
+                         calls * faces_per_image * prices.per_face_month, grouping, index_dollars, max(0, unsearched),
+                         videos)

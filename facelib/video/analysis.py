@@ -23,6 +23,9 @@ from .tracking import Track, Tracker, histogram, is_cut
 
 log = logging.getLogger(__name__)
 
+#: Frames are searched for faces at most this many pixels on their longer side (as the Live page
+#: does): a face smaller than about 20 px there is not followed; key frames are analysed in full.
+DETECT_SIDE = 480
 #: A track needs this many detections (at 4 fps: half a second on screen) to become an appearance.
 MIN_DETECTIONS = 2
 
@@ -71,6 +74,15 @@ def sharpness(rgb: np.ndarray, box: BoundingBox) -> float:
     return float(lap.var())
 
 
+def _small(rgb: np.ndarray) -> np.ndarray:
+    """The frame at :data:`DETECT_SIDE` px on its longer side (unchanged when smaller)."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= DETECT_SIDE:
+        return rgb
+    k = DETECT_SIDE / max(h, w)
+    return np.asarray(Image.fromarray(rgb).resize((max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.BILINEAR))
+
+
 def key_score(rgb: np.ndarray, box: BoundingBox, confidence: float) -> float:
     """How good a frame is for a track: face area x detector confidence x sharpness (all > 0)."""
     return float(box.area * max(confidence, 1.0) * (1.0 + sharpness(rgb, box)) ** 0.5)
@@ -102,7 +114,7 @@ def follow(data: bytes, detect: Callable[[np.ndarray], list[tuple[BoundingBox, f
         if is_cut(previous, hist):
             tracker.cut()
         previous = hist
-        detections = detect(frame.rgb)
+        detections = detect(_small(frame.rgb))  # boxes are relative: the same on the full frame
         for (box, confidence), track in zip(detections, tracker.update(frame.t, detections), strict=True):
             score = key_score(frame.rgb, box, confidence)
             held = best.get(track.track_id)
