@@ -63,10 +63,10 @@ def test_s3_prefix_is_listed_with_the_paginator_and_streamed(workspace):
     stub.add_response("list_objects_v2", {"Contents": [{"Key": "photos/sub/b.JPG", "ETag": '"etag-b"', "Size": 10}],
                                           "IsTruncated": False},
                       {"Bucket": "family", "Prefix": "photos/", "ContinuationToken": "t1"})
-    for key, name in (("photos/a.jpg", "obama.jpg"), ("photos/sub/b.JPG", "biden.jpg")):
+    for key, name, etag in (("photos/a.jpg", "obama.jpg", "etag-a"), ("photos/sub/b.JPG", "biden.jpg", "etag-b")):
         data = fixture_bytes(name)
         stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentLength": len(data)},
-                          {"Bucket": "family", "Key": key})
+                          {"Bucket": "family", "Key": key, "IfMatch": f'"{etag}"'})  # the listed version only
     with stub:
         sources = s3_sources("s3://family/photos/", client=client)
         assert [s.name for s in sources] == ["s3://family/photos/a.jpg", "s3://family/photos/sub/b.JPG"]
