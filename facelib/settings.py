@@ -121,6 +121,7 @@ def _path(text: str) -> Path:
 
 
 PATH: Kind[Path] = Kind("a folder path", _path)
+FILE: Kind[Path] = Kind("a file path", _path)
 PATHS: Kind[tuple[Path, ...]] = Kind(
     f"folder paths separated by {os.pathsep!r}", lambda text: tuple(_path(p) for p in text.split(os.pathsep) if p.strip())
 )
@@ -248,15 +249,15 @@ CLUSTER_SHARED = var(
 )
 CLUSTER_TLS_CA = var(
     "FACESEARCH_CLUSTER_TLS_CA",
-    optional(PATH),
+    optional(FILE),
     None,
     "the CA certificate (PEM) a cluster's scheduler and workers are signed by: required for a cluster "
     "not on loopback (mutual TLS, `tls://HOST:8786`)",
     default_text="none: loopback clusters only",
 )
-CLUSTER_TLS_CERT = var("FACESEARCH_CLUSTER_TLS_CERT", optional(PATH), None,
+CLUSTER_TLS_CERT = var("FACESEARCH_CLUSTER_TLS_CERT", optional(FILE), None,
                        "this coordinator's TLS certificate (PEM) for the cluster", default_text="none")
-CLUSTER_TLS_KEY = var("FACESEARCH_CLUSTER_TLS_KEY", optional(PATH), None,
+CLUSTER_TLS_KEY = var("FACESEARCH_CLUSTER_TLS_KEY", optional(FILE), None,
                       "this coordinator's TLS private key (PEM) for the cluster", default_text="none")
 VIDEO_FPS = var("FACESEARCH_VIDEO_FPS", number(0.5, 30.0), 4.0,
                 "frames a second sampled from a video (4: a face on screen for 1 s is seen 4 times)")
