@@ -212,3 +212,17 @@ def test_engines_satisfy_the_protocols():
     assert all(callable(getattr(RekognitionEngine, m)) for m in protocol_members(SupportsUsers))
     assert not all(callable(getattr(LocalEngine, m, None)) for m in protocol_members(SupportsUsers))
     assert callable(LocalEngine.detect_boxes) and "detect_boxes" in protocol_members(BoxDetector)
+
+
+def test_logging_is_configured_in_one_place():
+    """Modules log through ``logging.getLogger(__name__)``; only facelib/logs.py configures logging
+    (handlers, levels, basicConfig), so the app and the CLI log the same way."""
+    configuring = {"basicConfig", "addHandler", "setLevel", "dictConfig", "fileConfig", "setLogLevel"}
+    offenders = []
+    for path in [*FACELIB.rglob("*.py"), *UI]:
+        if path == FACELIB / "logs.py":
+            continue
+        for n in ast.walk(tree(path)):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in configuring:
+                offenders.append(f"{path.relative_to(ROOT)}:{n.lineno} {n.func.attr}")
+    assert offenders == []
