@@ -128,6 +128,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if args.person is not None:
+        return cmd_search_person(args)
+    if args.image is None or args.in_collection:
+        raise SystemExit("search needs a photo, or --person PERSON (--in OTHER searches another collection)")
     coll = _collection(args)
     image = load_file(args.image)
     result = coll.search_image(image, face_index=args.face_index,
@@ -144,6 +148,35 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{len(doc['query_faces'])} face(s) in the query; searched face {doc['searched_face']}")
         for m in doc["matches"]:
             print(f"{m['similarity']:6.2f}%  {m['image']}  {m['face_id']}")
+    return 0
+
+
+def cmd_search_person(args: argparse.Namespace) -> int:
+    """Every face of a person searches together (their best per-face similarity), in their
+    collection or ``--in`` another one; rows as for a photo search, plus ``person``."""
+    from .people.person_search import resolve_person, search_person
+
+    if args.image is not None:
+        raise SystemExit("search takes a photo or --person, not both")
+    ws = _workspace(args)
+    coll = ws.collection(args.collection)
+    target = ws.collection(args.in_collection) if args.in_collection else coll
+    result = search_person(coll, resolve_person(coll, args.person), target,
+                           floor=min(args.threshold, ws.settings.search_floor))
+    doc = result.to_json(threshold=args.threshold, max_faces=args.max_faces)
+    times = ws.appearances.of(m["face_id"] for m in doc["matches"])
+    for m in doc["matches"]:  # a face of a video: when it was on screen (seconds)
+        if m["face_id"] in times:
+            m.update({k: v for k, v in times[m["face_id"]].to_dict().items() if k != "frame_s"})
+    if args.json:
+        _print_json(doc)
+    else:
+        p = doc["person"]
+        print(f"{p['name'] or 'Person ' + str(p['person_id'])} ({p['faces']} face(s), {len(doc['query_faces'])} searched) "
+              f"in {doc['collection']}: {doc['paid_calls']} paid call(s)")
+        for m in doc["matches"]:
+            who = m["person"]["name"] or f"Person {m['person']['person_id']}" if m["person"] else "-"
+            print(f"{m['similarity']:6.2f}%  {m['image']}  {m['face_id']}  {who}{'  (theirs)' if m['theirs'] else ''}")
     return 0
 
 
@@ -391,8 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp, engine=True)
     sp.set_defaults(func=cmd_index)
 
-    sp = sub.add_parser("search", help="search the faces like one face of a photo")
-    sp.add_argument("image")
+    sp = sub.add_parser("search", help="search the faces like one face of a photo, or like a person (--person)")
+    sp.add_argument("image", nargs="?")
+    sp.add_argument("--person", default=None, metavar="PERSON",
+                    help="search with every face of this person of --collection (an id or an unambiguous name)")
+    sp.add_argument("--in", dest="in_collection", default=None, metavar="OTHER",
+                    help="with --person: search this other collection (same model on the local engine)")
     sp.add_argument("--collection", required=True)
     sp.add_argument("--threshold", type=float, default=Settings.default_threshold,
                     help=f"similarity 0-100 (default {Settings.default_threshold:.0f})")
