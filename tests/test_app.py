@@ -340,7 +340,7 @@ def test_people_and_person_pages(with_samples):
     assert any("Barack" in o for o in at.multiselect(key="together_all").options)
     at.multiselect(key="together_all").set_value([pid]).run()
     ok(at)
-    assert any(c.value == "3 photo(s)" for c in at.caption)
+    assert any(c.value == "3 photos" for c in at.caption)
 
 
 def test_erase_a_person_from_the_person_page(with_samples):

@@ -228,7 +228,7 @@ def test_merge_two_people_and_name_one(server, page):
     wait_running_done(page)
     page.get_by_role("button", name="Merge the 2 selected people").click()
     page.get_by_role("button", name="Yes, merge").click()  # a merge asks first
-    page.get_by_text("1 people · 3 faces").wait_for(timeout=60_000)
+    page.get_by_text("1 person · 3 faces").wait_for(timeout=60_000)
     page.locator("[data-testid=stButton] button", has_text="Open").first.click()
     try:
         page.get_by_role("button", name="Save name").wait_for(timeout=30_000)

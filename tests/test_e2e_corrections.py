@@ -35,6 +35,23 @@ def variants(name: str) -> list[tuple[str, bytes]]:
     return files
 
 
+def many(name: str, n: int) -> list[tuple[str, bytes]]:
+    """``n`` other photos of the same face: crops at different offsets and brightness, some mirrored."""
+    im = Image.open(FIXTURES / name).convert("RGB")
+    w, h = im.size
+    files = []
+    for i in range(n):
+        dx, dy = (i % 4) * w // 40, (i // 4 % 4) * h // 40
+        picture = ImageEnhance.Brightness(im.crop((dx, dy, w - (3 - i % 4) * w // 40, h - dy // 2))).enhance(
+            0.85 + 0.02 * (i % 8))
+        if i % 2:
+            picture = ImageOps.mirror(picture)
+        buf = io.BytesIO()
+        picture.save(buf, "JPEG", quality=90)
+        files.append((f"{name[:-4]}-v{i:02d}.jpg", buf.getvalue()))
+    return files
+
+
 @pytest.fixture(scope="module")
 def family(tmp_path_factory):
     """(url, collection handle, obama's person id, biden's person id) of a server of its own."""
@@ -53,6 +70,17 @@ def family(tmp_path_factory):
     people = coll.people.listing()
     assert [len(p.face_ids) for p in people] == [5, 3], [(p.label, p.face_ids) for p in people]
     biden, obama = people[0].person_id, people[1].person_id
+    # "crowd": 52 faces, each a person of its own (an analyst's "not this person" on each): two pages of cards.
+    crowd_dir = tmp_path_factory.mktemp("crowd")
+    for n in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"):
+        for fname, blob in many(n, 13):
+            (crowd_dir / fname).write_bytes(blob)
+    crowd = ws.ensure_collection("crowd")
+    report = crowd.index(expand_paths([crowd_dir]), workers=1)
+    crowd.people.update()
+    crowd.people.not_these_faces([f for p in crowd.people.listing() for f in p.face_ids])
+    crowd.people.store.forget_undo()
+    assert len(crowd.people.listing()) == report.faces_indexed > 48, report.summary()
     with streamlit_app(data, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
         yield url, coll, obama, biden
 
@@ -173,3 +201,51 @@ def test_move_keeps_the_person_and_counts_after_the_move(family, page):
     wait_running_done(page)
     assert heading(page).startswith("Barack: 2 photos, 2 faces"), heading(page)
     assert len(coll.people.get(biden).face_ids) == 6
+
+
+def test_ticks_are_kept_across_pages_of_cards_and_merge_at_the_top(family, page):
+    url, coll, _, _ = family
+    crowd = coll.ws.collection("crowd")
+    everyone = crowd.people.listing()
+    last = everyone[-1]  # on page 2 of 48 cards
+    page.goto(f"{url}/People?collection=crowd")
+    page.get_by_text(f"{len(everyone)} people").first.wait_for(timeout=60_000)
+    wait_running_done(page)
+    boxes = page.locator("[data-testid=stCheckbox]", has_text="Select")
+    boxes.first.click()  # the first card of page 1
+    wait_running_done(page)
+    pager = page.get_by_label(re.compile(r"Page \(of 2\)"))
+    pager.fill("2")
+    pager.press("Enter")
+    page.get_by_text(last.label, exact=True).wait_for(timeout=30_000)
+    wait_running_done(page)
+    boxes.last.click()  # the last card of page 2
+    wait_running_done(page)
+    merge = page.get_by_role("button", name="Merge the 2 selected people")
+    merge.wait_for(timeout=30_000)
+    # the action is above the cards: above the first card's Open button
+    assert merge.bounding_box()["y"] < page.get_by_role("button", name="Open").first.bounding_box()["y"]
+    merge.click()
+    page.get_by_role("button", name="Yes, merge").click()
+    page.get_by_text(f"{len(everyone) - 1} people").first.wait_for(timeout=60_000)
+    merged = {p.person_id: len(p.face_ids) for p in crowd.people.listing()}
+    assert 2 in merged.values() and len(merged) == len(everyone) - 1
+    # every checkbox names its person for a screen reader
+    assert page.locator("[data-testid=stCheckbox]", has_text="Select").first.inner_text().startswith("Select Person")
+
+
+def test_not_the_same_person_is_remembered(family, page):
+    url, coll, obama, biden = family
+    reset(coll, obama, biden)
+    # as the incremental grouping may leave them: one of Obama's faces a person of its own, no decision
+    split_off = coll.people.store.new_person()
+    coll.people.store.assign([coll.people.get(obama).face_ids[0]], split_off)
+    assert any({a.person_id, b.person_id} == {obama, split_off} for a, b, _ in coll.people.merge_suggestions())
+    page.goto(f"{url}/People?collection=family")
+    page.get_by_text("Maybe the same person?").wait_for(timeout=60_000)
+    wait_running_done(page)
+    page.get_by_role("button", name="Not the same person").first.click()
+    page.get_by_text("are not the same person").wait_for(timeout=30_000)
+    assert not coll.people.merge_suggestions()
+    coll.people.regroup()  # remembered by a regroup too
+    assert len(coll.people.listing()) == 3

@@ -214,6 +214,16 @@ class People:
             self.store.set_name(target.person_id, name)
         return target.person_id
 
+    def not_same(self, person_a: int, person_b: int) -> None:
+        """The two people are not the same person: a cannot-link between them (remembered by every
+        regroup), so they are never suggested for merging again. Undone like any correction."""
+        a, b = self.get(person_a), self.get(person_b)
+        if a.person_id == b.person_id:
+            raise InvalidParameter("a person is always the same as themself")
+        with self.store.journal(f"not the same: {a.label} and {b.label}", [a.person_id, b.person_id]):
+            self.store.supersede(MUST, a.face_ids, b.face_ids)
+            self.store.decide(CANNOT, [(a.face_ids[0], b.face_ids[0])])
+
     def split(self, face_ids: list[str], name: str | None = None) -> int:
         """Make the chosen faces a new person; remembered as must-links among them and cannot-links
         between them and the faces they leave."""
