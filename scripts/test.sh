@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the checks need on a bare Debian machine, then run lint, type checks and every
 # test, once, in a shuffled order (the seed is printed: `pytest -p random_order --random-order-seed=N`
-# replays it). Then, unless FACESEARCH_SKIP_LOWEST=1, the everyday tier again on the lowest versions
-# requirements.txt and the extras allow (`uv pip install --resolution lowest-direct`).
+# replays it). Then, unless FACESEARCH_SKIP_LOWEST=1, every page and the library tests again on the
+# lowest versions requirements.txt and the extras allow (`uv pip install --resolution lowest-direct`).
 # Uses the active virtualenv, or makes .venv (Debian's system Python refuses `pip install`).
 # Arguments go to the main pytest run (e.g. `-m "not slow"`).
 set -euo pipefail
@@ -28,7 +28,7 @@ echo "== pytest (shuffled by module and within modules)"
 python -m pytest -q -p random_order --random-order-bucket=module "$@"
 
 if [ "${FACESEARCH_SKIP_LOWEST:-0}" != 1 ]; then
-  echo "== the lowest allowed versions: every page opened, the everyday tier"
+  echo "== the lowest allowed versions: every page opened, the library tests of each floor"
   LOW="${TMPDIR:-/tmp}/facesearch-lowest"
   rm -rf "$LOW"
   python -m uv venv -q --python "$(python -c 'import sys; print(sys.executable)')" "$LOW"
@@ -37,5 +37,12 @@ if [ "${FACESEARCH_SKIP_LOWEST:-0}" != 1 ]; then
   python -m uv pip install -q --python "$LOW/bin/python" -r requirements-dev.txt
   python -m uv pip list --python "$LOW/bin/python" 2>/dev/null \
     | grep -iE '^(streamlit|opencv-python-headless|numpy|pandas|pillow|scipy|scikit-learn|boto3|distributed|dlib-bin) ' || true
-  "$LOW/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" tests
+  # Every page opened, and the library tests of each floor: pandas/streamlit (pages), opencv/numpy/pillow
+  # (images, the offline engine), dlib, scikit-learn/scipy (people), boto3/diskcache (Rekognition), distributed.
+  # (Other AppTest tests use AppTest methods newer than the app's floor, e.g. camera_input.)
+  "$LOW/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" tests/test_pages_open.py tests/test_images.py \
+    tests/test_local_engine.py tests/test_people.py tests/test_rekognition.py tests/test_settings.py \
+    tests/test_query_plans.py
+  "$LOW/bin/python" -m pytest -q -p no:cacheprovider \
+    "tests/test_cluster.py::test_the_cluster_indexes_the_same_faces_boxes_and_vectors_as_the_pool[LocalCluster]"
 fi
