@@ -21,6 +21,7 @@ from .jobs.lease import Leases
 from .jobs.store import MIGRATIONS as JOBS_MIGRATIONS
 from .jobs.store import Job, JobKind, JobNotFound, JobStore
 from .people.store import MIGRATIONS as PEOPLE_MIGRATIONS
+from .people.watchlists import MIGRATIONS as WATCH_MIGRATIONS
 from .records import EngineName, FaceStatus
 from .settings import Settings
 from .store.access import MIGRATIONS as ACCESS_MIGRATIONS
@@ -73,7 +74,7 @@ class SpendingAs:
 def migrations() -> list[Migration]:
     """Every owner's schema steps, in version order."""
     return sorted([*CATALOG_MIGRATIONS, *PEOPLE_MIGRATIONS, *ACCESS_MIGRATIONS, *JOBS_MIGRATIONS, *APPEARANCE_MIGRATIONS,
-                   *engines.migrations()],
+                   *WATCH_MIGRATIONS, *engines.migrations()],
                   key=lambda m: m.version)
 
 

@@ -103,8 +103,17 @@ def _index(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, A
                 grouped = len(coll.people.listing(include_hidden=True))
             except BudgetExceeded as exc:  # the faces stay indexed; the rest is grouped by a later job
                 report.stopped = f"grouping stopped: {exc}"
+        alerts: list[dict[str, Any]] = []
+        if report.faces_indexed and not report.stopped:
+            from ..people.watchlists import Watchlists
+
+            try:  # watchlists (issue 27): the new faces against every watched person, after grouping
+                alerts = [a.to_json() for a in Watchlists(coll).check(job.job_id, limit)]
+            except BudgetExceeded as exc:  # unchecked faces are checked by the next job
+                report.stopped = f"watchlists stopped: {exc}"
     summary = report.summary()
     summary["people"] = grouped
+    summary["alerts"] = alerts
     if limit is not None:
         summary["paid_calls"], summary["spent_usd"] = limit.calls, round(limit.spent, 6)
     if not report.stopped:

@@ -650,6 +650,51 @@ class RekognitionEngine:
             return False
         return True
 
+    # -- Users of watched and searched people (issue 27) -----------------------------------------
+    def create_user(self, collection: str, user_id: str) -> bool:
+        """CreateUser (free); False when the User exists already."""
+        ref = self._ref(collection)
+        try:
+            self._call("CreateUser", collection, CollectionId=ref.collection_id, UserId=user_id)
+        except InvalidParameter as exc:
+            if "ConflictException" in str(exc):
+                return False
+            raise
+        return True
+
+    def associate_faces(self, collection: str, user_id: str, face_ids: list[str]) -> list[str]:
+        """AssociateFaces (one Group 1 call per 100 faces); returns the ids now in the User. The
+        analyst's grouping decides: ``UserMatchThreshold`` 0, so no face is refused for looking unlike
+        the User's others (a face that belongs to another User is)."""
+        ref = self._ref(collection)
+        done: list[str] = []
+        for start in range(0, len(face_ids), USER_PAGE):
+            r = self._call("AssociateFaces", collection, CollectionId=ref.collection_id, UserId=user_id,
+                           FaceIds=face_ids[start:start + USER_PAGE], UserMatchThreshold=0.0)
+            done.extend(f["FaceId"] for f in r.get("AssociatedFaces", []))
+        return done
+
+    def search_users_region(self, collection: str, rgb: np.ndarray, box: BoundingBox,
+                            threshold: float = DEFAULT_THRESHOLD, max_users: int = 10) -> list[tuple[str, float]]:
+        """(UserId, similarity) of the Users like the face in ``box`` (relative) of an RGB picture: one
+        SearchUsersByImage on a crop around it (never cached: each new face is checked once); a
+        crop whose searched face is not that face gives nothing."""
+        threshold, max_users = check_threshold(threshold), check_max_faces(max_users)
+        ref = self._ref(collection)
+        frame = Image.fromarray(rgb)
+        px = square_crop_box(box, frame.width, frame.height, margin=0.4)
+        crop = decode(encode_jpeg(frame.crop(px), quality=90), "face.jpg", None)
+        try:
+            r = self._call("SearchUsersByImage", collection, CollectionId=ref.collection_id,
+                           Image={"Bytes": prepare_image(crop)}, UserMatchThreshold=threshold, MaxUsers=max_users)
+        except NoFaceFound:
+            return []
+        searched = (r.get("SearchedFace") or {}).get("FaceDetail", {}).get("BoundingBox")
+        if _searched_another_face({"SearchedFaceBoundingBox": searched} if searched else {}, px, frame.size, box):
+            return []
+        return [(str(m["User"]["UserId"]), float(m["Similarity"])) for m in r.get("UserMatches", [])
+                if m.get("User", {}).get("UserStatus", "ACTIVE") == "ACTIVE"]
+
     # -- erasure -------------------------------------------------------------------------------
     def delete_faces(self, collection: str, face_ids: list[str]) -> list[str]:
         """DeleteFaces; faces that belong to a User are disassociated and deleted again. Returns the
