@@ -19,7 +19,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TextIO
 
 from . import settings
@@ -31,15 +33,34 @@ HIDDEN = "(hidden)"
 _state: dict[str, object] = {}
 
 
-def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The values that must never be logged: those of secret-looking variables and of the
-    settings declared secret (longest first; values under 6 characters are too common to hide)."""
+#: Streamlit's secrets (the login's client secret, the cookie secret): every string in them is hidden.
+SECRET_FILES = (settings.PROJECT_ROOT / ".streamlit" / "secrets.toml", Path.home() / ".streamlit" / "secrets.toml")
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def secret_values(environ: Mapping[str, str] | None = None, files: Iterable[Path] | None = None) -> list[str]:
+    """The values that must never be logged: those of secret-looking variables, of the settings
+    declared secret and every string of Streamlit's secrets files (longest first; values under 6
+    characters are too common to hide)."""
     env = os.environ if environ is None else environ
     declared = {v.name for v in settings.VARIABLES.values() if v.secret}
-    values = {
-        value.strip() for name, value in env.items() if (name in declared or SECRET_NAME.search(name)) and len(value.strip()) >= 6
-    }
-    return sorted(values, key=len, reverse=True)
+    values = {value for name, value in env.items() if name in declared or SECRET_NAME.search(name)}
+    for path in SECRET_FILES if files is None else files:
+        try:
+            values.update(_strings(tomllib.loads(path.read_text())))
+        except (OSError, ValueError):  # absent or unreadable: nothing to hide from it
+            continue
+    return sorted({v.strip() for v in values if len(v.strip()) >= 6}, key=len, reverse=True)
 
 
 def _utc(record: logging.LogRecord) -> str:

@@ -149,3 +149,13 @@ def test_a_bad_setting_stops_the_app_with_one_line(tmp_path, monkeypatch, page):
     assert not at.exception, [e.value for e in at.exception]
     shown = [e.value.replace("\\", "").replace("\u2060", "") for e in at.error]  # as escaped markdown
     assert shown == ["FACESEARCH_UPLOAD_MAX_FILES='2.5' is not allowed: expected a whole number at least 1"]
+
+
+def test_streamlits_secrets_are_never_logged(fresh_logging, capsys, tmp_path, monkeypatch):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\nclient_secret = "oidc-client-secret-42"\ncookie_secret = "cookie-secret-99"\n')
+    monkeypatch.setattr(logs, "SECRET_FILES", (secrets, tmp_path / "absent.toml"))
+    logs.configure_logging({})
+    logging.getLogger("facelib.example").warning("token exchange failed for oidc-client-secret-42 (cookie-secret-99)")
+    err = capsys.readouterr().err
+    assert "secret-42" not in err and "secret-99" not in err and "failed for (hidden) ((hidden))" in err
