@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the checks need on a bare Debian machine, then run lint, type checks and every
-# test, once, in a shuffled order (the seed is printed: `pytest -p random_order --random-order-seed=N`
-# replays it). Then, unless FACESEARCH_SKIP_LOWEST=1, every page and the library tests again on the
+# test, once, in a shuffled order (the seed is printed: FACESEARCH_TEST_SEED=N replays it). Then, unless FACESEARCH_SKIP_LOWEST=1, every page and the library tests again on the
 # lowest versions requirements.txt and the extras allow (`uv pip install --resolution lowest-direct`).
 # Uses the active virtualenv, or makes .venv (Debian's system Python refuses `pip install`).
 # Arguments go to the main pytest run (e.g. `-m "not slow"`).
@@ -24,8 +23,9 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -e '.[all]' -r requirements-dev.txt
 echo "== ruff check"; ruff check .
 echo "== mypy"; mypy
-echo "== pytest (shuffled by module and within modules)"
-python -m pytest -q -p random_order --random-order-bucket=module "$@"
+SEED="${FACESEARCH_TEST_SEED:-$RANDOM}"
+echo "== pytest, shuffled by module and within modules (FACESEARCH_TEST_SEED=$SEED replays this order)"
+python -m pytest -q -p random_order --random-order-bucket=module --random-order-seed="$SEED" "$@"
 
 if [ "${FACESEARCH_SKIP_LOWEST:-0}" != 1 ]; then
   echo "== the lowest allowed versions: every page opened, the library tests of each floor"
