@@ -121,7 +121,7 @@ for start in range(0, len(shown), per_row):
                         args=(p.person_id, box_key))
             if st.button("Open", key=f"open_{p.person_id}", width="stretch", help=f"Open {md(p.label)}"):
                 st.session_state["person"] = p.person_id
-                st.switch_page("pages/6_Person.py")
+                st.switch_page("pages/6_Person.py", query_params={"collection": coll.name, "person": str(p.person_id)})
 st.selectbox("Cards per page", [24, 48, 96], index=[24, 48, 96].index(per_page) if per_page in (24, 48, 96) else 1,
              key="people_per_page")
 

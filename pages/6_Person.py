@@ -66,6 +66,7 @@ undo_last_correction(coll, "person_msg", after=lambda: follow(current.face_ids, 
 
 def pick(widget_key: str) -> None:
     st.session_state[CURRENT] = st.session_state[widget_key]
+    st.session_state["_person_picked"] = True
 
 
 # Keyed by the person shown and the labels: a rename or a correction makes a new picker showing `pid`.
@@ -73,7 +74,9 @@ digest = hashlib.sha1("|".join(f"{i}:{labels[i]}" for i in ids).encode()).hexdig
 picker_key = f"person_pick_{pid}_{digest}"
 st.selectbox("Person", ids, index=ids.index(pid), format_func=lambda i: labels.get(i, str(i)), key=picker_key,
              on_change=pick, args=(picker_key,))
-if st.query_params.get("person") != str(pid):
+# The URL names the person once chosen here or linked (the sidebar and People's links carry it, so a
+# visit adds no history entry of its own; a change of person is one).
+if st.query_params.get("person", str(pid)) != str(pid) or st.session_state.pop("_person_picked", False):
     st.query_params["person"] = str(pid)
 person = current
 

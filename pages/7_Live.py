@@ -50,7 +50,7 @@ if st.button("Freeze this frame and search it", key="live_freeze", type="primary
     else:
         st.session_state[SEARCH_QUERY] = {"kind": "image", "source": "live", "name": "live-frame.jpg",
                                             "data": data, "sha": sha256_hex(data)}
-        st.switch_page("pages/2_Search.py")
+        st.switch_page("pages/2_Search.py", query_params={"collection": coll.name})
 
 
 @st.fragment(run_every=1.0)

@@ -249,3 +249,26 @@ def test_not_the_same_person_is_remembered(family, page):
     assert not coll.people.merge_suggestions()
     coll.people.regroup()  # remembered by a regroup too
     assert len(coll.people.listing()) == 3
+
+
+def test_browser_back_takes_one_press_per_page_visit(family, page):
+    """Each page visit adds one history entry: Back returns to the page visited before."""
+    url, coll, obama, biden = family
+    page.goto(f"{url}/?collection=family")
+    page.get_by_role("heading", name="facesearch").first.wait_for(timeout=60_000)
+    wait_running_done(page)
+    page.wait_for_timeout(500)
+    start = page.evaluate("history.length")
+    visits = [("Search", "Search"), ("People", "People"), ("Person", "Person"), ("Photos", "Photos"),
+              ("Faces", "Faces")]
+    for link, title in visits:
+        page.get_by_role("link", name=link, exact=True).click()
+        page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
+        wait_running_done(page)
+        page.wait_for_timeout(500)
+    assert page.evaluate("history.length") - start == len(visits)
+    for _, title in reversed(visits[:-1]):
+        page.go_back()
+        page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
+        wait_running_done(page)
+        page.wait_for_timeout(300)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 from PIL import Image, ImageDraw
+from streamlit.delta_generator import DeltaGenerator
 
 from facelib import (
     ENGINE_LABELS,
@@ -85,7 +86,8 @@ def set_face_query(face_id: str) -> None:
 def search_face(face_id: str) -> None:
     """Open the Search page on this indexed face."""
     set_face_query(face_id)
-    st.switch_page("pages/2_Search.py")
+    name = st.session_state.get(CHOSEN)
+    st.switch_page("pages/2_Search.py", query_params={COLLECTION: name} if name else None)
 
 
 def forget_results() -> None:
@@ -215,14 +217,14 @@ def setup(title: str, icon: str = ":material/person_search:") -> Collection | No
     coll: Collection | None = None
     with st.sidebar:
         st.markdown("### :material/face_retouching_natural: facesearch")
-        for path, label, page_icon in NAV:
-            st.page_link(path, label=label, icon=page_icon)
+        nav = st.container()  # filled once the collection is known: the links carry it (one history entry a visit)
         st.divider()
         if user is not None:
             st.caption(f"Signed in as {md(ws.user_label(user))}")
             st.button("Sign out", key="logout", on_click=st.logout)
             _invitations(ws, user)
         name = _collection_picker(ws, user)
+        _nav_links(nav, name)
         _new_collection_form(ws, user)
         if name:
             coll = ws.collection(name, user)
@@ -233,6 +235,17 @@ def setup(title: str, icon: str = ":material/person_search:") -> Collection | No
 
             jobs_panel(coll, "sidebar")  # running and queued jobs of this collection, on every page
     return coll
+
+
+def _nav_links(nav: DeltaGenerator, name: str | None) -> None:
+    """The page links, each with the URL its page keeps (``?collection=``, and ``?person=`` for Person):
+    the page then has nothing to add to the URL, so a visit is one browser history entry, not two or three."""
+    with nav:
+        for path, label, page_icon in NAV:
+            query = {COLLECTION: name} if name else {}
+            if name and path == "pages/6_Person.py" and isinstance(st.session_state.get("person"), int):
+                query["person"] = str(st.session_state["person"])
+            st.page_link(path, label=label, icon=page_icon, query_params=query or None)
 
 
 def _invitations(ws: Workspace, user: str) -> None:
