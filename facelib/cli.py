@@ -200,6 +200,8 @@ def cmd_faces(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
+    if args.action in ("review", "answer"):
+        return cmd_review(args)
     coll = _collection(args)
     people = coll.people if args.threshold is None else coll.people_at(args.threshold)
     if args.regroup:
@@ -215,6 +217,34 @@ def cmd_people(args: argparse.Namespace) -> int:
     else:
         for d in doc:
             print(f"{d['person_id']:>5}  {d['name'] or '(unnamed)':<24} {len(d['faces'])} face(s)")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """The review queue: ``people review`` prints the most useful questions; ``people answer``
+    records one (same, different or skip) and updates the people at once."""
+    from .people.review import Review
+
+    coll = _collection(args)
+    review = Review(coll)
+    if args.action == "review":
+        coll.people.update()  # new faces are grouped before they are asked about
+        doc: Any = [q.to_json() for q in review.questions(limit=args.limit)]
+        if not args.json:
+            for q in doc:
+                print(f"{q['id']}  {q['kind']:<5} {q['similarity']:6.2f}%  {q['face_a']}  {q['face_b']}  "
+                      f"(worth {q['worth']})")
+            return 0
+    else:
+        if not args.question:
+            raise SystemExit("people answer needs --question ID (see `people review`)")
+        if not (args.same or args.different or args.skip):
+            raise SystemExit("people answer needs --same, --different or --skip")
+        doc = review.answer(args.question, "same" if args.same else "different" if args.different else "skip")
+        if not args.json:
+            print(", ".join(f"{k}: {v}" for k, v in doc.items()))
+            return 0
+    _print_json(doc)
     return 0
 
 
@@ -444,8 +474,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.set_defaults(func=cmd_faces)
 
-    sp = sub.add_parser("people", help="group faces into people (incremental; --regroup for all)")
+    sp = sub.add_parser("people", help="group faces into people (incremental; --regroup for all); review: the "
+                                       "questions that finish grouping, answer: one answer")
+    sp.add_argument("action", nargs="?", choices=("list", "review", "answer"), default="list")
     sp.add_argument("--collection", required=True)
+    sp.add_argument("--limit", type=int, default=20, help="review: at most this many questions")
+    sp.add_argument("--question", default=None, metavar="ID", help="answer: the question's id (from review)")
+    said = sp.add_mutually_exclusive_group()
+    said.add_argument("--same", action="store_true", help="answer: the two faces are one person")
+    said.add_argument("--different", action="store_true", help="answer: they are not the same person")
+    said.add_argument("--skip", action="store_true", help="answer: do not ask again")
     sp.add_argument("--regroup", action="store_true", help="regroup the whole collection")
     sp.add_argument("--threshold", type=float, default=None, help="grouping similarity 0-100 (default 80)")
     common(sp)

@@ -21,7 +21,6 @@ from .jobs.lease import Leases
 from .jobs.store import MIGRATIONS as JOBS_MIGRATIONS
 from .jobs.store import Job, JobKind, JobNotFound, JobStore
 from .people.store import MIGRATIONS as PEOPLE_MIGRATIONS
-from .people.watchlists import MIGRATIONS as WATCH_MIGRATIONS
 from .records import EngineName, FaceStatus
 from .settings import Settings
 from .store.access import MIGRATIONS as ACCESS_MIGRATIONS
@@ -32,6 +31,8 @@ from .store.catalog import MIGRATIONS as CATALOG_MIGRATIONS
 from .store.catalog import Catalog
 from .store.db import Database, Migration, disk_full
 from .store.files import Files
+from .store.review import MIGRATIONS as REVIEW_MIGRATIONS
+from .store.watch import MIGRATIONS as WATCH_MIGRATIONS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -74,7 +75,7 @@ class SpendingAs:
 def migrations() -> list[Migration]:
     """Every owner's schema steps, in version order."""
     return sorted([*CATALOG_MIGRATIONS, *PEOPLE_MIGRATIONS, *ACCESS_MIGRATIONS, *JOBS_MIGRATIONS, *APPEARANCE_MIGRATIONS,
-                   *WATCH_MIGRATIONS, *engines.migrations()],
+                   *WATCH_MIGRATIONS, *REVIEW_MIGRATIONS, *engines.migrations()],
                   key=lambda m: m.version)
 
 
