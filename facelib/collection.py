@@ -175,17 +175,21 @@ class Collection:
                               lambda etag: self._catalog.has_etag(self.name, etag), sources, self.ws.settings.prices,
                               faces_per_image=per_image, unsearched=self.people.pending_searches())
 
-    def check_budget(self, sources: Sequence[Source]) -> BatchEstimate | None:
-        """On a paid engine with a budget (``Settings.budget_usd``), the batch's estimate, or
-        :class:`BudgetExceeded` when it is over; None when there is nothing to check."""
-        budget = self.ws.settings.budget_usd
+    def check_budget(self, sources: Sequence[Source], grouping: bool = False,
+                     budget: float | None = None) -> BatchEstimate | None:
+        """On a paid engine with a budget (``budget``, default ``Settings.budget_usd``), the batch's
+        estimate, or :class:`BudgetExceeded` when it is over: its IndexFaces, plus with ``grouping``
+        every SearchFaces grouping will make. None when there is nothing to check."""
+        budget = self.ws.settings.budget_usd if budget is None else budget
         if not self.paid or budget is None:
             return None
         est = self.estimate(sources)
-        if est.dollars > budget:
-            raise BudgetExceeded(f"this batch would cost about {usd(est.dollars)} ({est.paid_calls} IndexFaces and "
-                                 f"{est.grouping_calls} SearchFaces for grouping), over the budget of {usd(budget)}: "
-                                 "index fewer photos or raise FACESEARCH_BUDGET_USD")
+        dollars = est.dollars if grouping else est.index_dollars
+        if dollars > budget:
+            what = (f"{est.paid_calls} IndexFaces and {est.grouping_calls} SearchFaces for grouping" if grouping
+                    else f"{est.paid_calls} IndexFaces")
+            raise BudgetExceeded(f"this batch would cost about {usd(dollars)} ({what}), over the budget of {usd(budget)}: "
+                                 "index fewer photos or raise the budget (--budget-usd, FACESEARCH_BUDGET_USD)")
         return est
 
     def index_anyway(self, face_id: str) -> StoredFace:

@@ -18,6 +18,7 @@ from .engines.base import MAX_DISPLAY_NAME, CloudCollections, Engine, check_disp
 from .errors import CollectionExists, CollectionNotFound, InvalidParameter
 from .ingest.sources import Source
 from .jobs.lease import Leases
+from .jobs.spool import check_inputs
 from .jobs.store import MIGRATIONS as JOBS_MIGRATIONS
 from .jobs.store import Job, JobKind, JobNotFound, JobStore
 from .people.store import MIGRATIONS as PEOPLE_MIGRATIONS
@@ -360,12 +361,15 @@ class Workspace:
         be allowed to do it (deleting: the owner or an admin). Returns the job id."""
         if inputs.get("cluster") and not self.is_admin(user):
             raise InvalidParameter("only an administrator may choose a Dask cluster (FACESEARCH_CLUSTER sets it)")
+        check_inputs(inputs, self.is_admin(user))
         if kind == JobKind.REPAIR:
             if not self.is_admin(user):
                 raise InvalidParameter("only an administrator may repair the data directory")
         else:
             self._require(collection, user, manage=kind == JobKind.DELETE)
-        job_id = self.jobs.submit(kind, collection, user, dict(inputs))
+        # The collection is fixed now: a namesake created after this one is erased is not it.
+        job_id = self.jobs.submit(kind, collection, user, {**inputs, "collection_created":
+                                                           self.catalog.collection_created(collection)})
         log.info("job %d submitted: %s into %r by %s", job_id, kind, collection, user or "admin")
         return job_id
 

@@ -225,9 +225,9 @@ class Engine(Protocol):
         transaction for engines whose index lives in the catalog database)."""
         ...
 
-    def forget_images(self, collection: str, external_ids: set[str]) -> list[str]:
-        """Delete every face indexed with one of those external ids (recovery after a crash, one
-        listing for all); returns them."""
+    def forget_images(self, collection: str, external_ids: set[str], keep: frozenset[str] = frozenset()) -> list[str]:
+        """Delete every face indexed with one of those external ids but those in ``keep`` (recovery
+        after a crash, one listing for all); returns them."""
         ...
 
     def forget_answers(self, sha256s: Iterable[str]) -> None:
@@ -291,6 +291,16 @@ class SupportsUsers(Protocol):
 
     def take_freed_users(self, collection: str) -> set[str]:
         """The Users that erasures in ``collection`` freed faces from since the last ask (then forgotten)."""
+        ...
+
+
+@runtime_checkable
+@runtime_checkable
+class ReportsRetries(Protocol):
+    """An engine whose client may send one IndexFaces twice (a lost answer, then a retry)."""
+
+    def take_retried(self, collection: str) -> set[str]:
+        """ExternalImageIds sent more than once since the last ask (then forgotten)."""
         ...
 
 

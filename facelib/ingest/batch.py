@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from ..engines.base import external_image_id
+from ..engines.base import ReportsRetries, external_image_id
 from ..errors import (
     BadImage,
     BudgetExceeded,
@@ -209,7 +209,9 @@ class Batch:
 
     def _failed(self, src: Source, done: Analysed[Source], exc: Exception) -> None:
         sha = done.sha256
-        if isinstance(exc, (*REFUSED, Cancelled)) and not done.late and sha:  # (a budget is charged before the call)
+        # Refused before any call: its pending mark goes. Not a budget stop: it may have come on a
+        # retry whose first attempt stored faces (they are erased with the pending mark at the end).
+        if isinstance(exc, (*REFUSED, Cancelled)) and not isinstance(exc, BudgetExceeded) and not done.late and sha:
             self.catalog.clear_pending(self.collection, sha)
         # Otherwise the pending mark stays: the engine may hold part of it; it is erased before the batch ends.
         self.finish(FileOutcome(src.name, FileStatus.ERROR, sha, message=message_of(exc, src.name)), src)
@@ -258,6 +260,19 @@ class Batch:
             except Exception as exc:  # noqa: BLE001 - the next run's recovery (under the lease) erases them
                 log.warning("could not erase %d unfinished image(s) of %r from the engine now (%s): the next "
                             "batch erases them first", len(left), self.collection, exc.__class__.__name__)
+        engine = self.ix.engine
+        if isinstance(engine, ReportsRetries):  # an answer lost on the wire, then sent again: keep only ours
+            retried = engine.take_retried(self.collection)
+            if retried:
+                ours = frozenset(f.face_id for f in self.catalog.faces(self.collection, status=None))
+                try:
+                    gone = engine.forget_images(self.collection, retried, keep=ours)
+                    if gone:
+                        log.warning("erased %d face(s) of %r the engine stored for answers that were lost and "
+                                    "sent again", len(gone), self.collection)
+                except Exception as exc:  # noqa: BLE001 - the doctor and the next batch see it again
+                    log.warning("could not reconcile %d retried image(s) of %r (%s)", len(retried), self.collection,
+                                exc.__class__.__name__)
         if stopped is None:
             return
         why = "cancelled" if isinstance(stopped, Cancelled) else f"the batch stopped ({stopped})"

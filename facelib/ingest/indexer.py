@@ -136,7 +136,7 @@ class Indexer:
             # Nothing of the image landed (its collection was deleted meanwhile, the disk is full):
             # the files written for it go too, so files and rows stay consistent.
             self.files.remove_thumbs(thumb_of.values())
-            if wrote_copy and self.catalog.references(prep.sha256) == 0:
+            if wrote_copy and self.catalog.references(prep.sha256, besides=self.collection) == 0:
                 self.files.remove_copies([prep.sha256])
             raise
 

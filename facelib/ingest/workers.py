@@ -8,6 +8,7 @@ back as they finish (input order with one worker), with at most ``2 x workers`` 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import ctypes
 import multiprocessing
 import signal
@@ -122,8 +123,10 @@ def prepare_all(items: Iterable[tuple[T, bytes, str]], preparer: Preparer, paral
         if parallel == "process" and not isinstance(data, bytes):
             if not side:
                 side.append(cf.ThreadPoolExecutor(1, thread_name_prefix="video"))
-            return side[0].submit(prepare_job, preparer, data, name)
+            return side[0].submit(contextvars.copy_context().run, prepare_job, preparer, data, name)
         try:
+            if parallel == "thread":  # the work runs in the submitter's context (its job's spending limit)
+                return pool.submit(contextvars.copy_context().run, prepare_job, preparer, data, name)
             return pool.submit(prepare_job, preparer, data, name)
         except cf.process.BrokenProcessPool:  # a worker died: carry on in this process
             done: cf.Future[Prepared] = cf.Future()

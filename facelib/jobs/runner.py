@@ -74,21 +74,31 @@ def runner_alive(locks: Path, runner: str | None) -> bool:
 
 def adopt_orphans(ws: Workspace) -> list[int]:
     """Jobs recorded as running whose process is gone: the app's are queued again (up to
-    :data:`MAX_ATTEMPTS` runs), the CLI's marked interrupted. Returns the ids requeued."""
+    :data:`MAX_ATTEMPTS` runs), the CLI's marked interrupted. Each change is made only if the job
+    is still as it was read (two adopters at once change it once). Returns the ids requeued."""
     requeued = []
     for job in ws.jobs.active():
         if job.state != JobState.RUNNING or runner_alive(ws.leases.root, job.runner):
             continue
         if (job.runner or "").startswith("app:") and job.attempts < MAX_ATTEMPTS and not job.cancel_requested:
-            ws.jobs.requeue(job.job_id, "resumed: the process that ran it stopped (photos already indexed are skipped)")
-            log.info("job %d (%s into %r) lost its process: queued again", job.job_id, job.kind, job.collection)
-            requeued.append(job.job_id)
-        else:
-            ws.jobs.finish(job.job_id, JobState.INTERRUPTED, job.report,
-                           "interrupted: its process stopped; run it again (photos already indexed are skipped)")
-            discard_spool(ws, job.inputs)
+            if ws.jobs.requeue(job.job_id, "resumed: the process that ran it stopped (photos already indexed are "
+                                           "skipped)", job.runner):
+                log.info("job %d (%s into %r) lost its process: queued again", job.job_id, job.kind, job.collection)
+                requeued.append(job.job_id)
+        elif ws.jobs.interrupt(job.job_id, "interrupted: its process stopped; run it again (photos already indexed "
+                                           "are skipped)", job.runner):
+            _discard(ws, job)
             log.warning("job %d (%s into %r) lost its process: marked interrupted", job.job_id, job.kind, job.collection)
     return requeued
+
+
+def _discard(ws: Workspace, job: Job) -> None:
+    """A finished job's spooled uploads go; a bad spool path is logged, never raised (it must not
+    stop the runner nor `facesearch jobs`)."""
+    try:
+        discard_spool(ws, job.inputs)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("job %d: its spool could not be removed (%s)", job.job_id, exc)
 
 
 def _run(ws: Workspace, job: Job, on_progress: Callable[[int, int, str], None] | None = None) -> Job:
@@ -120,8 +130,7 @@ def _run(ws: Workspace, job: Job, on_progress: Callable[[int, int, str], None] |
         state, report, message = JobState.FAILED, {"error": f"{exc.__class__.__name__}: {exc}"}, \
             f"failed: {exc.__class__.__name__}: {exc}"
     store.finish(job.job_id, state, report, message)
-    if job.kind != JobKind.DELETE or state == JobState.DONE:
-        discard_spool(ws, job.inputs)
+    _discard(ws, job)
     log.info("job %d %s: %s into %r in %.1f s: %s", job.job_id, state, job.kind, job.collection,
              time.monotonic() - started, message)
     return store.get(job.job_id)
@@ -183,8 +192,13 @@ class JobRunner:
         collection waits, and says so; jobs into other collections go ahead)."""
         with self._claim:
             adopt_orphans(self.ws)
-            for job in self.ws.jobs.active():
+            active = self.ws.jobs.active()  # oldest first
+            for i, job in enumerate(active):
                 if job.state != JobState.QUEUED or (job.runner and job.runner != token.name):
+                    continue
+                ahead = active[:i]  # jobs of one collection run in the order they were submitted
+                if any(a.collection == job.collection or a.kind == JobKind.REPAIR for a in ahead) or (
+                        job.kind == JobKind.REPAIR and ahead):
                     continue
                 if job.kind != JobKind.REPAIR:
                     holder = self.ws.leases.holder(job.collection)
@@ -209,6 +223,9 @@ class JobRunner:
                 if job is None:
                     self._stop.wait(POLL_SECONDS)
                     continue
-                _run(self.ws, job)
+                try:
+                    _run(self.ws, job)
+                except Exception:  # noqa: BLE001 - recording the end failed (a database hiccup): the runner goes on
+                    log.exception("job %d: its end could not be recorded", job.job_id)
         finally:
             token.release()

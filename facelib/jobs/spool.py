@@ -8,6 +8,7 @@ The spool of a job goes when the job ends (and with its collection).
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -56,8 +57,9 @@ class Spool:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def folder_spec(path: str | Path, roots: Iterable[Path]) -> Spec:
-    """A server folder within the allowed roots, listed when the job runs."""
+def folder_spec(path: str | Path, roots: Iterable[Path] = ()) -> Spec:
+    """A server folder, listed when the job runs within the allowed folders of then
+    (``FACESEARCH_ALLOWED_ROOTS``; ``roots`` is only shown, never trusted)."""
     return {"kind": "folder", "path": str(path), "roots": [str(r) for r in roots]}
 
 
@@ -83,9 +85,10 @@ def sources_of(ws: Workspace, specs: Iterable[Spec]) -> list[Source]:
                        else [refused(str(spec["name"]), "the uploaded archive is gone from the spool", "upload")])
         elif kind == "refused":
             out.append(refused(str(spec["name"]), str(spec["reason"]), "upload"))
-        elif kind == "folder":
-            roots = [Path(r) for r in spec.get("roots", [])]
-            out.extend(walk_folder(Path(spec["path"]), roots))
+        elif kind == "folder":  # within the allowed folders of now (never roots a job's inputs claim)
+            roots = list(ws.settings.allowed_roots)
+            out.extend(walk_folder(Path(spec["path"]), roots) if roots else
+                       [refused(str(spec["path"]), "indexing a folder of this server is off (FACESEARCH_ALLOWED_ROOTS)")])
         elif kind == "paths":
             out.extend(expand_paths(spec["paths"], ws.settings))
         elif kind == "s3":
@@ -93,6 +96,37 @@ def sources_of(ws: Workspace, specs: Iterable[Spec]) -> list[Source]:
         else:
             raise InvalidParameter(f"a job input of unknown kind {kind!r}")
     return out
+
+
+SPOOL = re.compile(r"spool/[0-9a-f]{32}")
+SPOOLED = re.compile(r"spool/[0-9a-f]{32}/[0-9]{6}")
+
+
+def check_inputs(inputs: dict[str, Any], admin: bool) -> None:
+    """Refuse a job's inputs that are not what the pages submit: a spool that is not one of ours, a
+    spooled file outside its spool, or (for anyone but an administrator) command-line paths or a
+    cluster. Checked when a job is submitted, so a runner never meets them."""
+    spool = inputs.get("spool")
+    if spool is not None and not (isinstance(spool, str) and SPOOL.fullmatch(spool)):
+        raise InvalidParameter("a job's spool must be one made for it (spool/<token>)")
+    specs = inputs.get("sources", [])
+    if not isinstance(specs, list):
+        raise InvalidParameter("a job's sources must be a list")
+    for spec in specs:
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if kind in ("upload", "zip"):
+            path = spec.get("path")
+            if not (isinstance(path, str) and SPOOLED.fullmatch(path) and spool and path.startswith(spool + "/")):
+                raise InvalidParameter("a spooled upload must lie in the job's own spool")
+        elif kind == "paths":
+            if not admin:
+                raise InvalidParameter("only an administrator may index paths of this server by name "
+                                       "(the Index page's server folder lies within FACESEARCH_ALLOWED_ROOTS)")
+        elif kind == "s3":
+            if not (isinstance(spec.get("uri"), str) and spec["uri"].startswith("s3://")):
+                raise InvalidParameter("an S3 input must be an s3:// prefix")
+        elif kind not in ("refused", "folder"):
+            raise InvalidParameter(f"a job input of unknown kind {kind!r}")
 
 
 def _inside_spool(ws: Workspace, relative: str) -> Path:
@@ -110,7 +144,8 @@ def _spooled(ws: Workspace, spec: Spec) -> Source:
 
 
 def discard_spool(ws: Workspace, inputs: dict[str, Any]) -> None:
-    """Delete a job's spooled uploads (when it ends, or its collection goes)."""
+    """Delete a job's spooled uploads (when it ends, or its collection goes); anything but one of
+    our spools is left alone."""
     rel = inputs.get("spool")
-    if isinstance(rel, str) and rel.startswith("spool/"):
-        shutil.rmtree(_inside_spool(ws, rel), ignore_errors=True)
+    if isinstance(rel, str) and SPOOL.fullmatch(rel):
+        shutil.rmtree(ws.settings.data_dir / rel, ignore_errors=True)

@@ -186,11 +186,21 @@ class JobStore:
             db.execute("UPDATE jobs SET state=?, report=?, message=?, finished_at=? WHERE id=?",
                        (str(state), json.dumps(report, default=str), message[:2000], time.time(), job_id))
 
-    def requeue(self, job_id: int, message: str) -> None:
-        """A job whose process died goes back in line (it resumes: what was committed is skipped)."""
+    def requeue(self, job_id: int, message: str, runner: str | None) -> bool:
+        """A job whose process died goes back in line (it resumes: what was committed is skipped).
+        Only if it is still running under ``runner`` (the dead one that was read): another adopter
+        may have requeued and a live runner claimed it meanwhile. True when this call did it."""
         with self.db.transaction() as db:
-            db.execute("UPDATE jobs SET state=?, runner=NULL, message=? WHERE id=?",
-                       (str(JobState.QUEUED), message, job_id))
+            cur = db.execute("UPDATE jobs SET state=?, runner=NULL, message=? WHERE id=? AND state=? AND runner IS ?",
+                             (str(JobState.QUEUED), message, job_id, str(JobState.RUNNING), runner))
+            return cur.rowcount == 1
+
+    def interrupt(self, job_id: int, message: str, runner: str | None) -> bool:
+        """A dead job that will not resume is marked interrupted (if still running under ``runner``)."""
+        with self.db.transaction() as db:
+            cur = db.execute("UPDATE jobs SET state=?, message=?, finished_at=? WHERE id=? AND state=? AND runner IS ?",
+                             (str(JobState.INTERRUPTED), message, time.time(), job_id, str(JobState.RUNNING), runner))
+            return cur.rowcount == 1
 
     def request_cancel(self, job_id: int) -> None:
         """Ask the job to stop (a queued one is cancelled at once)."""

@@ -24,6 +24,7 @@ from .spool import sources_of
 from .store import Job, JobKind, JobState
 
 if TYPE_CHECKING:
+    from ..collection import Collection
     from ..workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ def execute(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, 
             return _repair(ws, job, ctx)
         with ws.leases.hold(job.collection, str(job.kind), job.job_id, on_wait=ctx.waiting, should_stop=ctx.should_stop):
             ctx.started()
+            created = job.inputs.get("collection_created")
+            if created is not None and ws.catalog.collection_created(job.collection) != created:
+                return JobState.FAILED, {"error": "collection gone"}, \
+                    f"collection {job.collection!r} was deleted since this job was submitted: nothing was done"
             if job.kind == JobKind.INDEX:
                 return _index(ws, job, ctx)
             if job.kind == JobKind.REINDEX:
@@ -60,8 +65,16 @@ def execute(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, 
             if job.kind == JobKind.REGROUP:
                 coll = ws.collection(job.collection, job.owner)
                 ctx.progress(0, 1, "regrouping everyone")
-                coll.people.regroup()
-                return JobState.DONE, {"people": len(coll.people.listing(include_hidden=True))}, "regrouped"
+                limit = _limit(ws, coll, job)
+                try:
+                    with coll.engine.spending(coll.name, limit):  # its SearchFaces count against the budget
+                        coll.people.regroup()
+                except BudgetExceeded as exc:
+                    return JobState.FAILED, {"error": str(exc)}, str(exc)
+                report: dict[str, Any] = {"people": len(coll.people.listing(include_hidden=True))}
+                if limit is not None:
+                    report.update(paid_calls=limit.calls, spent_usd=round(limit.spent, 6))
+                return JobState.DONE, report, "regrouped"
             if job.kind == JobKind.DELETE:
                 ctx.progress(0, 1, "erasing the collection")
                 ws.delete_collection(job.collection, job.owner)
@@ -87,15 +100,16 @@ def _index(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, A
     def progress(done: int, total: int, outcome: FileOutcome) -> None:
         ctx.progress(done, total, f"{outcome.name.rsplit('/', 1)[-1]}: {STATUS_WORDS.get(str(outcome.status), '')}")
 
-    budget = inputs.get("budget_usd", ws.settings.budget_usd) if coll.paid else None
-    limit = SpendLimit(float(budget), ws.settings.prices) if budget is not None else None
+    limit = _limit(ws, coll, job)
     grouped: int | None = None
+    group = inputs.get("group")
+    if group is None:
+        group = not coll.paid
+    if limit is not None:  # the pre-flight: what this job will do (grouping's searches only if it groups)
+        coll.check_budget(sources, grouping=bool(group), budget=limit.dollars)
     with coll.engine.spending(coll.name, limit):
         report = coll.index(sources, progress, workers=inputs.get("workers"), max_faces=int(inputs.get("max_faces", 100)),
                             cluster=inputs.get("cluster"), stop=stop, job_id=job.job_id)
-        group = inputs.get("group")
-        if group is None:
-            group = not coll.paid
         if report.faces_indexed and group and not report.stopped:
             ctx.progress(len(report.outcomes), len(report.outcomes), "grouping the new faces into people")
             try:
@@ -125,6 +139,12 @@ def _index(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, A
     message = (f"{summary['faces_indexed']} face(s) from {summary['images']} file(s) in {time.monotonic() - start:.0f} s"
                + (f"; stopped: {report.stopped}" if report.stopped else ""))
     return state, summary, message
+
+
+def _limit(ws: Workspace, coll: Collection, job: Job) -> SpendLimit | None:
+    """The job's spending limit on a paid engine: its own ``budget_usd``, else the settings'."""
+    budget = job.inputs.get("budget_usd", ws.settings.budget_usd) if coll.paid else None
+    return SpendLimit(float(budget), ws.settings.prices) if budget is not None else None
 
 
 def _reindex(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, Any], str]:

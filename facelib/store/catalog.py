@@ -357,9 +357,19 @@ class Catalog:
             db.executemany("DELETE FROM faces WHERE face_id=?", [(f.face_id,) for f in faces])
         return faces
 
-    def references(self, sha256: str) -> int:
-        """How many collections hold this image."""
-        return int(self.connect().execute("SELECT COUNT(*) FROM images WHERE sha256=?", (sha256,)).fetchone()[0])
+    def references(self, sha256: str, besides: str | None = None) -> int:
+        """How many collections hold this image, or are committing it now (a live batch's pending
+        mark; ``besides``: not counting that collection's own mark): its stored copy stays while
+        any does."""
+        conn = self.connect()
+        held = int(conn.execute("SELECT COUNT(*) FROM images WHERE sha256=?", (sha256,)).fetchone()[0])
+        return held + int(conn.execute("SELECT COUNT(*) FROM pending WHERE sha256=? AND collection IS NOT ?",
+                                       (sha256, besides)).fetchone()[0])
+
+    def collection_created(self, name: str) -> float | None:
+        """When the collection of that name was created (a job submitted for it checks it is still that one)."""
+        row = self.connect().execute("SELECT created_at FROM collections WHERE name=?", (name,)).fetchone()
+        return float(row[0]) if row else None
 
     def counts(self, collection: str) -> dict[str, int]:
         """images, faces (indexed) and rejected counts of a collection."""

@@ -193,8 +193,8 @@ class LocalEngine:
         self.store.insert(collection, [(face, best.vector)])
         return face
 
-    def forget_images(self, collection: str, external_ids: set[str]) -> list[str]:
-        ids = [fid for ext in sorted(external_ids) for fid in self.store.face_ids(collection, ext)]
+    def forget_images(self, collection: str, external_ids: set[str], keep: frozenset[str] = frozenset()) -> list[str]:
+        ids = [fid for ext in sorted(external_ids) for fid in self.store.face_ids(collection, ext) if fid not in keep]
         return self.store.delete_faces(collection, ids) if ids else []
 
     def forget_answers(self, sha256s: Iterable[str]) -> None:

@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import re
@@ -36,10 +37,11 @@ import threading
 import time
 import unicodedata
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -237,6 +239,24 @@ def crop_alone(image: LoadedImage, box: BoundingBox, others: Sequence[BoundingBo
     return decode(encode_jpeg(crop, quality=92), name=f"{image.name}#face", max_side=None), px
 
 
+#: The spending limits of the job running in this context, by collection (see ``spending``).
+_LIMITS: contextvars.ContextVar[Mapping[str, SpendLimit]] = contextvars.ContextVar(
+    "facesearch_spend_limits", default=MappingProxyType({}))
+
+
+
+class _Call:
+    """One logical paid call in flight in this context: botocore may send it more than once."""
+
+    __slots__ = ("collection", "external_id", "limit", "operation", "sent")
+
+    def __init__(self, operation: str, collection: str | None, limit: SpendLimit | None, external_id: str | None) -> None:
+        self.operation, self.collection, self.limit, self.external_id = operation, collection, limit, external_id
+        self.sent = 0
+
+
+_CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("facesearch_rekognition_call", default=None)
+
 class RekognitionEngine:
     """Engine over AWS Rekognition clients (real, or wrapped in a Stubber / pointed at a local
     endpoint for tests). ``client``: interactive calls; ``batch_client``: indexing batches;
@@ -267,9 +287,11 @@ class RekognitionEngine:
         self.concurrency = max(self.start_concurrency, int(max_concurrency or pool or self.start_concurrency))
         self.search_ttl = search_ttl
         self._account: str | None = None
-        self._limits: dict[str, SpendLimit] = {}
-        self._limits_lock = threading.Lock()
         self._freed_users: dict[str, set[str]] = {}
+        self._users_lock = threading.Lock()
+        self._retried: dict[str, set[str]] = {}
+        for c in {id(self.client): self.client, id(self.batch_client): self.batch_client}.values():
+            c.meta.events.register("before-send.rekognition", self._on_send)
         self.prices = prices or _settings_prices()
         if calls_per_second:
             bucket = TokenBucket(float(calls_per_second), Clock())
@@ -320,20 +342,18 @@ class RekognitionEngine:
     # -- money -------------------------------------------------------------------------------
     @contextmanager
     def _spending(self, collection: str, limit: SpendLimit | None) -> Iterator[None]:
-        with self._limits_lock:
-            before = self._limits.get(collection)
-            if limit is None:
-                self._limits.pop(collection, None)
-            else:
-                self._limits[collection] = limit
+        # The limit belongs to the job's context (its thread, and the batch's worker threads, which
+        # run in a copy of it): another actor's calls into the same collection are not charged to it.
+        current = dict(_LIMITS.get())
+        if limit is None:
+            current.pop(collection, None)
+        else:
+            current[collection] = limit
+        token = _LIMITS.set(current)
         try:
             yield
         finally:
-            with self._limits_lock:
-                if before is None:
-                    self._limits.pop(collection, None)
-                else:
-                    self._limits[collection] = before
+            _LIMITS.reset(token)
             if limit is not None:
                 log.info("collection %r: %d paid calls charged, %s of a %s limit", collection, limit.calls,
                          usd(limit.spent), usd(limit.dollars))
@@ -350,8 +370,7 @@ class RekognitionEngine:
     def _limit(self, collection: str | None) -> SpendLimit | None:
         if collection is None:
             return None
-        with self._limits_lock:
-            return self._limits.get(collection)
+        return _LIMITS.get().get(collection)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _invoke(self, client: Any, operation: str, collection: str | None, params: dict[str, Any],
@@ -363,6 +382,7 @@ class RekognitionEngine:
         limit = self._limit(collection)
         if limit is not None:
             limit.charge(operation)
+        token = _CALL.set(_Call(operation, collection, limit, params.get("ExternalImageId")))
         try:
             response: dict[str, Any] = getattr(client, snake(operation))(**params)
         except ClientError as exc:
@@ -373,8 +393,32 @@ class RekognitionEngine:
             raise map_error(exc, operation, collection) from exc
         except BotoCoreError as exc:  # no answer: it may have been billed, so the charge stays
             raise map_error(exc, operation, collection) from exc
+        finally:
+            _CALL.reset(token)
         response.pop("ResponseMetadata", None)
         return response
+
+    def _on_send(self, **_: Any) -> None:
+        """botocore sends a request (a first attempt or a retry): a retry is one more paid call, so
+        it is charged too (before it is sent); a retried IndexFaces may have stored faces whose
+        answer never arrived, so its image is noted for the batch to reconcile (:meth:`take_retried`)."""
+        call = _CALL.get()
+        if call is None:
+            return
+        call.sent += 1
+        if call.sent == 1:
+            return
+        if call.operation == "IndexFaces" and call.collection and call.external_id:
+            with self._users_lock:
+                self._retried.setdefault(call.collection, set()).add(str(call.external_id))
+        if call.limit is not None:
+            call.limit.charge(call.operation)
+
+    def take_retried(self, collection: str) -> set[str]:
+        """ExternalImageIds of IndexFaces calls that were sent more than once since the last ask (the
+        engine may hold faces of an answer that was lost): the batch keeps only the faces it recorded."""
+        with self._users_lock:
+            return self._retried.pop(collection, set())
 
     def _call(self, operation: str, collection: str | None = None, client: Any = None, paced: bool = False,
               **params: Any) -> dict[str, Any]:
@@ -703,7 +747,7 @@ class RekognitionEngine:
 
     def take_freed_users(self, collection: str) -> set[str]:
         """The Users that erasures in ``collection`` freed faces from since the last ask (then forgotten)."""
-        with self._limits_lock:
+        with self._users_lock:
             return self._freed_users.pop(collection, set())
 
     def _erase(self, collection: str, face_ids: list[str]) -> list[str]:
@@ -744,7 +788,7 @@ class RekognitionEngine:
             failure = exc
         finally:
             if users:
-                with self._limits_lock:
+                with self._users_lock:
                     self._freed_users.setdefault(collection, set()).update(users)
             self.cache.invalidate(self._scope(ref))
             self.cache.scrub()
@@ -762,12 +806,13 @@ class RekognitionEngine:
                                     "kept so the erasure can be retried", remaining)
         return done
 
-    def forget_images(self, collection: str, external_ids: set[str]) -> list[str]:
-        """Delete every face indexed with one of those ExternalImageIds (recovery after a crash):
-        one listing for all of them."""
+    def forget_images(self, collection: str, external_ids: set[str], keep: frozenset[str] = frozenset()) -> list[str]:
+        """Delete every face indexed with one of those ExternalImageIds (recovery after a crash), but
+        the face ids in ``keep`` (those the catalog records): one listing for all of them."""
         if not external_ids:
             return []
-        ids = [f["FaceId"] for f in self._face_records(collection) if f.get("ExternalImageId") in external_ids]
+        ids = [f["FaceId"] for f in self._face_records(collection)
+               if f.get("ExternalImageId") in external_ids and f["FaceId"] not in keep]
         return self._erase(collection, ids) if ids else []
 
     def list_faces(self, collection: str) -> list[str]:
