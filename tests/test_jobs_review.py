@@ -68,7 +68,7 @@ def test_a_stale_adopter_requeues_a_job_another_runner_is_running(tmp_path, monk
         # A second runner B (another app process) picks it up while A still runs it.
         runner_b = JobRunner(Workspace(settings), threads=1).start()
         try:
-            wait_until(lambda: ws_a.jobs.get(job_id).finished and len(runs) >= 2, 60)
+            wait_until(lambda: ws_a.jobs.get(job_id).finished and len(runs) >= 2, 8)
             time.sleep(1.0)
         finally:
             runner_b.stop()
