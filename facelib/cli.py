@@ -154,6 +154,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_search_person(args: argparse.Namespace) -> int:
     """Every face of a person searches together (their best per-face similarity), in their
     collection or ``--in`` another one; rows as for a photo search, plus ``person``."""
+    from .people.calibration import false_match_note
     from .people.person_search import resolve_person, search_person
 
     if args.image is not None:
@@ -164,6 +165,7 @@ def cmd_search_person(args: argparse.Namespace) -> int:
     result = search_person(coll, resolve_person(coll, args.person), target,
                            floor=min(args.threshold, ws.settings.search_floor))
     doc = result.to_json(threshold=args.threshold, max_faces=args.max_faces)
+    doc["false_matches"] = false_match_note(target, args.threshold, len(result.query_faces))
     times = ws.appearances.of(m["face_id"] for m in doc["matches"])
     for m in doc["matches"]:  # a face of a video: when it was on screen (seconds)
         if m["face_id"] in times:
@@ -173,7 +175,7 @@ def cmd_search_person(args: argparse.Namespace) -> int:
     else:
         p = doc["person"]
         print(f"{p['name'] or 'Person ' + str(p['person_id'])} ({p['faces']} face(s), {len(doc['query_faces'])} searched) "
-              f"in {doc['collection']}: {doc['paid_calls']} paid call(s)")
+              f"in {doc['collection']}: {doc['paid_calls']} paid call(s); {doc['false_matches']}")
         for m in doc["matches"]:
             who = m["person"]["name"] or f"Person {m['person']['person_id']}" if m["person"] else "-"
             print(f"{m['similarity']:6.2f}%  {m['image']}  {m['face_id']}  {who}{'  (theirs)' if m['theirs'] else ''}")

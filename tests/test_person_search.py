@@ -129,3 +129,15 @@ def test_dev_set_three_confirmed_photos_find_more_than_the_best_single_photo(tmp
         single_total += max(len(others & {r.face_id for r in coll.search_face(c).rows if r.similarity >= 80})
                             for c in chosen)
     assert person_total >= single_total > 0 and strangers == 0, (person_total, single_total, strangers)
+
+
+def test_calibration_says_how_many_false_matches_a_threshold_means(indexed):
+    from facelib.people.calibration import expected_false_matches, false_match_note
+
+    at = {t: expected_false_matches("sface", t, 10_000) for t in (50, 70, 80, 90)}
+    assert at[50] > at[70] > at[80] > at[90] > 0 and at[80] < 1.0 < at[50]
+    assert expected_false_matches("sface", 80, 10_000, queries=3) == pytest.approx(3 * at[80])
+    assert expected_false_matches("dlib", 80, 1000) > expected_false_matches("sface", 80, 1000)
+    assert expected_false_matches(None, 80, 1000) is None  # Rekognition publishes no curve
+    note = false_match_note(indexed.collection("fx"), 80)
+    assert note.startswith("about ") and note.endswith("expected among 4 faces")
