@@ -64,6 +64,7 @@ from .records import (
 )
 from .search import MatchRow, SearchResult, filter_matches, matches_by_threshold
 from .settings import SettingError, Settings
+from .store.appearances import Timecode
 from .thumbnails import draw_boxes
 from .workspace import Workspace
 
@@ -79,5 +80,5 @@ __all__ = [
     "startup", "sha256_hex", "Source",
     "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
     "zip_sources", "MEDIA_SUFFIXES", "VIDEO_SUFFIXES", "Job", "JobKind", "JobRunner", "JobState", "Spool",
-    "folder_spec", "s3_spec", "usd",
+    "folder_spec", "s3_spec", "usd", "Timecode",
 ]

@@ -24,12 +24,13 @@ from .ingest.indexer import BatchReport, Indexer, Progress
 from .ingest.inflight import StopFlag
 from .ingest.reindex import Progress as ReindexProgress
 from .ingest.reindex import ReindexReport, check_target, reindex
-from .ingest.sources import Source
+from .ingest.sources import VIDEO_SUFFIXES, Source
 from .jobs.store import Job, JobKind
 from .people.service import People, user_id
 from .people.store import PeopleStore
 from .records import BoundingBox, EngineName, FaceStatus, Match, StoredFace, StoredImage
 from .search import SearchResult, search_by_face, search_by_image
+from .store.appearances import Timecode
 from .thumbnails import cached_data_uri, draw_boxes, placeholder_uri, square_crop_box
 
 log = logging.getLogger(__name__)
@@ -331,18 +332,45 @@ class Collection:
 
     def photo(self, relative: str | None, boxes: list[BoundingBox], labels: list[str] | None = None,
               highlight: int | None = None, max_side: int = WORK_MAX_SIDE,
-              text_scale: float = 1.0) -> Image.Image | None:
+              text_scale: float = 1.0, at_s: float | None = None) -> Image.Image | None:
         """A stored copy with the boxes drawn (``highlight`` thicker; labels ``text_scale`` times the
-        usual size, for grids), or None when it has no copy."""
+        usual size, for grids), or None when it has no copy. A video: its frame at ``at_s`` seconds
+        (default the first appearance's frame) with the box of the face shown there (``highlight``,
+        else the first)."""
         path = self._stored_copy(relative)
         if path is None:
             return None
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return self._video_frame(path, boxes, labels, highlight, max_side, text_scale, at_s)
         try:
             image = load_file(str(path), max_side=max_side)
         except BadImage as exc:  # a damaged stored copy: the page says the picture is missing
             log.warning("stored copy unreadable: %s (%s)", relative, exc)
             return None
         return draw_boxes(image.rgb, boxes, labels=labels, highlight=highlight, text_scale=text_scale)
+
+    def _video_frame(self, path: Path, boxes: list[BoundingBox], labels: list[str] | None, highlight: int | None,
+                     max_side: int, text_scale: float, at_s: float | None) -> Image.Image | None:
+        from .video.frames import frame_at
+
+        k = highlight if highlight is not None and 0 <= highlight < len(boxes) else 0
+        if at_s is None:
+            sha = path.stem
+            faces = self.faces(status=None, image_sha256=sha)
+            times = self.ws.appearances.of(f.face_id for f in faces)
+            by_box = {f.detail.box: times[f.face_id].frame_s for f in faces if f.face_id in times}
+            at_s = by_box.get(boxes[k]) if boxes else min(by_box.values(), default=0.0)
+        rgb = frame_at(str(path), at_s or 0.0, max_side)
+        if rgb is None:
+            return None
+        shown = [boxes[k]] if boxes else []
+        return draw_boxes(Image.fromarray(rgb), shown, labels=[labels[k]] if labels and shown else None,
+                          highlight=0 if shown else None, text_scale=text_scale)
+
+    def appearances(self, face_ids: Iterable[str]) -> dict[str, Timecode]:
+        """Face id -> when it was on screen, for the faces of ``face_ids`` that come from videos
+        (seconds: ``start_s``, ``end_s``, and ``frame_s``, its key frame)."""
+        return self.ws.appearances.of(face_ids)
 
     def _stored_copy(self, relative: str | None) -> Path | None:
         """Where a stored copy is on disk, or None when the catalog names none or it is gone."""

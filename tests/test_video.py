@@ -93,6 +93,12 @@ def test_a_video_is_indexed_searched_and_erased_like_photos(clip, tmp_path):
     rows = [m for m in json.loads(out.stdout)["matches"] if m["image"].endswith("scenes.mp4")]
     assert len(rows) == 1 and rows[0]["start_s"] < rows[0]["end_s"] and abs(rows[0]["end_s"] - 4.0) <= 1.0
 
+    # The Photos and Person pages show a video by the frame of each appearance, its face boxed.
+    face = next(f for f in faces if f.face_id in times)
+    frame = coll.photo(face.stored_path, [face.detail.box])
+    assert frame is not None and frame.size == (640, 480)
+    assert coll.appearances([face.face_id])[face.face_id] == times[face.face_id]
+
     # Grouping puts appearances into people like faces.
     people = coll.people
     people.update()

@@ -118,3 +118,25 @@ def sample_frames(data: bytes, reading: Reading, fps: float = 4.0, max_seconds: 
             reading.stopped_at, reading.stopped_why = last_t, "the file ends early (truncated)"
         if not reading.duration:
             reading.duration = last_t
+
+
+def frame_at(path: str, t: float, max_side: int = 1600) -> np.ndarray | None:
+    """The frame shown at ``t`` seconds of the video file ``path`` (RGB, at most ``max_side`` px), or
+    None when it cannot be read."""
+    import av
+
+    try:
+        with av.open(path, mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            if stream.time_base:
+                container.seek(int(max(0.0, t - 1.0) / stream.time_base), stream=stream, backward=True)
+            start = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+            for frame in container.decode(stream):
+                if frame.time is not None and float(frame.time) - start + 1e-3 >= t:
+                    w, h = frame.width, frame.height
+                    k = min(1.0, max_side / max(w, h))
+                    out: np.ndarray = frame.to_ndarray(format="rgb24", width=max(2, int(w * k)), height=max(2, int(h * k)))
+                    return out
+    except (av.FFmpegError, ValueError, OSError, IndexError, EOFError) as exc:
+        log.info("no frame at %.1f s (%s)", t, exc.__class__.__name__)
+    return None
