@@ -123,7 +123,7 @@ def _index(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, A
 
             try:  # watchlists (issue 27): the new faces against every watched person, after grouping
                 alerts = [a.to_json() for a in Watchlists(coll).check(job.job_id, limit)]
-            except BudgetExceeded as exc:  # unchecked faces are checked by the next job
+            except FaceLibError as exc:  # a budget, a permission: unchecked faces are checked by the next job
                 report.stopped = f"watchlists stopped: {exc}"
     summary = report.summary()
     summary["people"] = grouped
