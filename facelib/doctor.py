@@ -55,14 +55,15 @@ class DoctorReport:
         return {**asdict(self), "healthy": self.healthy}
 
 
-def check(ws: Workspace, repair: bool = False, on_wait: Callable[[Holder | None], None] | None = None) -> DoctorReport:
+def check(ws: Workspace, repair: bool = False, on_wait: Callable[[Holder | None], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> DoctorReport:
     """Compare the files on disk with the catalog's rows; with ``repair``, fix what can be fixed.
 
     A repair holds every collection's lease (taken in one order; ``on_wait`` is told who it waits
     for), so no batch, re-index or erasure is writing while files are judged orphans or missing."""
     if not repair:
         return _check(ws, repair)
-    with ws.leases.hold_all(ws.catalog.list_collections(), "repair", on_wait=on_wait):
+    with ws.leases.hold_all(ws.catalog.list_collections(), "repair", on_wait=on_wait, should_stop=should_stop):
         return _check(ws, repair)
 
 

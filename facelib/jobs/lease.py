@@ -147,11 +147,12 @@ class Leases:
 
     @contextmanager
     def hold_all(self, collections: Iterable[str], kind: str, job_id: int | None = None,
-                 on_wait: Callable[[Holder | None], None] | None = None) -> Iterator[None]:
+                 on_wait: Callable[[Holder | None], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> Iterator[None]:
         """Hold several leases at once, taken in one global order (no two holders can deadlock)."""
         with ExitStack() as stack:
             for name in sorted(set(collections), key=_key):
-                stack.enter_context(self.hold(name, kind, job_id, on_wait=on_wait))
+                stack.enter_context(self.hold(name, kind, job_id, on_wait=on_wait, should_stop=should_stop))
             yield
 
 

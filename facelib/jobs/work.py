@@ -112,10 +112,14 @@ def _index(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, A
                             cluster=inputs.get("cluster"), stop=stop, job_id=job.job_id)
         if report.faces_indexed and group and not report.stopped:
             ctx.progress(len(report.outcomes), len(report.outcomes), "grouping the new faces into people")
+            def grouping(done: int, total: int) -> None:
+                ctx.progress(done, total, "grouping the new faces into people")
+                if stop.is_set():
+                    raise stop.reason or Cancelled("cancelled by the analyst")
             try:
-                coll.people.update()
+                coll.people.update(grouping)
                 grouped = len(coll.people.listing(include_hidden=True))
-            except BudgetExceeded as exc:  # the faces stay indexed; the rest is grouped by a later job
+            except (BudgetExceeded, Cancelled) as exc:  # the faces stay indexed; a later job groups the rest
                 report.stopped = f"grouping stopped: {exc}"
         alerts: list[dict[str, Any]] = []
         if report.faces_indexed and not report.stopped:
@@ -162,6 +166,6 @@ def _repair(ws: Workspace, job: Job, ctx: Context) -> tuple[JobState, dict[str, 
     from ..doctor import check
 
     ctx.progress(0, 1, "checking files and catalog")
-    report = check(ws, repair=True, on_wait=ctx.waiting)
+    report = check(ws, repair=True, on_wait=ctx.waiting, should_stop=ctx.should_stop)
     return JobState.DONE, report.to_json(), (f"{report.files_removed} file(s) removed, {report.thumbnails_recut} "
                                              f"thumbnail(s) cut again")
