@@ -296,7 +296,7 @@ def test_a_job_stops_before_the_call_that_would_pass_its_budget(tmp_path, endpoi
     from facelib.collection import Collection
     from facelib.ingest.estimate import BatchEstimate
 
-    monkeypatch.setattr(Collection, "check_budget", lambda self, sources: None)
+    monkeypatch.setattr(Collection, "check_budget", lambda self, *args, **kw: None)
     monkeypatch.setattr(Collection, "estimate", lambda self, sources: BatchEstimate())
     ws = Workspace(rek_settings(tmp_path, endpoint))
     coll = ws.create_collection("b", "rekognition")
