@@ -14,14 +14,14 @@ from facelib import (
     MatchRow,
     SearchResult,
     decode,
-    draw_boxes,
     filter_matches,
     matches_by_threshold,
     sha256_hex,
 )
 from pages.ui.common import SEARCH_QUERY, page, set_face_query
-from pages.ui.tables import MATCH_COLUMNS, matches_frame, quality_controls, rows_key, to_csv
-from pages.ui.text import md
+from pages.ui.picker import face_picker, numbered
+from pages.ui.tables import MATCH_COLUMNS, QUALITY_DEFAULTS, matches_frame, quality_controls, rows_key, to_csv
+from pages.ui.text import md, plural
 
 PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 KiB each)
 QUERY = SEARCH_QUERY
@@ -40,11 +40,19 @@ def set_image_query(widget_key: str, source: str) -> None:
                                    "data": data, "sha": sha256_hex(data)}
 
 
+# A search started elsewhere (a result row, Faces, a link) replaces an upload: the uploader is emptied
+# (a new key) so it never shows a photo that is not the one searched.
+current: dict[str, Any] | None = st.session_state.get(QUERY)
+gen = st.session_state.get("search_upload_gen", 0)
+upload_key = f"search_upload_{gen}" if gen else "search_upload"
+if current and current.get("source") != "upload" and st.session_state.get(upload_key) is not None:
+    st.session_state["search_upload_gen"] = gen = gen + 1
+    upload_key = f"search_upload_{gen}"
 tab_upload, tab_camera, tab_face = st.tabs([":material/upload: Upload a photo",
                                             ":material/photo_camera: Camera snapshot", ":material/face: By face"])
 with tab_upload:
     st.file_uploader("A photo of the person to find", type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "heic"],
-                     key="search_upload", on_change=set_image_query, args=("search_upload", "upload"))
+                     key=upload_key, on_change=set_image_query, args=(upload_key, "upload"))
 with tab_camera:
     st.camera_input("Take a snapshot", key="search_camera", on_change=set_image_query,
                     args=("search_camera", "camera"))
@@ -62,6 +70,14 @@ with tab_face:
     st.page_link("pages/3_Faces.py", label="Browse faces and click one", icon=":material/face:")
 
 query: dict[str, Any] | None = st.session_state.get(QUERY)
+# The URL names a face query (?face=ID), so a reload or a shared link searches it again; an uploaded
+# photo or a snapshot is not put in a URL (it stays in this session).
+if query and query["kind"] == "face":
+    if st.query_params.get("face") != query["face_id"]:
+        st.query_params["face"] = query["face_id"]
+        st.session_state["_face_linked"] = query["face_id"]
+elif "face" in st.query_params:
+    del st.query_params["face"]
 if not query:
     st.info("Upload a photo, take a camera snapshot, or pick a face to search the collection.")
     st.stop()
@@ -95,24 +111,27 @@ def show_query(coll: Collection, query: dict[str, Any], result: SearchResult) ->
     if query["kind"] == "image":
         image = decode(query["data"], query["name"])
         boxes = [d.box for d in result.query_faces]
-        st.image(draw_boxes(image.rgb, boxes, highlight=result.searched_face), width="stretch",
-                 caption=f"{md(query['name'])} · {len(boxes)} face(s) found")
+        what = {"camera": "Camera snapshot", "live": "Frame from the live camera"}.get(query.get("source", ""),
+                                                                                      "Uploaded photo")
+        st.markdown(f"**{what}:** {md(query['name'])} · {plural(len(boxes), 'face')} found")
         if len(boxes) > 1:
-            st.radio("Face to search", list(range(len(boxes))), index=result.searched_face, horizontal=True,
-                     format_func=lambda i: f"Face {i + 1}", key=pick_key, persist_state="session",
-                     help="The largest confident face is searched first; pick another one here.")
-        elif not boxes:
-            st.warning("No face found in this photo. Try another one, closer and better lit.")
+            st.caption("The largest clear face is searched first: pick another one on the photo.")
+            face_picker(pick_key, image.rgb, boxes, result.searched_face, show_width=560)
+        else:
+            st.image(numbered(image.rgb, boxes, result.searched_face), width="stretch")
         return
     try:
         face = coll.face(query["face_id"])
     except FaceLibError:  # one answer for another collection's face and a made-up id
         st.error(f"No face {md(str(query['face_id'])[:64])} in this collection.")
         st.stop()
+    person = coll.people.names([face.face_id]).get(face.face_id)
+    st.markdown(f"**Indexed face** of {md(face.image_name.rsplit('/', 1)[-1])}"
+                + (f" ({md(person)})" if person else "") + f" · id `{md(face.face_id[:36])}`")
+    st.image(coll.thumb_uri(face.thumb_path), width=96)
     photo = coll.photo(face.stored_path, [face.detail.box], highlight=0)
     if photo is not None:
-        st.image(photo, width="stretch", caption=f"Searching the face in {md(face.image_name.rsplit('/', 1)[-1])}")
-    st.image(coll.thumb_uri(face.thumb_path), width=96)
+        st.image(photo, width="stretch")
 
 
 def chart(result: SearchResult, quality: Any, threshold: int) -> None:
@@ -132,6 +151,12 @@ def selected_row(shown: list[MatchRow], event: Any) -> MatchRow | None:
     return shown[rows[0]] if rows and 0 <= rows[0] < len(shown) else None
 
 
+def reset_quality() -> None:
+    """Every quality filter back to its default (nothing hidden)."""
+    for name, value in QUALITY_DEFAULTS.items():
+        st.session_state[f"search_{name}"] = value
+
+
 @st.fragment
 def results(coll: Collection, result: SearchResult) -> None:
     """Sliders, metrics, chart and table: moving a slider reruns only this part, with no engine call."""
@@ -143,6 +168,10 @@ def results(coll: Collection, result: SearchResult) -> None:
                                    help=f"Higher is stricter. {default} is Rekognition's default.")
         quality = quality_controls("search", with_age=coll.reports_age)
     rows = filter_matches(result.rows, threshold, quality)
+    if result.searched_face is None:  # nothing was searched: one message, no empty chart
+        st.info("No face was found in the query, so nothing was searched. Try another photo, closer and better lit.")
+        return
+    by_quality = len(filter_matches(result.rows, threshold)) - len(rows)
     with figures:
         m = st.columns(3)
         m[0].metric("Matches", len(rows))
@@ -151,16 +180,20 @@ def results(coll: Collection, result: SearchResult) -> None:
         m[2].metric("Engine searches", coll.ws.search_calls, help="Searches sent to the engine by this app so far.")
         chart(result, quality, threshold)
 
-    st.subheader(f"{len(rows)} match(es) at ≥{threshold}%")
+    st.subheader(f"{plural(len(rows), 'match', 'matches')} at ≥{threshold}%")
+    if by_quality:
+        note, reset = st.columns([3, 1])
+        note.warning(f"{plural(by_quality, 'more match', 'more matches')} at ≥{threshold}% "
+                     f"{'is' if by_quality == 1 else 'are'} hidden by the quality filters.")
+        reset.button("Show them (reset the filters)", key="search_reset_filters", on_click=reset_quality)
     if not rows:
-        if result.searched_face is None:
-            st.info("No face was found in the query, so nothing was searched.")
-        elif not coll.counts()["faces"]:
+        if not coll.counts()["faces"]:
             st.info("The collection is empty: index photos first.")
         elif result.rows:
-            hidden = len(filter_matches(result.rows, floor)) - len(rows)
-            st.info(f"The threshold and quality filters hide {hidden} match(es). Lower the threshold or loosen "
-                    "the quality filters.")
+            hidden = len(filter_matches(result.rows, floor)) - len(rows) - by_quality
+            if hidden:
+                st.info(f"The threshold hides {plural(hidden, 'match', 'matches')} between {floor:.0f}% and "
+                        f"{threshold}%: lower it to see them.")
         else:
             st.info(f"No face in the collection is at least {floor:.0f}% alike.")
         return
@@ -181,8 +214,8 @@ def results(coll: Collection, result: SearchResult) -> None:
     c1, c2 = st.columns([3, 1])
     with c1:
         photo = coll.photo(row.stored_path, [row.box], highlight=0)
-        if photo is not None:
-            st.image(photo, width="stretch")
+        if photo is not None:  # never enlarged past its own size
+            st.image(photo, width=min(photo.width, 700))
         else:
             st.caption("No stored copy of this photo in the catalog.")
     with c2:

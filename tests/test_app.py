@@ -195,10 +195,11 @@ def test_search_by_camera_snapshot_of_two_people(with_samples):
     at.switch_page("pages/2_Search.py").run()
     at.camera_input(key="search_camera").set_value(("snap.jpg", two_faces_jpeg(), "image/jpeg")).run()
     ok(at)
-    radio = next(r for r in at.radio if r.label == "Face to search")
-    assert radio.options == ["Face 1", "Face 2"]
+    picks = [b for b in at.button if (b.key or "").startswith("face_pick_")]
+    assert [b.label for b in picks] == ["Face 1", "Face 2"]  # left to right
     first = set(table_of(at, "results_table").value["image"])
-    radio.set_value(1 - radio.value).run()
+    other = next(b for b in picks if b.proto.type != "primary")  # the face not searched yet
+    other.click().run()
     ok(at)
     second = set(table_of(at, "results_table").value["image"])
     assert {first == {"obama.jpg", "obama2.jpg", "obama3.jpg"}, second == {"obama.jpg", "obama2.jpg", "obama3.jpg"}} \
@@ -482,9 +483,12 @@ def test_compare_two_photos_and_a_face_with_a_photo(with_samples):
     at.file_uploader(key="compare_b").set_value([("pair.jpg", two_faces_jpeg(), "image/jpeg")])
     ok(at.run())
     best = float(metrics(at)["Most alike face"].rstrip("%"))
-    assert best >= 80 and len(frame_with(at, "similarity")) == 1  # Obama, not Biden
+    table = frame_with(at, "similarity")
+    assert best >= 80 and list(table["verdict"]) == ["same person", "different"]  # Obama, not Biden
+    assert list(table["face"]) == [1, 2]  # numbered left to right: Obama is on the left
+    assert any("Same person" in s.value for s in at.success)
     ok(at.slider(key="compare_threshold").set_value(100).run())
-    assert any("threshold hides" in i.value for i in at.info)
+    assert any("Probably the same person" in w.value for w in at.warning)  # just under the threshold
     # A face of the collection against a photo.
     from facelib import Settings, Workspace
 
@@ -493,7 +497,14 @@ def test_compare_two_photos_and_a_face_with_a_photo(with_samples):
     ok(at.slider(key="compare_threshold").set_value(80).run())
     ok(at.segmented_control(key="compare_mode").set_value("A face and a photo").run())
     ok(at.text_input(key="compare_face").input(biden.face_id).run())
-    assert len(frame_with(at, "similarity")) == 1
+    assert list(frame_with(at, "similarity")["verdict"]) == ["same person", "different"]
+    # One pair, one figure: an indexed face against an indexed photo shows what Search shows.
+    obama = next(f for f in ws.catalog.faces("samples") if f.image_name.endswith("/obama.jpg"))
+    at.file_uploader(key="compare_b").set_value([("obama2.jpg", fixture_bytes("obama2.jpg"), "image/jpeg")])
+    ok(at.text_input(key="compare_face").input(obama.face_id).run())
+    in_search = next(r.similarity for r in ws.collection("samples").search_face(obama.face_id).rows
+                     if r.image_name.endswith("obama2.jpg"))
+    assert metrics(at)["Most alike face"] == f"{in_search:.1f}%"
     ok(at.text_input(key="compare_face").input("no-such-face").run())
     assert at.error
 
@@ -518,13 +529,16 @@ def test_empty_states_say_what_is_true(with_samples):
 
     at = upload_query(with_samples, "obama3.jpg")
     ok(at.slider(key="search_min_size").set_value(400).run())
-    assert any("filters hide" in i.value for i in at.info)
+    # issue 24: the count hidden by the quality filters, and a one-click reset
+    assert any("3 more matches at ≥80% are hidden by the quality filters" in w.value for w in at.warning)
+    ok(at.button(key="search_reset_filters").click().run())
+    assert metrics(at)["Matches"] == "3" and at.slider(key="search_min_size").value == 0
     sky = io.BytesIO()
     Image.new("RGB", (300, 300), (90, 140, 200)).save(sky, "JPEG")
     at.file_uploader(key="search_upload").set_value([("sky.jpg", sky.getvalue(), "image/jpeg")]).run()
     ok(at)
-    assert any("No face was found" in i.value for i in at.info)
-    assert not any("Lower the threshold" in i.value for i in at.info)
+    assert [i.value for i in at.info if "No face" in i.value] == [at.info[0].value]  # said once
+    assert not at.warning and not any("Lower the threshold" in i.value for i in at.info)
     # An empty collection says so, on Search and on Faces.
     at.sidebar.text_input(key="new_collection_name").input("nothing")
     for b in at.sidebar.button:
@@ -568,14 +582,15 @@ def test_returning_to_search_keeps_the_search_and_the_chosen_face(with_samples):
     at = with_samples
     ok(at.switch_page("pages/2_Search.py").run())
     at.camera_input(key="search_camera").set_value(("snap.jpg", two_faces_jpeg(), "image/jpeg")).run()
-    pick = next(r for r in at.radio if (r.key or "").startswith("face_pick_"))
-    ok(pick.set_value(1).run())
+    pick = next(b for b in at.button if (b.key or "").startswith("face_pick_") and b.key.endswith("_pick_2"))
+    ok(pick.click().run())  # the second face from the left
+    assert next(b for b in at.button if (b.key or "").endswith("_pick_2")).proto.type == "primary"
     calls = metrics(at)["Engine searches"]
     first = set(table_of(at, "results_table").value["image"])
     ok(at.switch_page("pages/5_People.py").run())
     ok(at.switch_page("pages/2_Search.py").run())
     assert metrics(at)["Engine searches"] == calls  # not searched again
-    assert next(r for r in at.radio if (r.key or "").startswith("face_pick_")).value == 1
+    assert next(b for b in at.button if (b.key or "").endswith("_pick_2")).proto.type == "primary"
     assert set(table_of(at, "results_table").value["image"]) == first
     # A camera snapshot, a selected row, then "Search this face": no IndexError.
     table = table_of(at, "results_table")

@@ -14,7 +14,7 @@ import re
 import pytest
 from conftest import FIXTURES
 from PIL import Image, ImageEnhance, ImageOps
-from test_e2e import ARGS, CHROMIUM, streamlit_app, wait_running_done
+from test_e2e import ARGS, CHROMIUM, streamlit_app, table_cells, wait_running_done
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="no chromium")]
@@ -272,3 +272,50 @@ def test_browser_back_takes_one_press_per_page_visit(family, page):
         page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=30_000)
         wait_running_done(page)
         page.wait_for_timeout(300)
+
+
+def group_photo(path) -> bytes:
+    """obama2 | obama3 | biden (smaller, so not the largest face): a group photo of three faces."""
+    parts = [Image.open(FIXTURES / n).convert("RGB") for n in ("obama2.jpg", "obama3.jpg", "biden.jpg")]
+    parts[2] = parts[2].resize((parts[2].width * 2 // 3, parts[2].height * 2 // 3))
+    h = max(p.height for p in parts)
+    out = Image.new("RGB", (sum(p.width for p in parts), h), (250, 250, 250))
+    x = 0
+    for p in parts:
+        out.paste(p, (x, (h - p.height) // 2))
+        x += p.width
+    out.save(path, "JPEG", quality=92)
+    return path.read_bytes()
+
+
+def test_pick_face_3_of_a_group_photo_by_clicking_it(family, page, tmp_path):
+    """Search: the faces are numbered left to right; a click on the third face searches that face."""
+    from facelib import decode
+
+    url, coll, obama, biden = family
+    reset(coll, obama, biden)
+    photo = tmp_path / "group.jpg"
+    result = coll.search_image(decode(group_photo(photo), "group.jpg"))
+    boxes = [d.box for d in result.query_faces]
+    assert len(boxes) == 3
+    third = max(boxes, key=lambda b: b.left)  # face 3 counting from the left: Biden
+    assert result.searched_face != boxes.index(third)  # not the one searched by default
+    page.goto(f"{url}/Search?collection=family")
+    page.get_by_role("heading", name="Search").first.wait_for(timeout=60_000)
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").first.set_input_files(str(photo))
+    page.get_by_role("button", name="Face 3").wait_for(timeout=120_000)
+    wait_running_done(page)
+    page.get_by_text(re.compile(r"match(es)? at ≥80%")).wait_for(timeout=60_000)
+    first_rows = [c for c in table_cells(page) if c.endswith(".jpg")]
+    assert first_rows and first_rows[0].startswith("obama"), first_rows[:4]
+    chart = page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg").first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    cx, cy = third.left + third.width / 2, third.top + third.height / 2
+    page.mouse.click(box["x"] + cx * box["width"], box["y"] + cy * box["height"])
+    page.wait_for_timeout(500)
+    wait_running_done(page)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=gridcell]')]"
+                           ".some(c => c.innerText.startsWith('biden'))", timeout=60_000)
+    rows = [c for c in page.locator("[data-testid=stDataFrame] [role=gridcell]").all_inner_texts() if c.endswith(".jpg")]
+    assert rows[0].startswith("biden"), rows[:4]

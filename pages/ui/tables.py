@@ -11,6 +11,10 @@ import streamlit as st
 
 from facelib import Collection, MatchRow, QualityFilter, StoredFace
 
+#: The quality sliders' defaults (nothing filtered), by the name in their key ``{prefix}_{name}``.
+QUALITY_DEFAULTS = {"min_brightness": 0, "min_sharpness": 0, "min_size": 0, "min_conf": 0, "max_yaw": 90,
+                    "max_pitch": 90, "min_age": 0}
+
 
 def quality_controls(prefix: str, with_age: bool = False) -> QualityFilter:
     """Sliders for the view-time quality filters (values survive page switches)."""
