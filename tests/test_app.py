@@ -103,7 +103,7 @@ def test_home_for_a_new_user_indexes_the_samples(data_dir):
     m = metrics(at)
     assert (m["Images"], m["Faces"], m["Faces indexed"], m["Errors"]) == ("4", "4", "4", "0")
     table = frame_with(at, "outcome")
-    assert list(table["outcome"]) == ["indexed"] * 4
+    assert list(table["outcome"]) == ["new face"] * 4
     assert all(str(u).startswith("data:image/jpeg;base64,") for u in table["face"])
     assert at.sidebar.selectbox(key="collection").value == "samples"
 
@@ -130,7 +130,14 @@ def test_index_page_upload_with_a_bad_file_and_a_zip(with_samples):
     errors = " ".join(e.value for e in at.error).replace("\\", "").replace("\u2060", "")  # as shown (markdown escapes removed)
     assert "broken.jpg" in errors and "notes.txt**: cannot be read: not an image file" in errors and "unsafe path" in errors
     table = frame_with(at, "outcome")
-    assert set(table["outcome"]) == {"indexed", "already indexed", "error"}
+    # issue 24: new faces first; "already indexed" hidden until asked for; words, never "None"
+    assert list(table["outcome"]) == ["new face", "error", "error", "error"], list(table["outcome"])
+    pills = next(p for p in at.get("button_group") if (p.key or "").startswith("outcome_filter_"))
+    ok(pills.set_value(["new face", "error", "already indexed"]).run())
+    table = frame_with(at, "outcome")
+    assert list(table["outcome"]) == ["new face", "error", "error", "error", "already indexed"]
+    assert table["face"].iloc[-1].startswith("data:image/jpeg")  # the face it already had
+    assert not any("None" in str(v) for v in table.to_numpy().ravel())
     # No file name repeated inside its own message, and no literal "None" in a text cell.
     for _, row in table.iterrows():
         assert not str(row["details"]).startswith(row["image"].rsplit("/", 1)[-1] + ":"), row.to_dict()
