@@ -145,7 +145,10 @@ with st.expander(f"Delete one image ({n_images} in the collection)"):
 with st.expander("Delete the whole collection", expanded=False):
     st.warning(f"This deletes **{collection_label(coll.name)}** from the engine and the catalog, with every thumbnail and "
                "stored copy. It cannot be undone.")
-    typed = st.text_input(f"Type {collection_label(coll.name)} to confirm", key="delete_confirm")
+    # The name is said in the caption: a widget's label is also its accessible name, and the markdown
+    # escapes of a user-chosen name would be read out as backslashes.
+    st.caption(f"To confirm, type the collection's name: **{collection_label(coll.name)}**")
+    typed = st.text_input("The collection's name, to confirm", key="delete_confirm")
     if st.button("Delete collection", type="primary", disabled=typed != shown_name, key="delete_collection_go"):
         try:  # a job: it waits for a batch in flight into this collection, then erases everything
             job_id = coll.submit(JobKind.DELETE)

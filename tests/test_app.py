@@ -97,12 +97,15 @@ def with_samples(data_dir):
 def test_home_for_a_new_user_indexes_the_samples(data_dir):
     at = ok(fresh())
     assert any("No collection yet" in i.value for i in at.sidebar.info)
-    assert metrics(at)["Paid calls"] == "0"
+    # issue 24: "Start here" leads; no paid-call figures for someone who has spent nothing
+    assert at.subheader[0].value == "Start here" and "Paid calls" not in metrics(at)
     at.button(key="index_samples").click().run()
     ok(at)
     m = metrics(at)
     assert (m["Images"], m["Faces"], m["Faces indexed"], m["Errors"]) == ("4", "4", "4", "0")
+    assert "Start here" not in [h.value for h in at.subheader]  # the samples are in: it has done its job
     table = frame_with(at, "outcome")
+    assert not any("/" in name for name in table["image"])  # file names, not server paths
     assert list(table["outcome"]) == ["new face"] * 4
     assert all(str(u).startswith("data:image/jpeg;base64,") for u in table["face"])
     assert at.sidebar.selectbox(key="collection").value == "samples"

@@ -75,17 +75,22 @@ def run_batch(coll: Collection, sources: list[Source], label: str = "Indexing", 
 def outcome_frame(coll: Collection, report: BatchReport) -> pd.DataFrame:
     """One row per face (indexed or rejected), plus one row per file without faces or with an error."""
     rows = []
+
+    def shown_name(name: str) -> str:  # a server path shows as its file name (no server layout on screen)
+        return name.rsplit("/", 1)[-1] if name.startswith("/") else name
+
     for o in report.outcomes:
         with_faces = o.status in (FileStatus.INDEXED, FileStatus.SKIPPED) and o.sha256
         faces = coll.faces(status=None, image_sha256=o.sha256) if with_faces else []
         if not faces:
-            rows.append({"face": "", "image": o.name, "outcome": OUTCOME_LABELS.get(o.status, str(o.status)),
+            rows.append({"face": "", "image": shown_name(o.name), "outcome": OUTCOME_LABELS.get(o.status, str(o.status)),
                          "details": readable(o.message), "face_id": ""})
         for f in faces:
             d = f.detail
             word = ("already indexed" if o.status == FileStatus.SKIPPED else
                     "new face" if f.status == "indexed" else "rejected face")
-            rows.append({"face": coll.thumb_uri(f.thumb_path) if f.thumb_path else "", "image": o.name, "outcome": word,
+            rows.append({"face": coll.thumb_uri(f.thumb_path) if f.thumb_path else "", "image": shown_name(o.name),
+                         "outcome": word,
                          "details": ", ".join(f.reasons) or (f"brightness {d.brightness:.0f}, sharpness "
                                                              f"{d.sharpness or 0:.0f}, {d.size_px} px"
                                                              if d.brightness is not None else ""),
