@@ -53,20 +53,23 @@ class Walk(RuleBasedStateMachine):
     def did(self, what: str) -> None:
         Walk.done[what] = Walk.done.get(what, 0) + 1
 
-    @initialize()
-    def start(self) -> None:
+    @initialize(steps=st.lists(st.sampled_from(["Ann Smyth", "Ann Smith", "B one", "B two", "", "UNDO", "PICK"]),
+                               min_size=1, max_size=4), data=st.data())
+    def start(self, steps: list[str], data: st.DataObject) -> None:
         self.dir = self.source.parent / f"run-{id(self)}"
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.copytree(self.source, self.dir)
         os.environ["FACESEARCH_DATA_DIR"] = str(self.dir)
-        self.at = AppTest.from_file(APP, default_timeout=120).run()
-        self.at.query_params["collection"] = "walk"
+        self.at = AppTest.from_file(APP, default_timeout=120)
+        self.at.query_params["collection"] = "walk"  # before the first run: it is what the session starts on
         self.at.run()
         self.expected: dict[str, int] = {}
         self.page = "pages/2_Search.py"  # start with a search, so that its sliders are there to move
         self.at.switch_page(self.page).run()
         self.at.file_uploader(key="search_upload").set_value(
             [("obama2.jpg", fixture_bytes("obama2.jpg"), "image/jpeg")]).run()
+        self.a_run_of_corrections(steps, data)  # every walk corrects people too (short walks are common)
+        self.switch_page("pages/2_Search.py")
 
     def teardown(self) -> None:
         shutil.rmtree(getattr(self, "dir", ""), ignore_errors=True)
@@ -119,6 +122,97 @@ class Walk(RuleBasedStateMachine):
             buttons[0].click().run()
             self.did("click")
 
+    # -- Person corrections (issue 24): each must land on the person shown when it was made ----------
+    def on_person_page(self):
+        """The Person page's picker (switching there first), or None when there is nobody."""
+        if self.page != "pages/6_Person.py":
+            self.switch_page("pages/6_Person.py")
+        pickers = [s for s in self.at.selectbox if (s.key or "").startswith("person_pick_")]
+        return pickers[0] if pickers else None
+
+    def people_now(self) -> dict[int, object]:
+        from facelib import Settings, Workspace
+
+        name = self.at.session_state["_collection"]
+        return {p.person_id: p for p in Workspace(Settings()).collection(name).people.listing(include_hidden=True)}
+
+    @rule(name=st.sampled_from(["Ann Smyth", "Ann Smith", "B one", "B two", ""]))
+    def rename_the_person_shown(self, name: str) -> None:
+        picker = self.on_person_page()
+        if picker is None:
+            return
+        pid = picker.value
+        box = next(t for t in self.at.text_input if (t.key or "").startswith("name_"))
+        box.input(name)
+        self.at.button(key="rename").click().run()
+        people = self.people_now()
+        assert people[pid].name == (name.strip() or None), (pid, name, {k: v.name for k, v in people.items()})
+        assert self.on_person_page().value == pid  # the page still shows them
+        self.did("rename")
+
+    @rule(steps=st.lists(st.sampled_from(["Ann Smyth", "Ann Smith", "B one", "B two", "", "UNDO", "PICK"]),
+                         min_size=2, max_size=5), data=st.data())
+    def corrections(self, steps: list[str], data: st.DataObject) -> None:
+        self.a_run_of_corrections(steps, data)
+
+    def a_run_of_corrections(self, steps: list[str], data: st.DataObject) -> None:  # noqa: D401
+        """Renames, undos and person changes in a row on the Person page (the sequences of issue 24:
+        rename twice, rename after an undo)."""
+        for step in steps:
+            if step == "UNDO":
+                self.undo_the_last_correction()
+            elif step == "PICK":
+                self.pick_a_person(data)
+            else:
+                self.rename_the_person_shown(step)
+
+    @rule(data=st.data())
+    def pick_a_person(self, data: st.DataObject) -> None:
+        picker = self.on_person_page()
+        if picker is None or len(picker.options) < 2:
+            return
+        option = data.draw(st.sampled_from(picker.options))
+        picker.select(option).run()
+        self.did("pick person")
+
+    @rule()
+    def undo_the_last_correction(self) -> None:
+        if self.page not in ("pages/6_Person.py", "pages/5_People.py"):
+            self.switch_page("pages/6_Person.py")
+        buttons = [b for b in self.at.button if b.key == "undo_correction"]
+        if not buttons:
+            return
+        before = self.at.session_state["person"] if "person" in self.at.session_state else None
+        buttons[0].click().run()
+        if self.page == "pages/6_Person.py" and before in self.people_now():
+            assert self.on_person_page().value == before  # the person worked on, not the first one
+        self.did("undo")
+
+    @rule(row=st.integers(0, 5))
+    def move_a_face(self, row: int) -> None:
+        picker = self.on_person_page()
+        if picker is None:
+            return
+        pid = picker.value
+        table = next((d for d in self.at.dataframe if (d.key or "").startswith("person_faces")), None)
+        targets = [s for s in self.at.selectbox if (s.key or "").startswith("move_target_")]
+        if table is None or not targets or not targets[0].options:
+            return
+        self.at.session_state[table.key] = {"selection": {"rows": [row % len(table.value)], "columns": [],
+                                                          "cells": []}}
+        self.at.run()
+        face = table.value["face_id"].iloc[row % len(table.value)]
+        target = next(s for s in self.at.selectbox if (s.key or "").startswith("move_target_"))
+        to = target.options[0]
+        target.select(to).run()
+        to_id = next(s for s in self.at.selectbox if (s.key or "").startswith("move_target_")).value
+        self.at.button(key="move").click().run()
+        people = self.people_now()
+        assert face in people[to_id].face_ids, (face, to_id)
+        if pid in people:
+            assert self.on_person_page().value == pid
+        self.did("move")
+
     @rule(name=st.sampled_from(["walk", "empty"]))
     def switch_collection(self, name: str) -> None:
         pickers = [s for s in self.at.sidebar.selectbox if s.key == "collection"]
@@ -143,3 +237,4 @@ def test_random_walk_through_the_pages(seeded_dir, monkeypatch):
     run_state_machine_as_test(Walk, settings=settings(max_examples=EXAMPLES, stateful_step_count=10, deadline=None,
                                                       derandomize=True, suppress_health_check=list(HealthCheck)))
     assert Walk.done.get("upload") and Walk.done.get("slider"), Walk.done  # the walks reached the sliders
+    assert Walk.done.get("rename"), Walk.done  # and the Person corrections
