@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import PHOTOS, index_paths
 
-from facelib import FaceStatus
+from facelib import FaceStatus, Settings, Workspace
 from facelib.people.store import PeopleStore
 
 BIG = ("faces", "images", "face_person", "people", "decisions")
@@ -39,11 +40,13 @@ def scans(db, sql: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def catalog_and_people(indexed):
-    coll = indexed.collection("fx")
-    coll.people.update()
-    people = PeopleStore(indexed.db, "fx")
-    return indexed, people
+def catalog_and_people(tmp_path_factory):
+    """A workspace of its own (grouping people changes what other tests see in the session's
+    ``indexed``): the four shipped photos in "fx", grouped into people."""
+    ws = Workspace(Settings(data_dir=tmp_path_factory.mktemp("plans") / "data"))
+    index_paths(ws, "fx", PHOTOS, workers=1)
+    ws.collection("fx").people.update()
+    return ws, PeopleStore(ws.db, "fx")
 
 
 def hot_calls(ws, people):
