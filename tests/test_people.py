@@ -263,3 +263,26 @@ def test_nothing_erased_comes_back_by_undo(grouped):
     assert people.last_correction() is None
     conn = ws.db.connect()
     assert conn.execute("SELECT COUNT(*) FROM people_undo").fetchone()[0] == 0
+
+
+def test_person_numbers_count_within_their_collection(workspace):
+    """Issue 24: "Person 142" was the only person of a new collection (ids count across collections)."""
+    from conftest import FIXTURES, index_paths
+
+    index_paths(workspace, "first", [FIXTURES], workers=1)
+    first = workspace.collection("first").people
+    first.update()
+    index_paths(workspace, "second", [FIXTURES / "biden.jpg"], workers=1)
+    second = workspace.collection("second").people
+    second.update()
+    assert [p.label for p in second.listing()] == ["Person 1"]
+    assert sorted(p.label for p in first.listing()) == ["Person 1", "Person 2"]
+    face = second.listing()[0].face_ids[0]
+    assert second.names([face]) == {face: "Person 1"}
+    # a split makes the next number; its undo gives the person back their number
+    obama = first.listing()[0]
+    new = first.split([obama.face_ids[0]])
+    assert first.get(new).label == "Person 3"
+    first.undo()
+    assert sorted(p.label for p in first.listing()) == ["Person 1", "Person 2"]
+    assert first.listing(name_filter="person 2")[0].label == "Person 2"

@@ -36,10 +36,11 @@ class Person:
     face_ids: tuple[str, ...]
     photos: int
     cover_id: str
+    number: int | None = None  # within the collection; the id stands in for a person without one
 
     @property
     def label(self) -> str:
-        return self.name or f"Person {self.person_id}"
+        return self.name or f"Person {self.number or self.person_id}"
 
 
 def user_id(person_id: int) -> str:
@@ -90,10 +91,10 @@ class People:
         aggregates (the cover is the largest, sharpest face), so this stays quick at 100k faces."""
         wanted = name_filter.lower()
         rows = [r for r in self.store.person_rows(only) if (include_hidden or not r.hidden)
-                and wanted in (r.name or f"person {r.person_id}").lower()]
+                and wanted in (r.name or f"person {r.number or r.person_id}").lower()]
         members = self.store.members(only)
         out = [Person(r.person_id, self.collection, r.name, r.hidden, tuple(members[r.person_id]), r.photos,
-                      r.cover_id) for r in rows]
+                      r.cover_id, r.number) for r in rows]
         return sorted(out, key=lambda p: (-len(p.face_ids), p.person_id))
 
     def cover_thumbs(self, people: Iterable[Person]) -> dict[int, str | None]:
@@ -109,7 +110,9 @@ class People:
 
     def names(self, face_ids: Iterable[str] | None = None) -> dict[str, str]:
         """face id -> person label, for tables (just the given faces when ``face_ids``)."""
-        return {f: name or f"Person {pid}" for f, (pid, name) in self.store.labels(face_ids).items()}
+        labels = self.store.labels(face_ids)
+        numbers = self.store.numbers({pid for pid, _ in labels.values()})
+        return {f: name or f"Person {numbers.get(pid, pid)}" for f, (pid, name) in labels.items()}
 
     def count(self) -> int:
         """Visible people with at least one face."""

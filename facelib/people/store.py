@@ -85,6 +85,13 @@ MIGRATIONS = (
     Migration(9, "people: the last correction, to undo it", script(f"""
         CREATE TABLE people_undo(collection TEXT PRIMARY KEY {_COLLECTION}, label TEXT NOT NULL,
             created_at REAL NOT NULL, snapshot TEXT NOT NULL)""")),
+    # "Person 142" was the only person of a new collection: ids count across collections. A person's
+    # number counts within its collection (numbered in id order for the people already there).
+    Migration(110, "people: each person's number within its collection", script("""
+        ALTER TABLE people ADD COLUMN number INTEGER;
+        UPDATE people SET number = (SELECT COUNT(*) FROM people q WHERE q.collection=people.collection
+                                    AND q.person_id<=people.person_id);
+        CREATE INDEX people_number ON people(collection, number)""")),
 )
 
 
@@ -97,6 +104,7 @@ class PersonRow:
     hidden: bool
     photos: int
     cover_id: str
+    number: int | None = None
 
 
 class PeopleStore:
@@ -174,10 +182,10 @@ class PeopleStore:
     def person_rows(self, only: int | None = None) -> list[PersonRow]:
         """Every person with at least one indexed face (or just ``only``), from SQL aggregates."""
         sql, args = where({"p.collection": self.collection, "p.person_id": only})
-        return [PersonRow(pid, name, bool(hidden), photos, cover) for pid, name, hidden, photos, cover, _ in
-                self.db.connect().execute(
+        return [PersonRow(pid, name, bool(hidden), photos, cover, number)
+                for pid, name, hidden, photos, cover, _, number in self.db.connect().execute(
                     "SELECT p.person_id, p.name, p.hidden, COUNT(DISTINCT f.image_sha256), f.face_id,"
-                    f" MAX({COVER_SCORE})"
+                    f" MAX({COVER_SCORE}), p.number"
                     " FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
                     " JOIN faces f ON f.face_id=fp.face_id AND f.status='indexed'" + sql + " GROUP BY p.person_id",
                     args)]
@@ -209,10 +217,18 @@ class PeopleStore:
             "SELECT COUNT(DISTINCT p.person_id) FROM people p JOIN face_person fp ON fp.person_id=p.person_id"
             " WHERE p.collection=? AND p.hidden=0", (self.collection,)).fetchone()[0])
 
+    def numbers(self, person_ids: Iterable[int] | None = None) -> dict[int, int]:
+        """person id -> its number within the collection ("Person 3")."""
+        rows = self.db.connect().execute("SELECT person_id, number FROM people WHERE collection=?", (self.collection,))
+        wanted = None if person_ids is None else set(person_ids)
+        return {pid: int(n if n is not None else pid) for pid, n in rows if wanted is None or pid in wanted}
+
     def new_person(self, name: str | None = None) -> int:
+        """A new person, numbered after the collection's highest number."""
         with self.db.transaction() as db:
-            cur = db.execute("INSERT INTO people(collection, name, hidden, created_at) VALUES (?,?,0,?)",
-                             (self.collection, name, time.time()))
+            cur = db.execute("INSERT INTO people(collection, name, hidden, created_at, number) VALUES (?,?,0,?,"
+                             " (SELECT COALESCE(MAX(number), 0) + 1 FROM people WHERE collection=?))",
+                             (self.collection, name, time.time(), self.collection))
             return int(cur.lastrowid or 0)
 
     def assign(self, face_ids: Iterable[str], person_id: int) -> None:
@@ -277,7 +293,8 @@ class PeopleStore:
     def _snapshot(conn: sqlite3.Connection, pids: list[int]) -> dict[str, Any]:
         return {
             "people": [list(r) for r in conn.execute(
-                f"SELECT person_id, name, hidden, created_at FROM people WHERE person_id {IN_IDS}", (ids(pids),))],
+                f"SELECT person_id, name, hidden, created_at, number FROM people WHERE person_id {IN_IDS}",
+                (ids(pids),))],
             "links": [list(r) for r in conn.execute(
                 f"SELECT face_id, person_id FROM face_person WHERE person_id {IN_IDS}", (ids(pids),))],
             "max_person": conn.execute("SELECT COALESCE(MAX(person_id), 0) FROM people").fetchone()[0],
@@ -311,8 +328,9 @@ class PeopleStore:
                 db.executemany(f"DELETE FROM face_person WHERE {column}=?", [(i,) for i in ids])
             db.executemany("DELETE FROM people WHERE person_id=?", [(p,) for p in created])
             db.execute("DELETE FROM decisions WHERE collection=? AND id>?", (self.collection, snap["max_decision"]))
-            db.executemany("INSERT OR REPLACE INTO people(person_id, collection, name, hidden, created_at)"
-                           " VALUES (?,?,?,?,?)", [(p, self.collection, n, h, c) for p, n, h, c in snap["people"]])
+            db.executemany("INSERT OR REPLACE INTO people(person_id, collection, name, hidden, created_at, number)"
+                           " VALUES (?,?,?,?,?,?)",  # a journal from before numbers has no number: its id stands in
+                           [(p, self.collection, n, h, c, (rest or [p])[0]) for p, n, h, c, *rest in snap["people"]])
             db.executemany("INSERT OR IGNORE INTO decisions(id, collection, kind, a, b, created_at)"
                            " SELECT ?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM faces WHERE face_id=?)",
                            [(i, self.collection, k, a, b, t, a) for i, k, a, b, t in snap["decisions"]])
