@@ -77,8 +77,9 @@ def test_a_free_file_passes_a_small_budget_and_the_refusal_prints_real_cents(tmp
     ws.create_collection("team", "rekognition")
     assert ws.collection("team").check_budget([bytes_source("tiny.png", png((10, 10)))]).dollars == 0
     photos = [bytes_source(n, fixture_bytes(n)) for n in ("obama.jpg", "biden.jpg")]
-    with pytest.raises(BudgetExceeded) as info:
-        ws.collection("team").check_budget(photos)
+    assert ws.collection("team").check_budget(photos).index_dollars == 0.002  # without grouping: within
+    with pytest.raises(BudgetExceeded) as info:  # grouping's searches too (a job that groups)
+        ws.collection("team").check_budget(photos, grouping=True)
     assert "$0.002" in str(info.value) and "$0.00:" not in str(info.value) and "$0.005" in str(info.value)
     stub.assert_no_pending_responses()
 
