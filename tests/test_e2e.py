@@ -160,7 +160,7 @@ def test_index_search_with_camera_and_threshold(server, page):
     take.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)  # let the fake video run
     take.click()
-    page.get_by_text(re.compile(r"match\(es\) at ≥80%")).wait_for(timeout=120_000)
+    page.get_by_text(re.compile(r"match(es)? at ≥80%")).wait_for(timeout=120_000)
     wait_running_done(page)
     cells = table_cells(page)
     assert cells, "the results table is empty"
