@@ -30,6 +30,7 @@ python -m pytest -q -p random_order --random-order-bucket=module --random-order-
 if [ "${FACESEARCH_SKIP_LOWEST:-0}" != 1 ]; then
   echo "== the lowest allowed versions: every page opened, the library tests of each floor"
   LOW="${TMPDIR:-/tmp}/facesearch-lowest"
+  export UV_NATIVE_TLS=1  # the system's certificates, as pip uses them
   rm -rf "$LOW"
   python -m uv venv -q --python "$(python -c 'import sys; print(sys.executable)')" "$LOW"
   # Runtime floors at their lowest (direct dependencies and extras); the test tools as usual.
