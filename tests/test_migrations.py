@@ -155,3 +155,36 @@ def test_versions_are_unique_and_every_owner_declares_its_tables():
     names = " ".join(m.name for m in migrations())
     for owner in ("catalog", "people", "local engine", "ledger"):
         assert owner in names
+
+
+def test_a_step_numbered_below_one_already_applied_still_runs(tmp_path):
+    """Two owners' steps landing together (say 61 and 110): a file that got 110 first still gets 61."""
+    from facelib.store.db import Database, Migration, script
+    from facelib.workspace import migrations
+
+    every = migrations()
+    late = next(m for m in every if m.version == 61)
+    first = Database(tmp_path / "c.sqlite3", [m for m in every if m is not late])
+    assert first.version >= 110 and "appearances" not in {
+        r[0] for r in first.connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    first.close()
+    again = Database(tmp_path / "c.sqlite3", every)
+    assert "appearances" in {r[0] for r in again.connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert again.migrate() == []  # nothing runs twice
+    extra = Migration(5000, "a later step", script("CREATE TABLE later(x)"))
+    third = Database(tmp_path / "c.sqlite3", [*every, extra])  # runs it when opened
+    assert third.connect().execute("SELECT COUNT(*) FROM sqlite_master WHERE name='later'").fetchone()[0] == 1
+
+
+def test_the_legacy_v11_directory_gets_every_later_step(tmp_path):
+    import shutil
+
+    from facelib import Settings, Workspace
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES.parent / "data-dirs" / "legacy-v11", data)
+    ws = Workspace(Settings(data_dir=data))
+    tables = {r[0] for r in ws.db.connect().execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"jobs", "appearances", "schema_steps"} <= tables
+    steps = {r[0] for r in ws.db.connect().execute("SELECT version FROM schema_steps")}
+    assert {m.version for m in __import__("facelib.workspace", fromlist=["migrations"]).migrations()} <= steps

@@ -103,6 +103,11 @@ def where(equal: Mapping[str, object]) -> tuple[str, list[object]]:
     return " WHERE " + " AND ".join(f"{column}=?" for column in given), list(given.values())
 
 
+#: The schema version of the last release that did not record its steps one by one: a file at or
+#: under it has every step up to its ``user_version`` applied.
+LEGACY_MAX = 11
+
+
 class MigrationError(RuntimeError):
     """A migration step left rows that break a foreign key (nothing was changed)."""
 
@@ -174,25 +179,40 @@ class Database:
         return int(self.connect().execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> list[str]:
-        """Run every step newer than the file's version, each in its own transaction; returns their
-        names. Concurrent openers serialise on ``BEGIN IMMEDIATE`` and skip steps already done."""
+        """Run every step not applied yet, in version order, each in its own transaction; returns
+        their names. Applied steps are recorded one by one (``schema_steps``), so a step numbered
+        below one already applied (two owners' steps landing together) still runs. A file from
+        before that record (``user_version`` at most :data:`LEGACY_MAX`) counts the steps up to its
+        version as applied. Concurrent openers serialise on ``BEGIN IMMEDIATE`` and skip steps done."""
         conn = self.connect()
+        with self.transaction():
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_steps(version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                         "applied_at REAL NOT NULL)")
+            if conn.execute("SELECT COUNT(*) FROM schema_steps").fetchone()[0] == 0:
+                legacy = min(self.version, LEGACY_MAX)
+                conn.executemany("INSERT OR IGNORE INTO schema_steps(version, name, applied_at) VALUES (?,?,?)",
+                                 [(m.version, m.name, time.time()) for m in self.migrations if m.version <= legacy])
         done: list[str] = []
         for step in self.migrations:
-            if step.version <= self.version:
+            if self._applied(step.version):
                 continue
             conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction, so set it first
             try:
                 with self.transaction():
-                    if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= step.version:
+                    if self._applied(step.version):
                         continue  # another process ran it while we waited for the lock
                     step.apply(conn)
                     broken = conn.execute("PRAGMA foreign_key_check").fetchall()
                     if broken:
                         raise MigrationError(f"migration {step.version} ({step.name}) breaks foreign keys: "
                                              f"{[tuple(r) for r in broken[:5]]}")
-                    conn.execute(f"PRAGMA user_version={int(step.version)}")
+                    conn.execute("INSERT INTO schema_steps(version, name, applied_at) VALUES (?,?,?)",
+                                 (step.version, step.name, time.time()))
+                    conn.execute(f"PRAGMA user_version={max(int(step.version), self.version)}")
             finally:
                 conn.execute("PRAGMA foreign_keys=ON")
             done.append(step.name)
         return done
+
+    def _applied(self, version: int) -> bool:
+        return self.connect().execute("SELECT 1 FROM schema_steps WHERE version=?", (version,)).fetchone() is not None
