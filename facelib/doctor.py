@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,26 +66,20 @@ def check(ws: Workspace, repair: bool = False, on_wait: Callable[[Holder | None]
         return _check(ws, repair)
 
 
-def _newer(path: Path, since: float) -> bool:
-    try:
-        return path.stat().st_mtime >= since
-    except OSError:
-        return True  # gone already: nothing to judge
-
-
 def _check(ws: Workspace, repair: bool) -> DoctorReport:
-    started = time.time() - 1.0  # (file times may be a little behind the clock)
     report = DoctorReport(repaired=repair)
     report.catalog_problems = ws.catalog.integrity()
     report.cache_problems = _check_cache(ws, repair)
+    # Files first, rows after: a batch marks its image pending before it writes the image's files,
+    # and clears the mark only once its row names them. So a file listed here is either named by a
+    # row or has its image pending when the rows are read next (even in a collection created after
+    # this check began): only files neither names are orphans.
+    on_disk = list(ws.files.stored_files())
     copies, thumbs = ws.catalog.file_references()
     named = set(copies) | set(thumbs)
-    # A stored copy or thumbnail of an image a live batch has in flight is not an orphan (its row
-    # lands next), nor is a file written after this check began (a collection created meanwhile).
     in_flight = {sha for name in ws.catalog.list_collections() for sha in ws.catalog.pending(name)}
-    report.orphan_files = sorted(p for p in ws.files.stored_files()
-                                 if p not in named and Path(p).name.split(".")[0].split("-")[0] not in in_flight
-                                 and not _newer(ws.path(p), started))
+    report.orphan_files = sorted(p for p in on_disk
+                                 if p not in named and Path(p).name.split(".")[0].split("-")[0] not in in_flight)
     report.fragments = sorted(ws.files.relative(p) for p in ws.files.fragments())
     report.missing_copies = sorted(p for p in copies if not ws.path(p).is_file())
     report.missing_thumbnails = sorted(p for p in thumbs if not ws.path(p).is_file())
