@@ -46,6 +46,10 @@ from .jobs.store import Job, JobKind, JobState
 from .live import LiveRecognizer
 from .logs import startup
 from .people import People, Person
+from .people.calibration import false_match_note
+from .people.person_search import PersonRow, PersonSearch, person_search_cost, search_person
+from .people.review import Question, Review
+from .people.watchlists import Alert, Watchlists
 from .records import (
                      BoundingBox,
                      DecisionKind,
@@ -81,4 +85,6 @@ __all__ = [
     "StoredFace", "StoredImage", "UnindexedFace", "UserNotFound", "walk_folder", "Workspace", "WrongAccount",
     "zip_sources", "MEDIA_SUFFIXES", "VIDEO_SUFFIXES", "Job", "JobKind", "JobRunner", "JobState", "Spool",
     "folder_spec", "s3_spec", "usd", "Timecode",
+    "false_match_note", "PersonRow", "PersonSearch", "person_search_cost", "search_person", "Question", "Review",
+    "Alert", "Watchlists",
 ]

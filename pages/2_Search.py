@@ -1,4 +1,6 @@
-"""Search: by uploaded photo, camera snapshot or face; threshold and quality sliders filter locally."""
+"""Search: by uploaded photo, camera snapshot, face or person (of this or another collection);
+threshold and quality sliders filter locally. A face of a video shows when it is on screen, and a
+selected one plays from there."""
 
 from __future__ import annotations
 
@@ -12,16 +14,20 @@ from facelib import (
     Collection,
     FaceLibError,
     MatchRow,
+    PersonSearch,
     SearchResult,
     decode,
+    false_match_note,
     filter_matches,
     matches_by_threshold,
+    search_person,
     sha256_hex,
 )
-from pages.ui.common import SEARCH_QUERY, page, set_face_query
+from pages.ui.common import SEARCH_QUERY, collection_label, page, set_face_query, set_person_query
 from pages.ui.picker import face_picker, numbered
 from pages.ui.tables import MATCH_COLUMNS, QUALITY_DEFAULTS, matches_frame, quality_controls, rows_key, to_csv
 from pages.ui.text import md, plural
+from pages.ui.video import is_video, player, time_range
 
 PAGE_SIZE = 500  # rows per table page (thumbnails are data URIs of about 3.5 KiB each)
 QUERY = SEARCH_QUERY
@@ -48,8 +54,9 @@ upload_key = f"search_upload_{gen}" if gen else "search_upload"
 if current and current.get("source") != "upload" and st.session_state.get(upload_key) is not None:
     st.session_state["search_upload_gen"] = gen = gen + 1
     upload_key = f"search_upload_{gen}"
-tab_upload, tab_camera, tab_face = st.tabs([":material/upload: Upload a photo",
-                                            ":material/photo_camera: Camera snapshot", ":material/face: By face"])
+tab_upload, tab_camera, tab_face, tab_person = st.tabs([
+    ":material/upload: Upload a photo", ":material/photo_camera: Camera snapshot", ":material/face: By face",
+    ":material/group: By person"])
 with tab_upload:
     st.file_uploader("A photo of the person to find", type=["jpg", "jpeg", "png", "webp", "bmp", "gif", "heic"],
                      key=upload_key, on_change=set_image_query, args=(upload_key, "upload"))
@@ -68,6 +75,21 @@ with tab_face:
     if st.button("Search this face id", key="search_face_go") and typed.strip():
         set_face_query(typed)
     st.page_link("pages/3_Faces.py", label="Browse faces and click one", icon=":material/face:")
+with tab_person:
+    # A person of this collection or of another one the user may read: all their faces search together.
+    readable = [coll.name] + [n for n in coll.ws.collections(coll.user) if n != coll.name]
+    source_name: str = st.selectbox("Person of the collection", readable, key="search_person_collection",
+                                    format_func=lambda n: coll.ws.display_name(n) + (" (this one)" if n == coll.name else ""))
+    source = coll if source_name == coll.name else coll.ws.collection(source_name, coll.user)
+    someone = source.people.listing(include_hidden=True)
+    person_labels = {p.person_id: f"{p.label} ({plural(len(p.face_ids), 'face')})" for p in someone}
+    chosen_person = st.selectbox("Person", list(person_labels), key=f"search_person_pick_{source_name}", index=None,
+                                 format_func=lambda i: person_labels.get(i, str(i)), placeholder="Choose a person")
+    if not someone:
+        st.caption("No people in that collection yet: group its faces on the People page.")
+    st.button("Search this person", key="search_person_go", disabled=chosen_person is None, on_click=set_person_query,
+              args=(source_name, chosen_person if chosen_person is not None else -1),
+              help="Every face of the person searches together; each face found keeps its best similarity.")
 
 query: dict[str, Any] | None = st.session_state.get(QUERY)
 # The URL names a face query (?face=ID), so a reload or a shared link searches it again; an uploaded
@@ -79,18 +101,34 @@ if query and query["kind"] == "face":
 elif "face" in st.query_params:
     del st.query_params["face"]
 if not query:
-    st.info("Upload a photo, take a camera snapshot, or pick a face to search the collection.")
+    st.info("Upload a photo, take a camera snapshot, pick a face or a person to search the collection.")
     st.stop()
 
 
 # -- run the engine once per query (at the floor), then filter locally ---------------------------------
+def person_result(found: PersonSearch) -> SearchResult:
+    """A search by person as a photo search's result (rows with the faces' quality figures, one query)."""
+    stored = coll.faces_by_id(r.face_id for r in found.rows)
+    rows = tuple(MatchRow(r.face_id, r.similarity, r.image_name, r.image_sha256, r.box, stored[r.face_id].detail,
+                          r.thumb_path, stored[r.face_id].stored_path) for r in found.rows if r.face_id in stored)
+    return SearchResult((), 0 if found.query_faces else None, rows, found.floor)
+
+
 def run_search(query: dict[str, Any], face_index: int | None) -> SearchResult:
+    st.session_state.pop("search_person_result", None)
+    if query["kind"] == "person":
+        source = coll if query["collection"] == coll.name else coll.ws.collection(query["collection"], coll.user)
+        found = search_person(source, int(query["person_id"]), coll)
+        coll.ws.search_calls += 1
+        st.session_state["search_person_result"] = found
+        return person_result(found)
     if query["kind"] == "face":
         return coll.search_face(query["face_id"])
     return coll.search_image(decode(query["data"], query["name"]), face_index=face_index)
 
 
-query_id = str(query.get("sha") or query.get("face_id") or "")
+query_id = str(query.get("sha") or query.get("face_id") or
+               (f"person:{query['collection']}:{query['person_id']}" if query["kind"] == "person" else ""))
 pick_key = f"face_pick_{query_id[:12]}"
 face_index = st.session_state.get(pick_key)
 search_key = (coll.name, query_id, face_index)
@@ -108,6 +146,19 @@ result: SearchResult = st.session_state["search_result"]
 
 
 def show_query(coll: Collection, query: dict[str, Any], result: SearchResult) -> None:
+    if query["kind"] == "person":
+        found: PersonSearch | None = st.session_state.get("search_person_result")
+        if found is None:
+            return
+        where = "" if found.collection == coll.name else f" of {collection_label(found.collection)}"
+        st.markdown(f"**Person:** {md(found.person.label)}{where} · {plural(len(found.query_faces), 'face')} "
+                    "searched together (each face found keeps its best similarity)")
+        source = coll if found.collection == coll.name else coll.ws.collection(found.collection, coll.user)
+        thumbs = source.faces_by_id(found.query_faces[:12])
+        st.image([source.thumb_uri(thumbs[f].thumb_path) for f in found.query_faces[:12] if f in thumbs], width=64)
+        for note in found.notes:
+            st.caption(md(note))
+        return
     if query["kind"] == "image":
         image = decode(query["data"], query["name"])
         boxes = [d.box for d in result.query_faces]
@@ -166,6 +217,9 @@ def results(coll: Collection, result: SearchResult) -> None:
         threshold: int = st.slider("Match threshold (similarity %)", int(floor), 100, default, step=1,
                                    key="search_threshold", persist_state="session",
                                    help=f"Higher is stricter. {default} is Rekognition's default.")
+        found: PersonSearch | None = st.session_state.get("search_person_result")
+        queries = len(found.query_faces) if found is not None else 1
+        st.caption(f"At {threshold}%: {md(false_match_note(coll, threshold, queries))}.")
         quality = quality_controls("search", with_age=coll.reports_age)
     rows = filter_matches(result.rows, threshold, quality)
     if result.searched_face is None:  # nothing was searched: one message, no empty chart
@@ -194,6 +248,9 @@ def results(coll: Collection, result: SearchResult) -> None:
             if hidden:
                 st.info(f"The threshold hides {plural(hidden, 'match', 'matches')} between {floor:.0f}% and "
                         f"{threshold}%: lower it to see them.")
+        elif found is not None:
+            st.info(f"No face beyond {md(found.person.label)}'s own {plural(len(found.query_faces), 'face')} is at "
+                    f"least {found.floor:.0f}% alike: every face like them here is theirs already.")
         else:
             st.info(f"No face in the collection is at least {floor:.0f}% alike.")
         return
@@ -201,7 +258,9 @@ def results(coll: Collection, result: SearchResult) -> None:
     page_no = st.number_input("Page", 1, pages, 1, key="results_page") if pages > 1 else 1
     shown = rows[(int(page_no) - 1) * PAGE_SIZE: int(page_no) * PAGE_SIZE]
     table_key = rows_key("results_table", (r.face_id for r in shown))
-    frame = matches_frame(coll, shown, coll.people.names(r.face_id for r in shown))
+    times = coll.appearances(r.face_id for r in shown)
+    theirs = {r.face_id for r in found.rows if r.theirs} if found is not None else None
+    frame = matches_frame(coll, shown, coll.people.names(r.face_id for r in shown), times, theirs)
     event = st.dataframe(frame, column_config=MATCH_COLUMNS, hide_index=True, width="stretch", key=table_key,
                          on_select="rerun", selection_mode="single-row", row_height=64)
     st.download_button("Download CSV", to_csv(frame.drop(columns=["face"])),
@@ -210,14 +269,22 @@ def results(coll: Collection, result: SearchResult) -> None:
     row = selected_row(shown, event)
     if row is None:
         return
-    st.subheader(f"{md(row.image_name.rsplit('/', 1)[-1])} · {row.similarity:.1f}%")
+    tc = times.get(row.face_id)
+    st.subheader(f"{md(row.image_name.rsplit('/', 1)[-1])}" + (f" · {md(time_range(tc))}" if tc else "")
+                 + f" · {row.similarity:.1f}%")
     c1, c2 = st.columns([3, 1])
     with c1:
-        photo = coll.photo(row.stored_path, [row.box], highlight=0)
-        if photo is not None:  # never enlarged past its own size
-            st.image(photo, width=min(photo.width, 700))
-        else:
-            st.caption("No stored copy of this photo in the catalog.")
+        frame_col, play_col = st.columns(2) if tc is not None else (st.container(), None)
+        with frame_col:
+            photo = coll.photo(row.stored_path, [row.box], highlight=0, at_s=tc.frame_s if tc else None)
+            if photo is not None:  # never enlarged past its own size
+                st.image(photo, width=min(photo.width, 700))
+            else:
+                st.caption("No stored copy of this " + ("video" if is_video(row.stored_path) else "photo")
+                           + " in the catalog.")
+        if play_col is not None and tc is not None:
+            with play_col:
+                player(coll, row.stored_path, tc)
     with c2:
         st.caption(f"Face id `{row.face_id}`")
         if st.button("Search this face", type="primary", key="search_selected"):

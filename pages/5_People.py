@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from facelib import FaceLibError, JobKind
-from pages.ui.common import page
+from pages.ui.common import page, search_person_page
 from pages.ui.people import faces_label, group_new_faces, person_card_label, undo_last_correction
 from pages.ui.text import md, plural
 
@@ -122,6 +122,9 @@ for start in range(0, len(shown), per_row):
             if st.button("Open", key=f"open_{p.person_id}", width="stretch", help=f"Open {md(p.label)}"):
                 st.session_state["person"] = p.person_id
                 st.switch_page("pages/6_Person.py", query_params={"collection": coll.name, "person": str(p.person_id)})
+            if st.button("Search this person", key=f"search_person_{p.person_id}", width="stretch",
+                         help=f"Search with every face of {md(p.label)}: finds their faces not yet theirs"):
+                search_person_page(coll.name, p.person_id)
 st.selectbox("Cards per page", [24, 48, 96], index=[24, 48, 96].index(per_page) if per_page in (24, 48, 96) else 1,
              key="people_per_page")
 

@@ -14,10 +14,11 @@ import hashlib
 import streamlit as st
 
 from facelib import FaceLibError, StoredFace
-from pages.ui.common import forget_results, page
+from pages.ui.common import forget_results, page, search_person_page
 from pages.ui.people import faces_label, undo_last_correction
 from pages.ui.tables import FACE_COLUMNS, faces_frame, rows_key
 from pages.ui.text import md
+from pages.ui.video import player, time_range
 
 CURRENT = "person"   # the person worked on (durable; People and ?person= set it too)
 coll = page("Person", ":material/person:")
@@ -102,6 +103,9 @@ name_key = f"name_{pid}_{hashlib.sha1((person.name or '').encode()).hexdigest()[
 c1.text_input("Name", value=person.name or "", key=name_key, placeholder="Mom")
 c1.button("Save name", key="rename", on_click=rename, args=(pid, name_key))
 c2.button("Unhide" if person.hidden else "Hide", key="hide", on_click=hide, args=(pid, not person.hidden))
+if c2.button("Search this person", key="search_this_person", type="primary",
+             help="Every face of this person searches together: finds their faces not yet theirs, here or elsewhere"):
+    search_person_page(coll.name, pid)
 
 stored = coll.faces_by_id(person.face_ids)
 faces = [stored[f] for f in person.face_ids if f in stored]
@@ -110,12 +114,36 @@ st.subheader(f"{md(person.label)}: {person.photos} photo{'s' if person.photos !=
 by_photo: dict[str, list[StoredFace]] = {}
 for f in faces:
     by_photo.setdefault(f.image_sha256, []).append(f)
+times = coll.appearances(person.face_ids)  # the faces that come from videos: when they are on screen
 cols = st.columns(4)
 for i, fs in enumerate(list(by_photo.values())[:48]):
     photo = coll.photo(fs[0].stored_path, [f.detail.box for f in fs], labels=[person.label] * len(fs),
                        max_side=800, text_scale=2.5)
+    when = ", ".join(time_range(times[f.face_id]) for f in fs if f.face_id in times)
     if photo is not None:
-        cols[i % 4].image(photo, caption=md(fs[0].image_name.rsplit("/", 1)[-1]), width="stretch")
+        cols[i % 4].image(photo, caption=md(fs[0].image_name.rsplit("/", 1)[-1]) + (f" · {md(when)}" if when else ""),
+                          width="stretch")
+
+in_videos = sorted((f for f in faces if f.face_id in times), key=lambda f: (f.image_name, times[f.face_id].start_s))
+if in_videos:
+    st.subheader(f"In videos: {len(in_videos)} appearance{'s' if len(in_videos) != 1 else ''}")
+    st.dataframe({"video": [f.image_name.rsplit("/", 1)[-1] for f in in_videos],
+                  "when": [time_range(times[f.face_id]) for f in in_videos],
+                  "seconds": [f"{times[f.face_id].start_s:.1f}-{times[f.face_id].end_s:.1f}" for f in in_videos]},
+                 hide_index=True, column_config={"video": "Video", "when": "On screen", "seconds": "Seconds"})
+    shown_apps = {f.face_id: f for f in in_videos}
+    play_key = rows_key(f"person_play_{pid}", shown_apps)
+    play = st.selectbox("Play an appearance", list(shown_apps), key=play_key,
+                        format_func=lambda f: f"{shown_apps[f].image_name.rsplit('/', 1)[-1]} · {time_range(times[f])}")
+    if play is not None:
+        face = shown_apps[play]
+        frame_col, play_col = st.columns(2)
+        frame = coll.photo(face.stored_path, [face.detail.box], labels=[person.label], highlight=0,
+                           at_s=times[play].frame_s)
+        if frame is not None:
+            frame_col.image(frame, caption=md(f"The frame at {time_range(times[play]).split('–')[0]}"), width="stretch")
+        with play_col:
+            player(coll, face.stored_path, times[play])
 
 st.subheader("Faces")
 # The table's key names the person and their faces, so a selection never outlives the rows it indexes.

@@ -1,4 +1,5 @@
-"""Photos: every photo of the collection, its faces boxed and named; filter by people and date."""
+"""Photos: every photo and video of the collection, its faces boxed and named (a video: the frame of
+its first appearance, and when each face is on screen); filter by people and date."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import streamlit as st
 from facelib import photo_date
 from pages.ui.common import page, search_face
 from pages.ui.text import md
+from pages.ui.video import is_video, time_range
 
 PER_PAGE = 24
 
@@ -42,6 +44,7 @@ shown = photos[(page_no - 1) * PER_PAGE: page_no * PER_PAGE]
 st.caption(f"{len(photos)} of {total} photos")
 faces = coll.faces_of(shown)
 names = coll.people.names(f.face_id for fs in faces.values() for f in fs)
+times = coll.appearances(f.face_id for fs in faces.values() for f in fs)  # faces of videos: one query
 cols = st.columns(4)
 for i, image in enumerate(shown):
     fs = [f for f in faces.get(image.sha256, []) if f.status == "indexed"]
@@ -50,6 +53,11 @@ for i, image in enumerate(shown):
     with cols[i % 4]:
         if picture is not None:
             st.image(picture, width="stretch")
-        st.caption(f"{md(image.original_name.rsplit('/', 1)[-1])} · {photo_date(image)} · {len(fs)} face(s)")
+        when = "; ".join(f"{names.get(f.face_id, '?')} {time_range(times[f.face_id])}"
+                         for f in sorted((f for f in fs if f.face_id in times), key=lambda f: times[f.face_id].start_s))
+        video = is_video(image.stored_path) or bool(when)
+        st.caption(f"{md(image.original_name.rsplit('/', 1)[-1])} · " + ("video · " if video else "")
+                   + f"{photo_date(image)} · {len(fs)} " + ("appearance(s)" if video else "face(s)")
+                   + (f" · {md(when)}" if when else ""))
         if fs and st.button("Search its first face", key=f"photo_search_{image.sha256[:12]}", width="stretch"):
             search_face(fs[0].face_id)

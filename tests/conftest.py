@@ -112,7 +112,7 @@ def rek(workspace):
 #: parameter). Measured with `pytest --durations=0` (setup + call + teardown): a test over ~2 s on a
 #: busy 2-core machine, or one that starts a browser, a cluster or processes it kills, belongs here.
 SLOW_MODULES = {"test_cluster", "test_cluster_trust", "test_ui_walk", "test_faults", "test_grouping_scale", "test_devset",
-                "test_jobs", "test_jobs_review", "test_video",
+                "test_jobs", "test_jobs_review", "test_video", "test_app_people_video",
                 "test_offline"}  # and every test_e2e* module (a browser)
 SLOW_TESTS = {
     "test_api.py::test_facelib_works_without_the_optional_extras",

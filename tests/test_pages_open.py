@@ -29,7 +29,7 @@ def home(tmp_path_factory):
 
 
 def test_the_pages_are_all_here():
-    assert len(PAGES) == 9, PAGES
+    assert len(PAGES) == 10, PAGES
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -38,11 +38,11 @@ NAV = [("app.py", "Home", ":material/home:"), ("pages/1_Index.py", "Index photos
        ("pages/7_Live.py", "Live camera", ":material/videocam:"), ("pages/3_Faces.py", "Faces", ":material/face:"),
        ("pages/5_People.py", "People", ":material/groups:"),
        ("pages/6_Person.py", "Person", ":material/person:"), ("pages/9_Photos.py", "Photos", ":material/photo_library:"),
-       ("pages/8_Compare.py", "Compare", ":material/compare:"),
+       ("pages/10_Review.py", "Review", ":material/rule:"), ("pages/8_Compare.py", "Compare", ":material/compare:"),
        ("pages/4_Collections.py", "Collections", ":material/folder:")]
 #: Session keys that hold results of one collection; dropped when the collection changes.
-PER_COLLECTION = ("search_query", "search_result", "search_key", "index_report", "home_report", "s3_sources",
-                  "live_recognizer")
+PER_COLLECTION = ("search_query", "search_result", "search_key", "search_person_result", "index_report", "home_report",
+                  "s3_sources", "live_recognizer")
 log = logging.getLogger(__name__)
 
 try:  # every setting checked and logging configured, once per process, before anything reads a setting
@@ -86,6 +86,19 @@ def set_face_query(face_id: str) -> None:
 def search_face(face_id: str) -> None:
     """Open the Search page on this indexed face."""
     set_face_query(face_id)
+    name = st.session_state.get(CHOSEN)
+    st.switch_page("pages/2_Search.py", query_params={COLLECTION: name} if name else None)
+
+
+def set_person_query(collection: str, person_id: int) -> None:
+    """Make the Search page search with every face of this person (of ``collection``, this one or another)."""
+    st.session_state[SEARCH_QUERY] = {"kind": "person", "source": "person", "collection": collection,
+                                      "person_id": int(person_id)}
+
+
+def search_person_page(collection: str, person_id: int) -> None:
+    """Open the Search page on this person (a button's callback may call :func:`set_person_query` instead)."""
+    set_person_query(collection, person_id)
     name = st.session_state.get(CHOSEN)
     st.switch_page("pages/2_Search.py", query_params={COLLECTION: name} if name else None)
 

@@ -9,7 +9,9 @@ from collections.abc import Iterable
 import pandas as pd
 import streamlit as st
 
-from facelib import Collection, MatchRow, QualityFilter, StoredFace
+from facelib import Collection, MatchRow, QualityFilter, StoredFace, Timecode
+
+from .video import time_range
 
 #: The quality sliders' defaults (nothing filtered), by the name in their key ``{prefix}_{name}``.
 QUALITY_DEFAULTS = {"min_brightness": 0, "min_sharpness": 0, "min_size": 0, "min_conf": 0, "max_yaw": 90,
@@ -65,13 +67,18 @@ def rows_key(prefix: str, ids: Iterable[str]) -> str:
     return f"{prefix}_{hashlib.sha1('|'.join(ids).encode()).hexdigest()[:10]}"
 
 
-def matches_frame(coll: Collection, rows: list[MatchRow], names: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per match: thumbnail (data URI), similarity, image, person, quality figures, face id."""
+def matches_frame(coll: Collection, rows: list[MatchRow], names: dict[str, str] | None = None,
+                  times: dict[str, Timecode] | None = None, theirs: set[str] | None = None) -> pd.DataFrame:
+    """One row per match: thumbnail (data URI), similarity, image (a video's name), when (a video's
+    time range), person (and whether the face is already the searched person's), quality figures, face id."""
+    times = times or {}
     frame = pd.DataFrame({
         "face": [coll.thumb_uri(r.thumb_path) for r in rows],
         "similarity": [round(r.similarity, 1) for r in rows],
         "image": [r.image_name.rsplit("/", 1)[-1] for r in rows],
+        "when": [time_range(times.get(r.face_id)) for r in rows],
         "person": [(names or {}).get(r.face_id, "") for r in rows],
+        "theirs": [r.face_id in (theirs or set()) for r in rows],
         "brightness": [r.detail.brightness for r in rows],
         "sharpness": [r.detail.sharpness for r in rows],
         "size_px": [r.detail.size_px for r in rows],
@@ -80,7 +87,9 @@ def matches_frame(coll: Collection, rows: list[MatchRow], names: dict[str, str] 
         "path": [r.image_name for r in rows],
         "face_id": [r.face_id for r in rows],
     })
-    return frame if names else frame.drop(columns=["person"])
+    drop = ([] if names else ["person"]) + ([] if theirs is not None else ["theirs"]) + \
+        ([] if any(r.face_id in times for r in rows) else ["when"])
+    return frame.drop(columns=drop)
 
 
 #: Column settings shared by every table of faces (a DataFrame's own column order decides the layout).
@@ -98,6 +107,8 @@ MATCH_COLUMNS = {
     **COLUMNS,
     "similarity": st.column_config.ProgressColumn("Similarity", min_value=0, max_value=100, format="%.1f%%"),
     "person": st.column_config.TextColumn("Person"),
+    "when": st.column_config.TextColumn("When (video)", help="When the face is on screen in the video."),
+    "theirs": st.column_config.CheckboxColumn("Already theirs", help="Already one of the searched person's faces."),
     "path": None,
 }
 
