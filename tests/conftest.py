@@ -121,14 +121,17 @@ SLOW_TESTS = {
     "test_app.py::test_collections_page_delete_image_and_collection",
     "test_app.py::test_collections_page_shows_where_a_rekognition_collection_lives_and_imports_one",
     "test_app.py::test_compare_two_photos_and_a_face_with_a_photo",
+    "test_app.py::test_empty_states_say_what_is_true",
     "test_app.py::test_index_page_upload_with_a_bad_file_and_a_zip",
     "test_app.py::test_people_and_person_pages",
     "test_app.py::test_returning_to_search_keeps_the_search_and_the_chosen_face",
+    "test_app.py::test_search_by_camera_snapshot_of_two_people",
     "test_app.py::test_search_by_upload_then_sliders_filter_without_engine_calls",
     "test_app.py::test_selecting_a_row_offers_search_this_face",
     "test_app.py::test_switching_collection_drops_the_other_collections_results",
     "test_app.py::test_threshold_survives_a_visit_to_another_page",
     "test_app.py::test_user_text_is_shown_as_plain_text_never_as_markdown",
+    "test_app_people_video.py::test_a_video_row_shows_its_name_time_range_thumbnail_and_plays_from_its_start",
     "test_battery.py::test_each_file_gets_a_clear_outcome",
     "test_cli.py::test_cli_index_search_faces_collections",
     "test_doctor.py::test_deleting_a_collection_while_it_is_indexed_leaves_no_file_behind",
@@ -171,6 +174,7 @@ SLOW_TESTS = {
     "test_people.py::test_deleting_an_image_cleans_people",
     "test_people.py::test_every_correction_can_be_undone",
     "test_people.py::test_nothing_erased_comes_back_by_undo",
+    "test_people.py::test_two_clear_groups",
     "test_pipeline.py::test_a_cnn_batch_after_cnn_ran_here_does_not_fork",
     "test_pipeline.py::test_batch_outcomes_and_rerun",
     "test_pipeline.py::test_each_detector_setting_analyses_with_its_own_models",
@@ -188,6 +192,7 @@ SLOW_TESTS = {
     "test_video.py::test_a_video_is_indexed_searched_and_erased_like_photos",
     "test_video.py::test_appearances_are_found_within_a_second_of_the_truth_one_per_track",
     "test_video.py::test_rekognition_pays_one_index_faces_per_appearance",
+    "test_yaw.py::test_yaw_has_rekognitions_sign_and_is_within_15_degrees",
 }
 #: Modules whose tests tell one story in file order on shared fixtures (one server, one browser):
 #: the shuffled run keeps their order (each of their tests that can run alone says so).
