@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facelib import EngineName, expand_paths
+from facelib import EngineName, Watchlists, expand_paths
 from pages.ui.common import choose_collection, collection_label, current_user, setup, workspace
 from pages.ui.indexing import run_batch, show_report
 from pages.ui.text import md, plural
+from pages.ui.watch import alerts_view
 
 SAMPLE_COLLECTION = "samples"
 
@@ -57,6 +58,9 @@ if costs.paid_calls or costs.cache_hits or (coll and coll.paid):
     c[1].metric("Cache hits", costs.cache_hits, help="Calls answered from the local cache instead of AWS.")
     c[2].metric("Spent (est.)", f"${costs.spent:.3f}")
     c[3].metric("Saved by the cache (est.)", f"${costs.saved:.3f}")
+
+if coll:  # watchlist alerts: watched people seen in newly indexed photos and videos, newest first
+    alerts_view(coll, Watchlists(coll).alerts(limit=100), key="home_alerts", title="Watchlist alerts")
 
 if "home_report" in st.session_state and coll:
     show_report(coll, st.session_state["home_report"])

@@ -18,6 +18,7 @@ from facelib import (
     JobKind,
     Source,
     Spool,
+    Watchlists,
     bytes_source,
     folder_spec,
     refused,
@@ -30,6 +31,7 @@ from pages.ui.common import collection_label, page
 from pages.ui.indexing import show_report
 from pages.ui.jobs import STATE_WORDS
 from pages.ui.text import md
+from pages.ui.watch import alerts_view
 
 coll = page("Index", ":material/upload:")
 settings = coll.settings
@@ -103,6 +105,12 @@ def show_my_reports(coll: Collection) -> None:
             c1, c2 = st.columns([5, 1])
             c1.subheader(f"Outcome per face · job {job.job_id}, {STATE_WORDS[job.state]} at {when}")
             c2.button("Dismiss", key=f"dismiss_job_{job.job_id}", on_click=coll.ws.jobs.dismiss, args=(job.job_id,))
+            alert_ids = [int(a["id"]) for a in job.report.get("alerts") or [] if "id" in a]
+            if alert_ids:  # watched people seen among this batch's new faces
+                alerts = Watchlists(coll).alerts(limit=len(alert_ids), alert_ids=alert_ids)
+                st.warning(f"**{len(alerts)} watchlist alert{'s' if len(alerts) != 1 else ''}** in this batch: "
+                           + ", ".join(sorted({md(a.person) for a in alerts})) + ".")
+                alerts_view(coll, alerts, key=f"job_alerts_{job.job_id}", title=None)
             if "files" in job.report:
                 show_report(coll, BatchReport.from_summary(job.report))
             else:

@@ -8,6 +8,7 @@ from facelib import FaceLibError, JobKind
 from pages.ui.common import page, search_person_page
 from pages.ui.people import faces_label, group_new_faces, person_card_label, undo_last_correction
 from pages.ui.text import md, plural
+from pages.ui.watch import watchlist_editor
 
 coll = page("People", ":material/groups:")
 people = coll.people
@@ -31,6 +32,8 @@ if c3.button("Regroup everyone", key="people_regroup", help="Cluster the whole c
     else:
         st.session_state["people_msg"] = f"Regrouping everyone (job {job_id}). Names and corrections are kept."
         st.rerun()
+
+watchlist_editor(coll)  # people to look out for in every new batch (of this or another collection)
 
 everyone_all = people.listing(include_hidden=True)
 wanted = name_filter.strip().lower()

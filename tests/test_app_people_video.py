@@ -9,7 +9,7 @@ import shutil
 import pytest
 from conftest import FIXTURES, fixture_bytes
 from streamlit.testing.v1 import AppTest
-from test_app import APP, after_jobs, metrics, ok, table_of, uploader
+from test_app import APP, after_jobs, ok, table_of, uploader
 from videos import SCENES, make_video
 
 
@@ -159,6 +159,120 @@ def test_search_page_person_picker_from_another_collection(data):
     at.button(key="search_person_go").click().run()
     ok(at)
     table = table_of(at, "results_table").value
-    assert {"obama.jpg", "obama3.jpg"} <= set(table["image"]) and "biden.jpg" not in set(table["image"][table["similarity"] >= 80])
+    assert {"obama.jpg", "obama3.jpg"} <= set(table["image"])
+    assert "biden.jpg" not in set(table["image"][table["similarity"] >= 80])
     assert not table["theirs"].any()  # another collection: none of these faces is theirs
     assert any("of other" in plain(m.value) for m in at.markdown)
+
+
+# -- issue 27: watchlists and alerts ---------------------------------------------------------------------
+def test_a_watchlist_made_on_people_alerts_on_the_index_report_and_home(data):
+    from test_app import mirrored
+
+    from facelib import Watchlists
+
+    other = ws().collection("other")
+    obama_elsewhere = other.people.listing()[0]
+    at = opened("pages/5_People.py")
+    at.text_input(key="watch_new_name").input("suspects").run()
+    at.button(key="watch_create").click().run()
+    ok(at)
+    assert any("Watchlist suspects created" in plain(i.value) for i in at.info)
+    lst = Watchlists(ws().collection("clips")).get("suspects")
+    at.selectbox(key=f"watch_source_{lst.watchlist_id}").set_value("other").run()
+    ok(at)
+    at.selectbox(key=f"watch_person_{lst.watchlist_id}_other").set_value(obama_elsewhere.person_id).run()
+    at.button(key=f"watch_add_{lst.watchlist_id}").click().run()
+    ok(at)
+    watched = Watchlists(ws().collection("clips")).get("suspects").people
+    assert [(w.source, w.person_id) for w in watched] == [("other", obama_elsewhere.person_id)]
+    assert any("(of other)" in plain(m.value) for m in at.markdown)
+    # Nothing alerts yet (faces present when the list was made never do): Home shows no alerts.
+    ok(at.switch_page("app.py").run())
+    assert not any("Watchlist alerts" in h.value for h in at.subheader)
+    # A batch with a new photo of Obama and one of Biden: one alert, on the Index report and on Home.
+    ok(at.switch_page("pages/1_Index.py").run())
+    uploader(at).set_value([("obama-new.jpg", mirrored("obama3.jpg"), "image/jpeg"),
+                            ("biden-new.jpg", mirrored("biden.jpg"), "image/jpeg")]).run()
+    at.button(key="index_go").click().run()
+    ok(after_jobs(at))
+    assert any("1 watchlist alert" in w.value for w in at.warning), [w.value for w in at.warning]
+    frames = [d.value for d in at.dataframe if "watchlist" in d.value.columns]
+    assert len(frames) == 1 and list(frames[0]["image"]) == ["obama-new.jpg"]
+    assert frames[0]["similarity"].iloc[0] >= lst.threshold
+    ok(at.switch_page("app.py").run())
+    assert any(h.value.endswith("Watchlist alerts (1)") for h in at.subheader)
+    # Removing the person and deleting the list, from the People page.
+    ok(at.switch_page("pages/5_People.py").run())
+    at.button(key=f"watch_remove_{lst.watchlist_id}_{watched[0].watched_id}").click().run()
+    ok(at)
+    assert Watchlists(ws().collection("clips")).get("suspects").people == ()
+    at.button(key=f"watch_delete_{lst.watchlist_id}").click().run()
+    ok(at)
+    assert Watchlists(ws().collection("clips")).lists() == []
+
+
+# -- issue 27: the review page -----------------------------------------------------------------------
+def split_obama(coll, *names: str):
+    """Obama's faces of the photos ``names`` (default obama3.jpg) each a person of their own, with no
+    decision between them (as grouping might leave it); returns the last one's face."""
+    store = coll.people.store
+    obama = person_with(coll, "obama.jpg")
+    apart = ""
+    for name in names or ("obama3.jpg",):
+        apart = next(f for f in obama.face_ids if coll.face(f).image_name.endswith("/" + name))
+        store.assign([apart], store.new_person())
+    store.drop_empty()
+    return apart
+
+
+def test_review_page_asks_the_split_first_and_same_merges_at_once(data):
+    coll = ws().collection("clips")
+    apart = split_obama(coll)
+    before = len(coll.people.listing(include_hidden=True))
+    at = opened("pages/10_Review.py")
+    assert any(h.value.startswith("Are ") and "the same person?" in h.value for h in at.subheader), \
+        [h.value for h in at.subheader]
+    # Keyboard: Streamlit's own button shortcuts (S, N, K), with labels that say what each does.
+    shortcuts = {k: at.button(key=k).proto.shortcut.upper() for k in ("review_same", "review_different", "review_skip")}
+    assert shortcuts == {"review_same": "S", "review_different": "N", "review_skip": "K"}
+    assert images_of(at) >= 4  # two faces and their two photos, side by side
+    at.button(key="review_same").click().run()
+    ok(at)
+    assert any("are the same person (merged)" in plain(s.value) for s in at.success)
+    people = ws().collection("clips").people
+    assert len(people.listing(include_hidden=True)) == before - 1
+    assert people.person_of()[apart] == person_with(ws().collection("clips"), "obama.jpg").person_id
+    # The answered question is not asked again; an undo is offered on the page.
+    assert at.button(key="undo_correction")
+
+
+def test_review_page_skip_and_not_the_same_are_remembered(data):
+    from facelib import Review
+
+    coll = ws().collection("clips")
+    split_obama(coll, "obama2.jpg", "obama3.jpg")  # three pieces of Obama: three merge questions
+    first = Review(coll).questions()[0]
+    at = opened("pages/10_Review.py")
+    at.button(key="review_skip").click().run()
+    ok(at)
+    assert any("will not be asked again" in s.value for s in at.success)
+    assert first.question_id not in {q.question_id for q in Review(ws().collection("clips")).questions(limit=None)}
+    second = Review(ws().collection("clips")).questions()
+    assert second and second[0].kind == "merge"
+    at.button(key="review_different").click().run()
+    ok(at)
+    assert any("are not the same person" in plain(s.value) for s in at.success)
+    after = ws().collection("clips")
+    left = {q.question_id for q in Review(after).questions(limit=None)}
+    assert second[0].question_id not in left
+    after.people.regroup()  # a regroup honours the answer: those two people are not joined
+    person_of = after.people.person_of()
+    assert person_of[second[0].face_a] != person_of[second[0].face_b]
+
+
+def images_of(at) -> int:
+    def walk(node):
+        n = int(type(node).__name__ == "Image")
+        return n + sum(walk(c) for c in getattr(node, "children", {}).values())
+    return walk(at._tree)
