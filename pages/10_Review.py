@@ -49,9 +49,9 @@ def side(coll: Collection, face: StoredFace | None, title: str, times: dict[str,
         return
     st.image(coll.thumb_uri(face.thumb_path), width=160)
     tc = times.get(face.face_id)
-    photo = coll.photo(face.stored_path, [face.detail.box], highlight=0, max_side=700, at_s=tc.frame_s if tc else None)
+    photo = coll.photo(face.stored_path, [face.detail.box], highlight=0, max_side=480, at_s=tc.frame_s if tc else None)
     if photo is not None:
-        st.image(photo, width=min(photo.width, 520))
+        st.image(photo, width=min(photo.width, 480))
     st.caption(md(face.image_name.rsplit("/", 1)[-1]) + (f" · {md(time_range(tc))}" if tc else ""))
 
 
@@ -82,19 +82,18 @@ else:
     st.caption(f"It is {q.similarity:.1f}% alike to {md(label_a)}'s other faces on average, the least of them. "
                "Not the same: it is taken out of the person.")
     titles = ("This face", f"{md(label_a)} (their cover face)")
-left, right = st.columns(2, gap="large")
-with left:
-    side(coll, faces.get(q.face_a), titles[0], times)
-with right:
-    side(coll, faces.get(q.face_b), titles[1], times)
-
-b1, b2, b3 = st.columns(3)
+b1, b2, b3 = st.columns(3)  # above the faces, so they are in view without scrolling
 b1.button("Same person", key="review_same", type="primary", shortcut="S", width="stretch", on_click=answer,
           args=(q.question_id, "same", label_a, label_b), help="Keyboard: S")
 b2.button("Not the same", key="review_different", shortcut="N", width="stretch", on_click=answer,
           args=(q.question_id, "different", label_a, label_b), help="Keyboard: N")
 b3.button("Skip", key="review_skip", shortcut="K", width="stretch", on_click=answer,
           args=(q.question_id, "skip", label_a, label_b), help="Keyboard: K. The question is not asked again.")
+left, right = st.columns(2, gap="large")
+with left:
+    side(coll, faces.get(q.face_a), titles[0], times)
+with right:
+    side(coll, faces.get(q.face_b), titles[1], times)
 
 if len(questions) > 1:
     with st.expander(f"The next {min(len(questions) - 1, 10)} questions"):
