@@ -87,6 +87,7 @@ def watchlist_editor(coll: Collection) -> None:
         c3.button("Create", key="watch_create", on_click=_create, args=(coll, "watch_new_name", "watch_new_threshold"))
         engines = coll.ws.engines_by_collection(coll.user)
         readable = [coll.name] + sorted(n for n, e in engines.items() if n != coll.name and e == engines.get(coll.name))
+        people_of: dict[str, dict[int, str]] = {}
         for lst in lists:
             with st.container(border=True):
                 head, drop = st.columns([5, 1])
@@ -104,8 +105,10 @@ def watchlist_editor(coll: Collection) -> None:
                 source_name = a.selectbox("From the collection", readable, key=source_key,
                                           format_func=lambda n: coll.ws.display_name(n) + (" (this one)" if n == coll.name
                                                                                            else ""))
-                source = coll if source_name == coll.name else coll.ws.collection(source_name, coll.user)
-                candidates = {p.person_id: p.label for p in source.people.listing(include_hidden=True)}
+                if source_name not in people_of:  # one listing per collection, however many lists
+                    source = coll if source_name == coll.name else coll.ws.collection(source_name, coll.user)
+                    people_of[source_name] = {p.person_id: p.label for p in source.people.listing(include_hidden=True)}
+                candidates = people_of[source_name]
                 person_key = f"watch_person_{lst.watchlist_id}_{source_name}"
                 b.selectbox("Person", list(candidates), key=person_key, index=None, placeholder="Choose a person",
                             format_func=partial(_label, candidates))
