@@ -20,8 +20,10 @@ from facelib import (
     false_match_note,
     filter_matches,
     matches_by_threshold,
+    person_search_cost,
     search_person,
     sha256_hex,
+    usd,
 )
 from pages.ui.common import SEARCH_QUERY, collection_label, page, set_face_query, set_person_query
 from pages.ui.picker import face_picker, numbered
@@ -87,6 +89,9 @@ with tab_person:
                                  format_func=lambda i: person_labels.get(i, str(i)), placeholder="Choose a person")
     if not someone:
         st.caption("No people in that collection yet: group its faces on the People page.")
+    elif chosen_person is not None and coll.paid:  # what it costs, before any call
+        cost = person_search_cost(source, next(p for p in someone if p.person_id == chosen_person), coll)
+        st.caption(f"This search makes {plural(cost, 'paid call')} (about {usd(cost * coll.settings.prices.per_image_call)}).")
     st.button("Search this person", key="search_person_go", disabled=chosen_person is None, on_click=set_person_query,
               args=(source_name, chosen_person if chosen_person is not None else -1),
               help="Every face of the person searches together; each face found keeps its best similarity.")
@@ -128,7 +133,8 @@ def run_search(query: dict[str, Any], face_index: int | None) -> SearchResult:
 
 
 query_id = str(query.get("sha") or query.get("face_id") or
-               (f"person:{query['collection']}:{query['person_id']}" if query["kind"] == "person" else ""))
+               (f"person:{query['collection']}:{query['person_id']}:{query.get('asked', 0)}" if query["kind"] == "person"
+                else ""))
 pick_key = f"face_pick_{query_id[:12]}"
 face_index = st.session_state.get(pick_key)
 search_key = (coll.name, query_id, face_index)

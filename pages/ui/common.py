@@ -10,6 +10,7 @@ picker, which is on every page (see :func:`_collection_picker`). Deep links: ``?
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -92,8 +93,9 @@ def search_face(face_id: str) -> None:
 
 def set_person_query(collection: str, person_id: int) -> None:
     """Make the Search page search with every face of this person (of ``collection``, this one or another)."""
+    # "asked": a new search each time (the person's faces may have changed since the last one)
     st.session_state[SEARCH_QUERY] = {"kind": "person", "source": "person", "collection": collection,
-                                      "person_id": int(person_id)}
+                                      "person_id": int(person_id), "asked": time.time_ns()}
 
 
 def search_person_page(collection: str, person_id: int) -> None:
